@@ -1,0 +1,98 @@
+/**
+ * Typed, validated node configuration. Produced by `loadConfig` (src/config/load.ts) from the
+ * seed-era three files, the merged single file, and `ATOMA_*` environment overrides.
+ * Every module receives these types, never raw TOML.
+ */
+import type { DType, Device } from "../engine/types.ts";
+
+/** One hosted model (spec §2.2; 4-element, 5-element and table forms all normalise to this). */
+export interface ModelEntry {
+  /** GPU ordinals from the seed config; only one device is supported (no tensor parallelism). */
+  deviceIds: number[];
+  dtype: DType;
+  /** The on-chain `params.model` name this node serves (a seed `model_type`, or a custom name with `path`). */
+  modelId: string;
+  /** Recorded for provenance only (the reference never used it). */
+  revision: string;
+  /** Accepted and ignored: ONNX Runtime chooses attention kernels. */
+  useFlashAttention: boolean;
+  /** Inference backend; default `cpu`. */
+  device: Device;
+  /** Local transformers.js-layout model directory; default `<cache_dir>/<modelId>`. */
+  path: string;
+}
+
+export interface InferenceConfig {
+  /** Hugging Face token. Secret: never log it. */
+  apiKey: string | undefined;
+  cacheDir: string;
+  flushStorage: boolean;
+  jrpcPort: number;
+  /** Bind address of the JSON-RPC/HTTP server (default 127.0.0.1). */
+  jrpcHost: string;
+  /** Optional bearer token required by the JSON-RPC/HTTP server. Secret. */
+  jrpcToken: string | undefined;
+  models: ModelEntry[];
+  tracing: boolean;
+}
+
+export type LeafCountPolicy = "chunks_count" | "nodes";
+
+export interface EventSubscriberConfig {
+  /** Full-node URL; also the gRPC(-web) base URL. */
+  httpUrl: string;
+  /** Accepted for compatibility and ignored (WebSocket subscriptions no longer exist). */
+  wsUrl: string | undefined;
+  /** Package id used for Move calls (latest). Normalised 0x + 64 hex. */
+  packageId: string;
+  /** Package id that defined the event types (differs after upgrades); default = packageId. */
+  eventPackageId: string;
+  smallId: bigint;
+  requestTimeoutMs: number;
+  /** Network name given to the SDK client (`mainnet`, `testnet`, `localnet`, …). */
+  network: string;
+  /** Checkpoint to start from when no cursor is stored; undefined = chain tip. */
+  startCheckpoint: bigint | undefined;
+  /** `chunks_count` (default) or `nodes` (strict reference parity), spec §5.3. */
+  leafCountPolicy: LeafCountPolicy;
+  /** Poll interval of the `listEvents` fallback. */
+  pollIntervalMs: number;
+  /** `subscribe` (checkpoint stream, default) or `poll` (listEvents). */
+  mode: "subscribe" | "poll";
+}
+
+export interface SuiClientConfig {
+  /** Sui CLI client.yaml. */
+  configPath: string;
+  nodeBadgeId: string;
+  smallId: bigint;
+  packageId: string;
+  atomaDbId: string;
+  maxConcurrentRequests: number;
+  requestTimeoutMs: number;
+  /** Gas budget per commitment transaction, MIST. */
+  gasBudget: bigint;
+  /** Optional explicit signer (must be in the keystore); default the active address. */
+  address: string | undefined;
+  /** Max `submit_commitment` calls batched into one programmable transaction. */
+  maxBatchSize: number;
+}
+
+export interface NodeSection {
+  /** Directory for the SQLite job store and other state (default `<cache_dir>/../state` → see load.ts). */
+  dataDir: string;
+  /** Optional URL the first submitter POSTs outputs + metadata to. */
+  webhookUrl: string | undefined;
+  /** Upper bound on graceful shutdown. */
+  shutdownTimeoutMs: number;
+}
+
+export interface NodeConfig {
+  inference: InferenceConfig;
+  /** Absent = local mode (JSON-RPC/HTTP only, nothing on chain). */
+  eventSubscriber: EventSubscriberConfig | undefined;
+  client: SuiClientConfig | undefined;
+  node: NodeSection;
+  /** Files the configuration came from (for logs and `doctor`). */
+  sources: string[];
+}

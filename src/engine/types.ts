@@ -1,0 +1,97 @@
+/**
+ * The engine boundary. Everything that turns a prompt into tokens implements `TextEngine`;
+ * the node, the API and the CLI only see this file. Later backends (remote vLLM/llama.cpp/Ollama,
+ * Stable Diffusion) slot in behind the same shapes.
+ */
+
+export type Device = "cpu" | "webgpu" | "wasm";
+/** Seed dtypes (f32/f16/bf16) plus ONNX quantised variants. */
+export type DType = "f32" | "f16" | "bf16" | "q8" | "q4" | "q4f16";
+export const DEVICES: readonly Device[] = ["cpu", "webgpu", "wasm"];
+export const DTYPES: readonly DType[] = ["f32", "f16", "bf16", "q8", "q4", "q4f16"];
+
+/** Sampling parameters, already decoded from the chain's f32 bit patterns (use Math.fround values). */
+export interface SamplingParams {
+  maxTokens: number;
+  /** ≤ 0 → greedy. */
+  temperature: number;
+  /** 0 = disabled. */
+  topK: number;
+  /** ≤ 0 or ≥ 1 = disabled. */
+  topP: number;
+  /** Exactly 1 = disabled. */
+  repeatPenalty: number;
+  repeatLastN: number;
+  /** u64 seed. */
+  seed: bigint;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  params: SamplingParams;
+  /** Token ids prepended verbatim before the encoded prompt. */
+  prePromptTokens?: number[];
+  signal?: AbortSignal;
+}
+
+export type FinishReason = "eos" | "length" | "aborted";
+
+export interface GenerationResult {
+  /** Generated text only (no prompt, no EOS). */
+  text: string;
+  /** pre_prompt_tokens ‖ prompt tokens ‖ generated tokens (EOS excluded). */
+  tokens: number[];
+  /** len(pre_prompt_tokens) + len(encoded prompt) (after any truncation). */
+  inputTokens: number;
+  /** Generated tokens, EOS excluded. */
+  outputTokens: number;
+  finishReason: FinishReason;
+  /** Prompt tokens dropped from the left to fit the context. */
+  truncatedTokens: number;
+  timeToFirstTokenMs: number;
+  /** Decode throughput after the first token. */
+  tokensPerSecond: number;
+  totalMs: number;
+}
+
+/** One streamed piece: `text` is the newly decodable text (may be empty for partial UTF-8). */
+export interface GenerationChunk {
+  token: number;
+  text: string;
+}
+
+export interface ModelInfo {
+  /** Name the model is served under (on-chain `params.model`). */
+  id: string;
+  dir: string;
+  device: Device;
+  dtype: DType;
+  /** The ONNX dtype actually loaded (e.g. bf16 → f16/f32 fallback). */
+  loadedDtype: string;
+  modelType: string;
+  contextLength: number;
+  vocabSize: number;
+}
+
+export interface TextEngine {
+  readonly info: ModelInfo;
+  /** Runs to completion; `onChunk` receives pieces in order as they are produced. */
+  generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult>;
+  /** Async-iterator form of streaming; the final result is the iterator's return value. */
+  stream(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void>;
+  dispose(): Promise<void>;
+}
+
+export interface LoadOptions {
+  id: string;
+  dir: string;
+  device: Device;
+  dtype: DType;
+  /** Intra-op threads for CPU; default runtime choice. */
+  threads?: number;
+}
+
+/** Thrown for every user-facing engine problem (bad model dir, unknown dtype, bad params). */
+export class EngineError extends Error {
+  override name = "EngineError";
+}
