@@ -1,0 +1,143 @@
+/**
+ * The durable job store boundary. SQLite (sqlite-store.ts) is the default; a server database can
+ * replace it by implementing `JobStore`. The store is the node's only queue: workers and the
+ * submitter pull from it, so memory stays bounded however many prompts arrive.
+ */
+import type { EventOrigin, Text2ImagePromptParams, Text2TextPromptParams, AtomaEvent } from "../protocol/types.ts";
+import type { SignedTx } from "../chain/types.ts";
+
+/**
+ * received → running → generated → committed | failed; not_servable is decided at ingest.
+ * `generated` with a `txDigest` means a signed transaction was recorded and may have been sent.
+ */
+export type JobState = "received" | "running" | "generated" | "committed" | "failed" | "not_servable";
+export const JOB_STATES: readonly JobState[] = ["received", "running", "generated", "committed", "failed", "not_servable"];
+
+export type JobParams =
+  | { kind: "text"; params: Text2TextPromptParams }
+  | { kind: "image"; params: Text2ImagePromptParams };
+
+/** A job as the ingest step creates it (one per (ticket, leaf index) this node must serve). */
+export interface NewJob {
+  ticketId: string;
+  leafIndex: number;
+  numLeaves: number;
+  model: string;
+  job: JobParams;
+  outputDestination: Uint8Array;
+  origin: EventOrigin;
+  /** Default `received`; ingest may record `not_servable`/`failed` directly with a reason. */
+  state?: "received" | "not_servable" | "failed";
+  error?: string;
+}
+
+export interface JobRecord extends Omit<NewJob, "state" | "error"> {
+  id: number;
+  state: JobState;
+  error: string | null;
+  /** Generation attempts (claims). */
+  attempts: number;
+  /** Commitment submission attempts. */
+  txAttempts: number;
+  outputText: string | null;
+  /** Full token sequence (pre-prompt ‖ prompt ‖ generated), kept when the chat flag is set. */
+  tokens: number[] | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  rootHex: string | null;
+  leafHex: string | null;
+  /** Digest of the signed commitment transaction (outbox row), once recorded. */
+  txDigest: string | null;
+  /** This node's transaction carried `FirstSubmissionEvent`: it publishes the output. */
+  firstSubmission: boolean;
+  publishedAtMs: number | null;
+  publishError: string | null;
+  generationMs: number | null;
+  receivedAtMs: number;
+  startedAtMs: number | null;
+  generatedAtMs: number | null;
+  txSentAtMs: number | null;
+  committedAtMs: number | null;
+  updatedAtMs: number;
+  /** Earliest time the submitter may try again (backoff). */
+  nextAttemptAtMs: number;
+}
+
+/** One original prompt event, kept so a later `NewlySampledNodesEvent` can be served (spec §5.4). */
+export type PromptEventRecord = Extract<AtomaEvent, { kind: "Text2TextPromptEvent" | "Text2ImagePromptEvent" }>;
+
+/** What one chain event contributes; applied only if (txDigest, eventIndex) was not processed yet. */
+export interface EventEffects {
+  origin: EventOrigin;
+  jobs: NewJob[];
+  /** Prompt events to index by ticket id. */
+  prompts: PromptEventRecord[];
+  /** Tickets settled: their prompt index entries can go. */
+  settled: string[];
+}
+
+export interface StoreBatch {
+  checkpoint: bigint;
+  events: EventEffects[];
+}
+
+export interface GeneratedOutput {
+  text: string;
+  tokens: number[] | null;
+  inputTokens: number;
+  outputTokens: number;
+  rootHex: string;
+  leafHex: string;
+  generationMs: number;
+}
+
+export type TxResult =
+  | { kind: "committed"; digest: string | null; firstSubmission: boolean; note?: string }
+  | { kind: "retry"; reason: string; keepTx: boolean; nextAttemptAtMs: number }
+  | { kind: "failed"; reason: string };
+
+export interface JobFilter {
+  state?: JobState;
+  ticketId?: string;
+  limit?: number;
+}
+
+export interface JobStore {
+  /** Last fully processed checkpoint, or null. */
+  cursor(): bigint | null;
+  /** Records the jobs, processed-event ids, prompt index entries and the cursor in ONE transaction.
+   * Events already processed are skipped. Returns the number of new jobs. */
+  applyBatch(batch: StoreBatch): number;
+  isProcessed(txDigest: string, eventIndex: number): boolean;
+  findPrompt(ticketId: string): PromptEventRecord | null;
+  /** Drops prompt index entries older than `olderThanMs` (epoch ms). */
+  prunePrompts(olderThanMs: number): number;
+
+  /** Atomically moves the oldest `received` job of `model` to `running`. */
+  claimNext(model: string): JobRecord | null;
+  /** Puts a running job back (shutdown while generating). */
+  release(id: number): void;
+  markGenerated(id: number, out: GeneratedOutput): void;
+  markFailed(id: number, reason: string): void;
+
+  /** `generated` jobs with no recorded transaction, due now, distinct tickets, oldest first. */
+  takeSubmittable(limit: number, nowMs: number): JobRecord[];
+  /** Recorded transactions whose outcome is not known yet (due now). */
+  pendingTransactions(nowMs: number): { tx: SignedTx; jobs: JobRecord[] }[];
+  /** Outbox: persist signed bytes and link the jobs BEFORE the transaction is sent. */
+  recordTx(tx: SignedTx, jobIds: number[], nowMs: number): void;
+  applyTxResult(id: number, result: TxResult, nowMs: number): void;
+
+  /** Committed first-submission jobs whose output has not been published yet. */
+  unpublished(limit: number): JobRecord[];
+  markPublished(id: number, nowMs: number, error?: string): void;
+
+  /** Crash recovery: `running` jobs (no output stored) go back to `received`. Returns how many. */
+  recover(): number;
+
+  get(id: number): JobRecord | null;
+  byTicket(ticketId: string): JobRecord[];
+  list(filter: JobFilter): JobRecord[];
+  countByState(): Record<JobState, number>;
+  close(): void;
+}
