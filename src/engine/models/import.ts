@@ -1,0 +1,67 @@
+/**
+ * `models import llama2c`: llama2.c checkpoint + tokenizer → transformers.js model directory with
+ * fp32 and q4 ONNX variants.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseLlama2cHeader, parseLlama2cModel } from "./llama2c.ts";
+import { llama2cToHfTokenizer, llama2cTokenizerConfig, parseLlama2cTokenizer } from "./tokenizer-llama2c.ts";
+import { isCompleteModelDir, writeModelDir } from "./model-dir.ts";
+import type { LlamaVariant } from "./llama-onnx.ts";
+
+/** User-facing import problem (bad path, bad file, existing output): printed as one line, exit 2. */
+export class ImportError extends Error {
+  override name = "ImportError";
+}
+
+export interface Llama2cImportOptions {
+  weights: string;
+  tokenizer: string;
+  out: string;
+  /** Skip (successfully) when `out` already holds a complete import. */
+  ifMissing?: boolean;
+  /** Replace an existing `out`. */
+  force?: boolean;
+  variants?: LlamaVariant[];
+}
+
+export interface ImportResult {
+  dir: string;
+  skipped: boolean;
+  vocabSize: number;
+  layers: number;
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  const st = await stat(path).catch(() => null);
+  if (!st) throw new ImportError(`${what} file not found: ${path}`);
+  if (!st.isFile()) throw new ImportError(`${what} path is not a file: ${path}`);
+  return new Uint8Array(await readFile(path));
+}
+
+export async function importLlama2c(opts: Llama2cImportOptions): Promise<ImportResult> {
+  const out = resolve(opts.out);
+  const variants = opts.variants ?? ["fp32", "q4"];
+  const weightsBuf = await readInput(resolve(opts.weights), "--weights");
+  const tokBuf = await readInput(resolve(opts.tokenizer), "--tokenizer");
+  const header = parseLlama2cHeader(weightsBuf, opts.weights);
+  if (opts.ifMissing && isCompleteModelDir(out, variants)) {
+    return { dir: out, skipped: true, vocabSize: header.vocabSize, layers: header.nLayers };
+  }
+  if (!opts.force && (await stat(out).catch(() => null))) {
+    throw new ImportError(`output ${out} already exists (use --force to replace it, or --if-missing to keep it)`);
+  }
+  const model = parseLlama2cModel(weightsBuf, opts.weights);
+  const vocab = parseLlama2cTokenizer(tokBuf, header.vocabSize, opts.tokenizer);
+  await writeModelDir(
+    out,
+    {
+      weights: model.hf,
+      tokenizer: llama2cToHfTokenizer(vocab),
+      tokenizerConfig: llama2cTokenizerConfig(header.seqLen),
+      variants,
+    },
+    opts.force === true,
+  );
+  return { dir: out, skipped: false, vocabSize: header.vocabSize, layers: header.nLayers };
+}

@@ -1,0 +1,78 @@
+/**
+ * Writes a transformers.js-layout model directory (config.json, generation_config.json,
+ * tokenizer.json, tokenizer_config.json, onnx/model.onnx, onnx/model_q4.onnx). The directory is
+ * assembled under a temporary sibling name and renamed into place, so readers (and concurrent
+ * importers, e.g. parallel test processes) never see a half-written model.
+ */
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { dirname, basename, join } from "node:path";
+import { buildLlamaOnnx, type LlamaVariant } from "./llama-onnx.ts";
+import type { LlamaWeights } from "./llama-weights.ts";
+
+/** transformers.js file name per variant (runtime-notes §4.4). */
+export const VARIANT_FILES: Record<LlamaVariant, string> = { fp32: "model.onnx", q4: "model_q4.onnx" };
+
+/** Files whose presence marks a finished import. */
+export const MODEL_DIR_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"];
+
+export function llamaHfConfig(w: LlamaWeights): Record<string, unknown> {
+  const c = w.config;
+  return {
+    model_type: "llama",
+    architectures: ["LlamaForCausalLM"],
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    num_hidden_layers: c.numLayers,
+    vocab_size: c.vocabSize,
+    max_position_embeddings: c.maxPositions,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    hidden_act: "silu",
+    bos_token_id: c.bosTokenId,
+    eos_token_id: c.eosTokenId,
+    tie_word_embeddings: c.tieWordEmbeddings,
+    torch_dtype: "float32",
+    "transformers.js_config": { dtype: "fp32" },
+  };
+}
+
+export interface ModelDirContents {
+  weights: LlamaWeights;
+  tokenizer: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  variants?: LlamaVariant[];
+}
+
+/** True when `dir` holds a finished import with every requested variant. */
+export function isCompleteModelDir(dir: string, variants: LlamaVariant[] = ["fp32", "q4"]): boolean {
+  return [...MODEL_DIR_FILES, ...variants.map((v) => join("onnx", VARIANT_FILES[v]))].every((f) => existsSync(join(dir, f)));
+}
+
+/** Writes the directory; replaces an existing `outDir` only when `replace` is set. */
+export async function writeModelDir(outDir: string, contents: ModelDirContents, replace = false): Promise<void> {
+  const variants = contents.variants ?? ["fp32", "q4"];
+  const c = contents.weights.config;
+  const tmp = join(dirname(outDir), `.${basename(outDir)}.tmp-${process.pid}-${Date.now()}`);
+  await mkdir(join(tmp, "onnx"), { recursive: true });
+  try {
+    const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
+    await writeFile(join(tmp, "config.json"), json(llamaHfConfig(contents.weights)));
+    await writeFile(join(tmp, "generation_config.json"), json({ bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenId }));
+    await writeFile(join(tmp, "tokenizer.json"), json(contents.tokenizer));
+    await writeFile(join(tmp, "tokenizer_config.json"), json(contents.tokenizerConfig));
+    for (const v of variants) {
+      await writeFile(join(tmp, "onnx", VARIANT_FILES[v]), buildLlamaOnnx(contents.weights, v));
+    }
+    if (existsSync(outDir)) {
+      if (!replace) throw new Error(`${outDir} already exists`);
+      await rm(outDir, { recursive: true, force: true });
+    }
+    await rename(tmp, outDir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

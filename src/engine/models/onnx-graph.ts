@@ -1,0 +1,134 @@
+/**
+ * Minimal ONNX graph builder over `onnx-proto` (protobufjs static module of onnx.proto). No npm
+ * package does ONNX shape inference or checking, so builders here stay explicit: every node gets a
+ * unique output name, initializers are stored as raw little-endian bytes, and the caller validates
+ * the result by loading it into ONNX Runtime.
+ */
+import { onnx } from "onnx-proto";
+
+const DT = onnx.TensorProto.DataType;
+const AT = onnx.AttributeProto.AttributeType;
+
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+/** A graph input/output dimension: fixed integer or symbolic name. */
+export type Dim = number | string;
+export type ElemType = "float32" | "int64" | "uint8" | "bool";
+
+const ELEM: Record<ElemType, number> = { float32: DT.FLOAT, int64: DT.INT64, uint8: DT.UINT8, bool: DT.BOOL };
+
+function bytesOf(data: Float32Array | BigInt64Array | Uint8Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
+  if (typeof value === "string") return { name, type: AT.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: AT.INTS, ints: value };
+  if (typeof value === "number") return { name, type: AT.INT, i: value };
+  if ("float" in value) return { name, type: AT.FLOAT, f: value.float };
+  return { name, type: AT.FLOATS, floats: value.floats };
+}
+
+function valueInfo(name: string, elem: ElemType, dims: Dim[]): onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM[elem],
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+export class GraphBuilder {
+  private readonly nodes: onnx.INodeProto[] = [];
+  private readonly initializers: onnx.ITensorProto[] = [];
+  private readonly inputs: onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnx.IValueInfoProto[] = [];
+  private readonly constCache = new Map<string, string>();
+  private counter = 0;
+
+  /** A fresh tensor name with a readable prefix. */
+  fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  input(name: string, elem: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elem, dims));
+    return name;
+  }
+
+  output(name: string, elem: ElemType, dims: Dim[]): void {
+    this.outputs.push(valueInfo(name, elem, dims));
+  }
+
+  initializer(name: string, data: Float32Array | BigInt64Array | Uint8Array, dims: number[]): string {
+    const dataType = data instanceof Float32Array ? DT.FLOAT : data instanceof BigInt64Array ? DT.INT64 : DT.UINT8;
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (count !== data.length) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
+    this.initializers.push({ name, dims, dataType, rawData: bytesOf(data) });
+    return name;
+  }
+
+  /** Shared int64 constant (used for shapes, axes, indices). */
+  i64(values: number[], dims: number[] = [values.length]): string {
+    const key = `i64:${dims.join("x")}:${values.join(",")}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.initializer(this.fresh("c_i64"), BigInt64Array.from(values.map(BigInt)), dims);
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  /** Shared float32 constant. */
+  f32(values: number[], dims: number[] = [values.length]): string {
+    const key = `f32:${dims.join("x")}:${values.join(",")}`;
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.initializer(this.fresh("c_f32"), Float32Array.from(values), dims);
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  /** Adds a node and returns its first output name (pass `outputs` to name them explicitly). */
+  op(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    opts: { outputs?: string[]; domain?: string; nOutputs?: number } = {},
+  ): string {
+    const outputs =
+      opts.outputs ?? Array.from({ length: opts.nOutputs ?? 1 }, () => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType,
+      domain: opts.domain ?? "",
+      name: this.fresh(`n_${opType}`),
+      input: inputs,
+      output: outputs,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outputs[0]!;
+  }
+
+  /** Serialises to ONNX bytes (IR 8, ai.onnx opset 17, plus com.microsoft 1 when used). */
+  encode(graphName: string, producer: string): Uint8Array {
+    const domains = new Set(this.nodes.map((n) => n.domain ?? ""));
+    const opsetImport: onnx.IOperatorSetIdProto[] = [{ domain: "", version: 17 }];
+    if (domains.has("com.microsoft")) opsetImport.push({ domain: "com.microsoft", version: 1 });
+    const model: onnx.IModelProto = {
+      irVersion: 8,
+      producerName: producer,
+      opsetImport,
+      graph: {
+        name: graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    };
+    return onnx.ModelProto.encode(model).finish();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Shared model fixtures for tests. `ensureStories260k()` imports the trained llama2.c stories260K
+ * model (../shared/models/stories260K) into a transformers.js directory once per process, cached in
+ * os.tmpdir() under a key made of the input checksums and the importer's source, so repeated test
+ * runs reuse it and any importer change re-imports. Signature is stable: other tests depend on it.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { importLlama2c } from "../../src/engine/models/import.ts";
+import { isCompleteModelDir } from "../../src/engine/models/model-dir.ts";
+
+export const SHARED_MODELS = resolve(import.meta.dir, "../../../shared/models");
+export const STORIES260K = {
+  weights: join(SHARED_MODELS, "stories260K/stories260K.bin"),
+  tokenizer: join(SHARED_MODELS, "stories260K/tok512.bin"),
+  /** sha256 from shared/models/README.md; other files circulate under the same names. */
+  weightsSha256: "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696",
+  tokenizerSha256: "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312",
+} as const;
+
+const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
+
+/** Throws unless the shared stories260K files are the ones the README documents. */
+export function checkStories260kInputs(): void {
+  for (const [path, want] of [
+    [STORIES260K.weights, STORIES260K.weightsSha256],
+    [STORIES260K.tokenizer, STORIES260K.tokenizerSha256],
+  ] as const) {
+    const got = sha256(readFileSync(path));
+    if (got !== want) throw new Error(`${path}: sha256 ${got}, expected ${want} (wrong model file)`);
+  }
+}
+
+function importerFingerprint(): string {
+  const dir = resolve(import.meta.dir, "../../src/engine/models");
+  const h = createHash("sha256");
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(dir, f)));
+  return h.digest("hex");
+}
+
+let pending: Promise<string> | undefined;
+
+/** Absolute path of an imported stories260K directory (config.json, tokenizer.json, onnx/model.onnx, onnx/model_q4.onnx). */
+export function ensureStories260k(): Promise<string> {
+  pending ??= (async () => {
+    checkStories260kInputs();
+    const key = sha256(STORIES260K.weightsSha256 + STORIES260K.tokenizerSha256 + importerFingerprint()).slice(0, 16);
+    const out = join(tmpdir(), `atoma-stories260k-${key}`);
+    if (isCompleteModelDir(out)) return out;
+    // Reaching here with `out` present means an incomplete leftover: replace it.
+    try {
+      await importLlama2c({ weights: STORIES260K.weights, tokenizer: STORIES260K.tokenizer, out, ifMissing: true, force: existsSync(out) });
+    } catch (e) {
+      // A concurrent test process may have renamed its finished import into place first.
+      if (!isCompleteModelDir(out)) throw e;
+    }
+    return out;
+  })();
+  return pending;
+}
