@@ -3,7 +3,7 @@
  * the normalised Move type `<eventPackageId>::<module>::<Name>`. Never throws: unknown types and
  * malformed payloads come back as `{ ok: false }` so one bad event can never stop the follower.
  */
-import { BcsReader } from "@mysten/bcs";
+import type { BcsType } from "@mysten/bcs";
 import { normalizeStructTag, normalizeSuiAddress } from "@mysten/sui/utils";
 import { consola } from "consola";
 import { u32BitsToF32, f32ToU32Bits } from "../../protocol/floats.ts";
@@ -50,16 +50,17 @@ export function isEventName(name: string): name is EventName {
   return (EVENT_NAMES as string[]).includes(name);
 }
 
-/** Parses BCS requiring the schema to consume every byte (trailing bytes mean a layout mismatch). */
+/** Parses BCS requiring the payload to be exactly the canonical encoding of the value: trailing
+ * bytes mean a layout mismatch (wrong type or contract version), which `parse` alone ignores. */
 function parseExact(name: EventName, bytes: Uint8Array): Record<string, unknown> {
   // Copy into a fresh buffer: BcsReader reads from the underlying ArrayBuffer, so a subarray input
   // would let a truncated payload silently read the neighbouring bytes instead of failing.
   const own = bytes.slice();
-  const reader = new BcsReader(own);
-  const value = EVENT_SCHEMAS[name].schema.read(reader) as Record<string, unknown>;
-  if (reader.bytePosition !== own.length) {
-    throw new Error(`${own.length - reader.bytePosition} trailing byte(s) after ${name}`);
-  }
+  const schema = EVENT_SCHEMAS[name].schema as unknown as BcsType<Record<string, unknown>, unknown>;
+  const value = schema.parse(own);
+  const canonical = schema.serialize(value).toBytes();
+  if (canonical.length < own.length) throw new Error(`${own.length - canonical.length} trailing byte(s) after ${name}`);
+  if (!canonical.every((b, i) => b === own[i])) throw new Error(`non-canonical BCS encoding of ${name}`);
   return value;
 }
 
