@@ -1,0 +1,134 @@
+/**
+ * Backend discovery and selection. transformers.js binds ONE ONNX Runtime per process at import
+ * time: onnxruntime-node by default (`cpu`, `webgpu`), or onnxruntime-web when
+ * `globalThis[Symbol.for("onnxruntime")]` is set before the import (`wasm`, runtime-notes §4.2).
+ * So the first model loaded in a process fixes the runtime family; mixing `wasm` with
+ * `cpu`/`webgpu` in one process is refused with a clear error (run a second process instead).
+ *
+ * Availability is detected by actually creating a session on a 69-byte Identity model, because
+ * e.g. onnxruntime-node always lists `webgpu` but only fails once it looks for an adapter.
+ *
+ * NOTE(compiled binary): onnxruntime-node is loaded here with a plain import; the single-binary
+ * bootstrap (src/engine/runtime/ort-native.ts, §6.3 `libonnxruntime.so.1` pre-load) must run first
+ * when it exists, and the wasm file paths must point at embedded files there.
+ */
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { DEVICES, EngineError, type Device } from "./types.ts";
+
+type Transformers = typeof import("@huggingface/transformers");
+type RuntimeFamily = "node" | "web";
+
+/** Identity float[1] → float[1], opset 13 (generated once with onnx-proto). */
+const PROBE_MODEL = Uint8Array.from(
+  atob("CAc6OwoQCgF4EgF5IghJZGVudGl0eRIFcHJvYmVaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAN"),
+  (c) => c.charCodeAt(0),
+);
+
+const familyOf = (d: Device): RuntimeFamily => (d === "wasm" ? "web" : "node");
+const require = createRequire(import.meta.url);
+
+let bound: { family: RuntimeFamily; tjs: Transformers } | undefined;
+let ortWebPromise: Promise<typeof import("onnxruntime-web")> | undefined;
+const probeCache = new Map<Device, Promise<string | null>>();
+
+export function parseDevice(value: string): Device {
+  if ((DEVICES as readonly string[]).includes(value)) return value as Device;
+  throw new EngineError(`unknown device "${value}": expected one of ${DEVICES.join(", ")}`);
+}
+
+/** onnxruntime-web configured for local, offline wasm files (transformers would point at a CDN). */
+async function ortWeb(threads?: number): Promise<typeof import("onnxruntime-web")> {
+  ortWebPromise ??= import("onnxruntime-web").then((ort) => {
+    ort.env.wasm.wasmPaths = dirname(require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm")) + "/";
+    if (threads) ort.env.wasm.numThreads = threads;
+    ort.env.logLevel = "error";
+    return ort;
+  });
+  return ortWebPromise;
+}
+
+/** Returns null when the backend works, else the reason it does not. */
+export function probeDevice(device: Device): Promise<string | null> {
+  let p = probeCache.get(device);
+  if (!p) {
+    p = (async () => {
+      try {
+        if (device === "wasm") {
+          const ort = await ortWeb();
+          const s = await ort.InferenceSession.create(PROBE_MODEL, { executionProviders: ["wasm"] });
+          await s.release();
+        } else {
+          const ort = await import("onnxruntime-node");
+          const s = await ort.InferenceSession.create(PROBE_MODEL, { executionProviders: [device] });
+          await s.release();
+        }
+        return null;
+      } catch (e) {
+        return firstLine(e);
+      }
+    })();
+    probeCache.set(device, p);
+  }
+  return p;
+}
+
+/** Backends that can run a session in this process, in preference order (cpu first). */
+export async function availableBackends(): Promise<Device[]> {
+  const out: Device[] = [];
+  for (const d of DEVICES) if ((await probeDevice(d)) === null) out.push(d);
+  return out;
+}
+
+/** Fails with the list of working backends when `device` cannot run here. */
+export async function requireDevice(device: Device): Promise<void> {
+  const reason = await probeDevice(device);
+  if (reason === null) return;
+  const avail = await availableBackends();
+  throw new EngineError(
+    `backend ${device} is unavailable (${shorten(reason)}); available backends: ${avail.join(", ") || "none"}`,
+  );
+}
+
+/** transformers.js bound to the runtime family that `device` needs (first call decides). */
+export async function transformersFor(device: Device, threads?: number): Promise<Transformers> {
+  const family = familyOf(device);
+  if (bound) {
+    if (bound.family !== family) {
+      throw new EngineError(
+        `backend ${device} cannot be used in this process: it already runs ${bound.family === "web" ? "wasm (onnxruntime-web)" : "cpu/webgpu (onnxruntime-node)"}; start a separate process`,
+      );
+    }
+    return bound.tjs;
+  }
+  const key = Symbol.for("onnxruntime");
+  const g = globalThis as Record<symbol, unknown>;
+  if (family === "web") g[key] = await ortWeb(threads);
+  const tjs = await import("@huggingface/transformers");
+  // Someone may have imported transformers before us; its ONNX binding is then already fixed.
+  const usesWeb = Boolean((tjs.env.backends.onnx.versions as Record<string, string> | undefined)?.web);
+  if ((family === "web") !== usesWeb) {
+    throw new EngineError(`backend ${device} cannot be used: transformers.js was already initialised with another ONNX Runtime in this process`);
+  }
+  tjs.env.allowRemoteModels = false;
+  tjs.env.allowLocalModels = true;
+  // transformers' logger writes info to stdout; the CLI keeps stdout for generated text only.
+  tjs.env.logLevel = tjs.LogLevel.ERROR;
+  bound = { family, tjs };
+  return tjs;
+}
+
+export function boundFamily(): RuntimeFamily | undefined {
+  return bound?.family;
+}
+
+export function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n").find((l) => l.trim() !== "")?.trim() ?? "unknown error";
+}
+
+/** ORT messages start with a long source path; keep the human part. */
+function shorten(reason: string): string {
+  const i = reason.lastIndexOf(" was false. ");
+  return (i >= 0 ? reason.slice(i + 12) : reason).slice(0, 200);
+}

@@ -1,0 +1,117 @@
+/**
+ * The decode loop. We drive the model's forward pass ourselves (transformers.js `model(inputs)`,
+ * which fills position_ids and the empty KV cache) and pick every token with our own Sampler, so
+ * output depends only on logits + params + seed. Context policy (documented in README):
+ * the input (pre-prompt ‖ prompt) is left-truncated only when it alone exceeds context − 1, and
+ * generation then stops at the context length, i.e. max_tokens is clamped to what fits.
+ */
+import { IncrementalDecoder } from "./detokenizer.ts";
+import type { LoadedModel } from "./loader.ts";
+import { engineLog } from "./log.ts";
+import { checkPrompt } from "./prompt.ts";
+import { Sampler } from "./sampler.ts";
+import { firstLine } from "./backends.ts";
+import {
+  EngineError,
+  type FinishReason,
+  type GenerateRequest,
+  type GenerationChunk,
+  type GenerationResult,
+} from "./types.ts";
+
+/** Prepared input: the token sequence the model sees, and how much was dropped to fit. */
+export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
+  const prompt = checkPrompt(req.prompt);
+  const pre = req.prePromptTokens ?? [];
+  const limit = m.vocabSize > 0 ? m.vocabSize : Number.MAX_SAFE_INTEGER;
+  for (const [i, t] of pre.entries()) {
+    if (!Number.isInteger(t) || t < 0 || t >= limit) {
+      throw new EngineError(`pre_prompt_tokens[${i}] = ${t} is not a token id of this model (0 … ${limit - 1})`);
+    }
+  }
+  const input = [...pre, ...m.tokenizer.encode(prompt)];
+  const keep = m.contextLength - 1;
+  if (input.length <= keep) return { input, truncated: 0 };
+  const truncated = input.length - keep;
+  engineLog.warn(`input of ${input.length} tokens exceeds the context (${m.contextLength}); dropped the first ${truncated}`);
+  return { input: input.slice(truncated), truncated };
+}
+
+function ones(m: LoadedModel, n: number): unknown {
+  return new m.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
+}
+
+export async function* generateTokens(
+  m: LoadedModel,
+  req: GenerateRequest,
+): AsyncGenerator<GenerationChunk, GenerationResult, void> {
+  const t0 = performance.now();
+  const sampler = new Sampler(req.params);
+  const { input, truncated } = prepareInput(m, req);
+  const maxNew = Math.min(req.params.maxTokens, m.contextLength - input.length);
+  const tokens = input.slice();
+  const decoder = new IncrementalDecoder(m.tokenizer, tokens, input.length);
+  const cache = new m.DynamicCache();
+  const pieces: string[] = [];
+  let finishReason: FinishReason = "length";
+  let tFirst = 0;
+  let tLast = 0;
+  let generated = 0;
+  /** Sampled tokens including a final EOS: each one cost a forward pass. */
+  let steps = 0;
+  let ids = new m.Tensor("int64", BigInt64Array.from(input, BigInt), [1, input.length]);
+  try {
+    while (generated < maxNew) {
+      if (req.signal?.aborted) {
+        finishReason = "aborted";
+        break;
+      }
+      let out: Record<string, any>;
+      try {
+        out = await m.model({ input_ids: ids, attention_mask: ones(m, tokens.length), past_key_values: cache });
+      } catch (e) {
+        throw new EngineError(`inference failed at token ${generated}: ${firstLine(e)}`);
+      }
+      const logits = out.logits;
+      const [, seq, vocab] = logits.dims as number[];
+      // Only the last position matters; a view avoids copying the [seq, vocab] block.
+      const row = (logits.data as Float32Array).subarray((seq! - 1) * vocab!, seq! * vocab!);
+      const next: Record<string, unknown> = {};
+      for (const name in out) if (name.startsWith("present")) next[name.replace("present", "past_key_values")] = out[name];
+      cache.update(next);
+      const token = sampler.next(row, tokens);
+      tLast = performance.now();
+      if (steps++ === 0) tFirst = tLast;
+      if (m.eosIds.has(token)) {
+        finishReason = "eos";
+        break;
+      }
+      tokens.push(token);
+      generated++;
+      const text = decoder.step();
+      pieces.push(text);
+      yield { token, text };
+      ids = new m.Tensor("int64", BigInt64Array.of(BigInt(token)), [1, 1]);
+    }
+  } finally {
+    await cache.dispose();
+  }
+  const rest = decoder.flush();
+  if (rest) {
+    pieces.push(rest);
+    // Held-back bytes that never became a valid character; attributed to the last token.
+    yield { token: tokens[tokens.length - 1]!, text: rest };
+  }
+  const end = performance.now();
+  return {
+    text: pieces.join(""),
+    tokens,
+    inputTokens: input.length,
+    outputTokens: generated,
+    finishReason,
+    truncatedTokens: truncated,
+    timeToFirstTokenMs: steps > 0 ? tFirst - t0 : 0,
+    tokensPerSecond: steps > 1 && tLast > tFirst ? ((steps - 1) * 1000) / (tLast - tFirst) : 0,
+    totalMs: end - t0,
+  };
+}

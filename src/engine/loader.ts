@@ -1,0 +1,135 @@
+/**
+ * Loads a transformers.js-layout model directory (config.json, tokenizer.json,
+ * tokenizer_config.json, optional generation_config.json, onnx/model*.onnx) and checks everything
+ * we can before handing it to transformers.js, so a bad directory yields one clear EngineError
+ * instead of a stack trace from deep inside the runtime.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { chooseVariant } from "./dtype.ts";
+import { firstLine, requireDevice, transformersFor } from "./backends.ts";
+import { engineLog } from "./log.ts";
+import { EngineError, type Device, type LoadOptions } from "./types.ts";
+
+/** What the decode loop needs from a loaded model; transformers.js objects stay behind this. */
+export interface LoadedModel {
+  /** `model(inputs)` → outputs with `logits` and `present.*` tensors. */
+  // biome-ignore lint: transformers.js model classes are untyped JS
+  model: any;
+  tokenizer: Tokenizer;
+  modelType: string;
+  loadedDtype: string;
+  eosIds: ReadonlySet<number>;
+  contextLength: number;
+  vocabSize: number;
+  /** Tensor constructor of the bound runtime (int64 inputs). */
+  Tensor: new (type: "int64", data: BigInt64Array, dims: number[]) => unknown;
+  DynamicCache: new () => { update(entries: Record<string, unknown>): void; dispose(): Promise<void> };
+}
+
+export interface Tokenizer {
+  encode(text: string, opts?: { add_special_tokens?: boolean }): number[];
+  decode(ids: number[], opts?: { skip_special_tokens?: boolean }): string;
+  eos_token_id?: number | null;
+}
+
+function readJson(dir: string, name: string, required: boolean): Record<string, unknown> | null {
+  const path = join(dir, name);
+  if (!existsSync(path)) {
+    if (required) throw new EngineError(`model directory ${dir} is missing ${name}`);
+    return null;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new EngineError(`${path} is not valid JSON: ${firstLine(e)}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new EngineError(`${path} must contain a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function idList(v: unknown): number[] {
+  const arr = Array.isArray(v) ? v : [v];
+  return arr.filter((x): x is number => Number.isInteger(x) && (x as number) >= 0);
+}
+
+function positiveInt(v: unknown): number | undefined {
+  return Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined;
+}
+
+export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
+  const { dir, device } = opts;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new EngineError(`model directory ${dir} does not exist (expected a transformers.js layout: config.json, tokenizer.json, onnx/model*.onnx)`);
+  }
+  const config = readJson(dir, "config.json", true)!;
+  if (typeof config.model_type !== "string") throw new EngineError(`${join(dir, "config.json")} has no "model_type" string`);
+  const genConfig = readJson(dir, "generation_config.json", false);
+  readJson(dir, "tokenizer.json", true);
+  const tokConfig = readJson(dir, "tokenizer_config.json", true)!;
+  const variant = chooseVariant(dir, opts.dtype);
+  if (variant.warning) engineLog.warn(variant.warning);
+
+  await requireDevice(device);
+  const tjs = await transformersFor(device, opts.threads);
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = (await tjs.AutoTokenizer.from_pretrained(dir, { local_files_only: true })) as unknown as Tokenizer;
+  } catch (e) {
+    throw new EngineError(`cannot load the tokenizer of ${dir}: ${firstLine(e)}`);
+  }
+  let model: any;
+  try {
+    model = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
+      local_files_only: true,
+      dtype: variant.tjs,
+      ...deviceOptions(device, opts.threads),
+    } as never);
+  } catch (e) {
+    throw new EngineError(`cannot load ${variant.file} on ${device}: ${firstLine(e)}`);
+  }
+  const session = model.sessions?.model;
+  const inputs: string[] = session?.inputNames ?? [];
+  const outputs: string[] = session?.outputNames ?? [];
+  if (!inputs.includes("input_ids") || !outputs.includes("logits")) {
+    await model.dispose?.();
+    throw new EngineError(`${variant.file} is not a decoder-only language model graph (needs input_ids → logits; has ${inputs.join(", ")} → ${outputs.join(", ")})`);
+  }
+
+  const eosIds = new Set([
+    ...idList(genConfig?.eos_token_id ?? config.eos_token_id),
+    ...idList(tokenizer.eos_token_id),
+  ]);
+  if (eosIds.size === 0) engineLog.warn(`model ${dir} declares no EOS token; generation stops only at max_tokens or the context length`);
+  const contextLength =
+    positiveInt(config.max_position_embeddings) ?? positiveInt(config.n_positions) ?? positiveInt(tokConfig.model_max_length) ?? 2048;
+  const vocabSize = positiveInt(config.vocab_size) ?? 0;
+  return {
+    model,
+    tokenizer,
+    modelType: config.model_type,
+    loadedDtype: variant.tjs,
+    eosIds,
+    contextLength,
+    vocabSize,
+    Tensor: tjs.Tensor as never,
+    DynamicCache: tjs.DynamicCache as never,
+  };
+}
+
+function deviceOptions(device: Device, threads?: number): Record<string, unknown> {
+  const session_options: Record<string, unknown> = {};
+  if (threads && device !== "wasm") {
+    session_options.intraOpNumThreads = threads;
+    session_options.interOpNumThreads = 1;
+  }
+  if (device === "wasm") {
+    // With onnxruntime-web injected transformers knows no device names (runtime-notes §4.2).
+    session_options.executionProviders = ["wasm"];
+    return { device: { model: "" }, session_options };
+  }
+  return { device, session_options };
+}
