@@ -1,0 +1,69 @@
+/**
+ * `atoma-node events decode <EventName> (--bcs <base64> | --json <text>) [--small-id N]`: decodes an
+ * Atoma event exactly as the node would and prints it as JSON (u64 as decimal strings, floats as
+ * numbers, byte vectors as hex); with --small-id, also whether the event is for that node.
+ */
+import { defineCommand } from "citty";
+import { fromBase64 } from "@mysten/sui/utils";
+import type { LeafCountPolicy } from "../../config/types.ts";
+import { decodeEventBcs, decodeEventJson, isEventName } from "../../chain/events/decode.ts";
+import { EVENT_NAMES } from "../../chain/events/schemas.ts";
+import { describeSelection } from "../../chain/events/selection.ts";
+import { decodeInputSource, decodeOutputDestination } from "../../protocol/msgpack.ts";
+import { renderJson } from "../../protocol/render.ts";
+import type { AtomaEvent } from "../../protocol/types.ts";
+
+function fail(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(2);
+}
+
+/** MessagePack payloads shown decoded next to their hex, so operators see where output goes. */
+function annotations(event: AtomaEvent): Record<string, unknown> {
+  if (event.kind !== "Text2TextPromptEvent" && event.kind !== "Text2ImagePromptEvent") return {};
+  return {
+    decoded_output_destination: decodeOutputDestination(event.outputDestination),
+    decoded_prompt_source: decodeInputSource(event.params.prompt) ?? "legacy UTF-8 text",
+  };
+}
+
+const decode = defineCommand({
+  meta: { name: "decode", description: "Decode an Atoma event from BCS (base64) or its JSON rendering" },
+  args: {
+    event: { type: "positional", description: `Event name: ${EVENT_NAMES.join(", ")}`, required: true },
+    bcs: { type: "string", description: "BCS bytes, base64" },
+    json: { type: "string", description: "JSON rendering (JSON-RPC parsedJson)" },
+    "small-id": { type: "string", description: "Node small id: report whether the event selects it" },
+    policy: { type: "string", description: "Leaf count policy: chunks_count (default) or nodes", default: "chunks_count" },
+  },
+  run({ args }) {
+    const name = String(args.event);
+    if (!isEventName(name)) fail(`unknown event "${name}"; expected one of ${EVENT_NAMES.join(", ")}`);
+    if ((args.bcs === undefined) === (args.json === undefined)) fail("give exactly one of --bcs <base64> and --json <text>");
+    let smallId: bigint | undefined;
+    if (args["small-id"] !== undefined) {
+      const s = String(args["small-id"]).trim();
+      if (!/^\d+$/.test(s) || BigInt(s) >= 1n << 64n) fail(`--small-id "${s}" is not a u64`);
+      smallId = BigInt(s);
+    }
+    const policy = args.policy as LeafCountPolicy;
+    if (policy !== "chunks_count" && policy !== "nodes") fail(`--policy "${policy}": expected chunks_count or nodes`);
+    let result;
+    if (args.bcs !== undefined) {
+      const b64 = args.bcs.trim();
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) fail("--bcs is not valid base64");
+      result = decodeEventBcs(name, fromBase64(b64));
+    } else {
+      result = decodeEventJson(name, args.json);
+    }
+    if (!result.ok) fail(result.message);
+    const out: Record<string, unknown> = { event: result.event, ...annotations(result.event) };
+    if (smallId !== undefined) out.selection = { smallId, ...describeSelection(result.event, smallId, policy) };
+    process.stdout.write(renderJson(out) + "\n");
+  },
+});
+
+export default defineCommand({
+  meta: { name: "events", description: "Inspect Atoma on-chain events" },
+  subCommands: { decode },
+});
