@@ -1,0 +1,122 @@
+/**
+ * The ONNX Llama writer against the pure-TS reference forward on random-weight models of several
+ * shapes: full-prompt logits, incremental decode through the KV cache, left-padded batches, greedy
+ * generation token for token; fp32 and q4 (reference on the q4-dequantised weights).
+ */
+import { describe, expect, test } from "bun:test";
+import { buildLlamaOnnx } from "../../../src/engine/models/llama-onnx.ts";
+import type { LlamaWeights } from "../../../src/engine/models/llama-weights.ts";
+import { dequantizeQ4, quantizeQ4 } from "../../../src/engine/models/quantize-q4.ts";
+import { ReferenceLlama } from "../../support/reference-llama.ts";
+import { mulberry32, randomLlama, type RandomLlamaShape } from "../../support/random-llama.ts";
+import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
+
+const SHAPES: Record<string, RandomLlamaShape> = {
+  "MHA, tied, head_dim 8": { hiddenSize: 16, intermediateSize: 40, numLayers: 2, numHeads: 2, numKvHeads: 2, headDim: 8, vocabSize: 300, tied: true },
+  "GQA 2:1, untied, FFN not a multiple of 32": { hiddenSize: 32, intermediateSize: 72, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, vocabSize: 320, tied: false },
+  "GQA 4:1, tied, head_dim 16, heads·head_dim ≠ hidden": { hiddenSize: 48, intermediateSize: 96, numLayers: 3, numHeads: 4, numKvHeads: 1, headDim: 16, vocabSize: 280, tied: true },
+};
+const FP32_TOL = 1e-4;
+const Q4_TOL = 1e-3;
+const GREEDY_TOKENS = 20;
+
+/** The weights a q4 graph actually multiplies with: every linear layer (and the classifier) round-tripped through q4. */
+function q4Dequantised(w: LlamaWeights): LlamaWeights {
+  const c = w.config, D = c.hiddenSize, I = c.intermediateSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
+  const rt = (m: Float32Array, n: number, k: number) => dequantizeQ4(quantizeQ4(m, n, k));
+  return {
+    config: { ...c, tieWordEmbeddings: false },
+    embed: w.embed,
+    finalNorm: w.finalNorm,
+    lmHead: rt(w.lmHead ?? w.embed, c.vocabSize, D),
+    layers: w.layers.map((l) => ({
+      ...l,
+      wq: rt(l.wq, Q, D), wk: rt(l.wk, KV, D), wv: rt(l.wv, KV, D), wo: rt(l.wo, D, Q),
+      gate: rt(l.gate, I, D), up: rt(l.up, I, D), down: rt(l.down, D, I),
+    })),
+  };
+}
+
+const maxErr: Record<string, number> = {};
+
+for (const [name, shape] of Object.entries(SHAPES)) {
+  describe(`random Llama (${name})`, () => {
+    const weights = randomLlama(shape, 1234 + shape.hiddenSize);
+    const V = shape.vocabSize;
+    const rnd = mulberry32(99);
+    const prompt = Array.from({ length: 7 }, () => 3 + Math.floor(rnd() * (V - 3)));
+
+    for (const variant of ["fp32", "q4"] as const) {
+      const tol = variant === "fp32" ? FP32_TOL : Q4_TOL;
+      const refWeights = variant === "fp32" ? weights : q4Dequantised(weights);
+      const model = OrtLlama.load(buildLlamaOnnx(weights, variant), weights.config);
+
+      test(`${variant}: full-prompt logits equal the reference at every position`, async () => {
+        const ort = await model;
+        const { logits } = await ort.forward([prompt], [prompt.map(() => 1)], ort.emptyCache());
+        const ref = new ReferenceLlama(refWeights);
+        let err = 0;
+        prompt.forEach((t, i) => { err = Math.max(err, maxAbsDiff(logits.subarray(i * V, (i + 1) * V), ref.step(t))); });
+        maxErr[`${name} ${variant} full`] = err;
+        expect(err).toBeLessThan(tol);
+        if (variant === "q4") {
+          // The q4 graph really is quantised: far from the unquantised reference.
+          const fresh = new ReferenceLlama(weights);
+          let last = new Float64Array(0);
+          for (const t of prompt) last = fresh.step(t);
+          expect(maxAbsDiff(logits.subarray((prompt.length - 1) * V), last)).toBeGreaterThan(100 * tol);
+        }
+      });
+
+      test(`${variant}: incremental decode through the KV cache equals the reference`, async () => {
+        const ort = await model;
+        const ref = new ReferenceLlama(refWeights);
+        // Chunked prefill (4 + 3 tokens) then single tokens: exercises past_sequence_length > 0 with S > 1.
+        let r = await ort.forward([prompt.slice(0, 4)], [[1, 1, 1, 1]], ort.emptyCache());
+        prompt.slice(0, 4).forEach((t) => ref.step(t));
+        r = await ort.forward([prompt.slice(4)], [prompt.map(() => 1)], r.cache);
+        let err = 0;
+        prompt.slice(4).forEach((t, i) => { err = Math.max(err, maxAbsDiff(r.logits.subarray(i * V, (i + 1) * V), ref.step(t))); });
+        for (let step = 0; step < 5; step++) {
+          const tok = 3 + ((step * 37) % (V - 3));
+          r = await ort.forward([[tok]], [new Array(prompt.length + step + 1).fill(1)], r.cache);
+          err = Math.max(err, maxAbsDiff(r.logits, ref.step(tok)));
+        }
+        maxErr[`${name} ${variant} incremental`] = err;
+        expect(err).toBeLessThan(tol);
+      });
+
+      test(`${variant}: greedy generation equals the reference token for token`, async () => {
+        const ort = await model;
+        const got = await ort.greedy(prompt, GREEDY_TOKENS);
+        const want = new ReferenceLlama(refWeights).greedy(prompt, GREEDY_TOKENS);
+        expect(got).toEqual(want);
+        expect(got).toHaveLength(GREEDY_TOKENS);
+      });
+    }
+
+    test("fp32: a left-padded batch row equals the unpadded single run", async () => {
+      const ort = await OrtLlama.load(buildLlamaOnnx(weights, "fp32"), weights.config);
+      const short = prompt.slice(0, 4);
+      const ids = [prompt, [0, 0, 0, ...short]];
+      const mask = [prompt.map(() => 1), [0, 0, 0, 1, 1, 1, 1]];
+      let r = await ort.forward(ids, mask, ort.emptyCache(2));
+      const ref = new ReferenceLlama(weights);
+      let want = new Float64Array(0);
+      for (const t of short) want = ref.step(t);
+      const S = prompt.length;
+      const row1Last = r.logits.subarray((S + S - 1) * V, (S + S) * V);
+      let err = maxAbsDiff(row1Last, want);
+      // One cached decode step for both rows.
+      r = await ort.forward([[5], [5]], [[...mask[0]!, 1], [...mask[1]!, 1]], r.cache);
+      err = Math.max(err, maxAbsDiff(r.logits.subarray(V, 2 * V), ref.step(5)));
+      expect(r.logits.every(Number.isFinite)).toBe(true);
+      expect(err).toBeLessThan(FP32_TOL);
+    });
+  });
+}
+
+test("report measured max logit errors", () => {
+  for (const [k, v] of Object.entries(maxErr)) console.log(`max |logit error| ${k}: ${v.toExponential(2)}`);
+  expect(Object.keys(maxErr).length).toBe(Object.keys(SHAPES).length * 4);
+});
