@@ -1,0 +1,115 @@
+/**
+ * `atoma-node run`: load and validate the configuration, log it (secrets masked), start the node,
+ * and stop it cleanly on SIGINT/SIGTERM (a second signal forces exit).
+ */
+import { defineCommand } from "citty";
+import { configArgs, sourcesFromArgs } from "../../config/cli-args.ts";
+import { ConfigError, exitOnConfigError } from "../../config/errors.ts";
+import { loadConfig } from "../../config/load.ts";
+import type { NodeConfig } from "../../config/types.ts";
+import { applyTracing, log, redact } from "../../log/logger.ts";
+import { VERSION } from "../../version.ts";
+
+interface NodeHandle {
+  stop(reason?: string): Promise<void>;
+  done: Promise<void>;
+}
+type StartNode = (config: NodeConfig, opts?: { signal?: AbortSignal }) => Promise<NodeHandle>;
+
+/** Extra time on top of `shutdown_timeout_ms` before giving up on a stop that hangs. */
+const STOP_GRACE_MS = 2000;
+
+export default defineCommand({
+  meta: { name: "run", description: "Run the node (chain mode with event_subscriber + client, else local mode)" },
+  args: configArgs,
+  async run({ args }) {
+    const config = await exitOnConfigError(() => loadConfig(sourcesFromArgs(args)));
+    applyTracing(config.inference.tracing);
+    const mode = config.eventSubscriber ? "chain" : "local";
+    log.info(`atoma-node ${VERSION} starting in ${mode} mode (config: ${config.sources.join(", ")})`);
+    log.info("effective configuration", redact(config));
+
+    const controller = new AbortController();
+    let stopping: Promise<void> | undefined;
+    let handle: NodeHandle | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn(`${signal} again: forcing exit`);
+        process.exit(1);
+      }
+      log.info(`${signal} received: stopping (at most ${config.node.shutdownTimeoutMs} ms)`);
+      controller.abort(signal);
+      stopping = stopWithin(handle, signal, config.node.shutdownTimeoutMs + STOP_GRACE_MS);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+
+    try {
+      const startNode = await loadStartNode();
+      handle = await startNode(config, { signal: controller.signal });
+      // A signal that arrived while starting: stop now that there is something to stop.
+      if (stopping) stopping = stopWithin(handle, String(controller.signal.reason), config.node.shutdownTimeoutMs + STOP_GRACE_MS);
+      else log.info("node started");
+      await handle.done;
+      if (stopping) await stopping;
+      log.info("node stopped");
+      process.exit(0);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`${e.message}\n`);
+        process.exit(2);
+      }
+      log.error(`node failed: ${e instanceof Error ? e.message : String(e)}`);
+      log.debug(e);
+      process.exit(1);
+    }
+  },
+});
+
+async function stopWithin(handle: NodeHandle | undefined, reason: string, ms: number): Promise<void> {
+  if (!handle) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      log.warn(`shutdown took longer than ${ms} ms; exiting anyway`);
+      process.exit(1);
+      resolve();
+    }, ms);
+  });
+  try {
+    await Promise.race([handle.stop(reason), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * TEMPORARY (node engineer: replace with a static `import { startNode } from "../../node.ts"` and
+ * delete the fallback once src/node.ts lands). The specifier is a variable so that the build does
+ * not fail while the module is absent; in the compiled binary it therefore always falls back.
+ */
+async function loadStartNode(): Promise<StartNode> {
+  const specifier = "../../node.ts";
+  try {
+    const mod = (await import(specifier)) as { startNode: StartNode };
+    return mod.startNode;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!/Cannot find module|ERR_MODULE_NOT_FOUND|not found/i.test(msg) || !msg.includes("node.ts")) throw e;
+    log.warn("src/node.ts is not available yet: the node has nothing to do; waiting for SIGINT/SIGTERM");
+    return waitForSignal;
+  }
+}
+
+async function waitForSignal(_config: NodeConfig, opts?: { signal?: AbortSignal }): Promise<NodeHandle> {
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  // Keeps the event loop alive until stopped.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const stop = async () => {
+    clearInterval(keepAlive);
+    finish();
+  };
+  opts?.signal?.addEventListener("abort", () => void stop(), { once: true });
+  return { stop, done };
+}
