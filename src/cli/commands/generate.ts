@@ -1,0 +1,133 @@
+/**
+ * `atoma-node generate`: one local generation through the same engine the node uses.
+ * stdout carries only the generated text (or, with --json, one JSON object); logs go to stderr.
+ * Any error prints one line on stderr and exits 2.
+ */
+import { defineCommand } from "citty";
+import { existsSync, statSync } from "node:fs";
+import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
+import type { DType, Device, SamplingParams } from "../../engine/types.ts";
+
+function fail(message: string): never {
+  process.stderr.write(`error: ${message.split("\n")[0]}\n`);
+  process.exit(2);
+}
+
+function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw.trim())) fail(`--${name} ${JSON.stringify(raw)}: expected an integer ≥ ${min}`);
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < min) fail(`--${name} ${raw}: expected an integer ≥ ${min}`);
+  return v;
+}
+
+/** Chain parameters are f32; rounding here makes the CLI sample exactly as a chain job would. */
+function floatFlag(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (raw.trim() === "" || Number.isNaN(v)) fail(`--${name} ${JSON.stringify(raw)}: expected a number`);
+  return Math.fround(v);
+}
+
+function seedFlag(raw: string | undefined): bigint {
+  if (raw === undefined) return 0n;
+  const t = raw.trim();
+  if (!/^(\d+|0x[0-9a-fA-F]+)$/.test(t)) fail(`--seed ${JSON.stringify(raw)}: expected a u64 (decimal or 0x hex)`);
+  const v = BigInt(t);
+  if (v >= 1n << 64n) fail(`--seed ${raw}: expected a u64 (at most 18446744073709551615)`);
+  return v;
+}
+
+/** `--model` is a directory, or a model_type served in the configuration given by --config. */
+async function resolveModel(
+  model: string,
+  args: Record<string, string | boolean | string[] | undefined>,
+): Promise<{ dir: string; device?: Device; dtype?: DType }> {
+  if (existsSync(model) && statSync(model).isDirectory()) return { dir: model };
+  const sources = sourcesFromArgs(args);
+  if (!hasConfigArgs(sources)) {
+    fail(`--model ${model}: no such directory (pass a transformers.js model directory, or --config <file> to look up a model_type)`);
+  }
+  const { loadConfig } = await import("../../config/load.ts");
+  const { ConfigError } = await import("../../config/errors.ts");
+  try {
+    const cfg = loadConfig(sources);
+    const entry = cfg.inference.models.find((m) => m.modelId === model);
+    if (!entry) {
+      const ids = cfg.inference.models.map((m) => m.modelId).join(", ") || "none";
+      fail(`--model ${model}: not a directory and not a model in ${cfg.sources.join(", ")} (models: ${ids})`);
+    }
+    return { dir: entry.path, device: entry.device, dtype: entry.dtype };
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+}
+
+export default defineCommand({
+  meta: { name: "generate", description: "Generate text locally with the node's deterministic engine" },
+  args: {
+    model: { type: "string", description: "Model directory (transformers.js layout) or a model_type from --config" },
+    prompt: { type: "string", description: "Prompt text (encoded with the tokenizer's special tokens, e.g. BOS)" },
+    "max-tokens": { type: "string", description: "Maximum generated tokens (default 128; clamped to the context)" },
+    temperature: { type: "string", description: "Sampling temperature; ≤ 0 = greedy (default 0)" },
+    "top-k": { type: "string", description: "Keep the k most probable tokens; 0 = off (default 0)" },
+    "top-p": { type: "string", description: "Nucleus mass; ≤ 0 or ≥ 1 = off (default 1)" },
+    "repeat-penalty": { type: "string", description: "Repeat penalty; 1 = off (default 1)" },
+    "repeat-last-n": { type: "string", description: "Penalty window over all tokens (default 64)" },
+    seed: { type: "string", description: "u64 sampler seed, decimal or 0x hex (default 0)" },
+    device: { type: "string", description: "cpu | webgpu | wasm (default cpu, or the config's)" },
+    dtype: { type: "string", description: "f32 | f16 | bf16 | q8 | q4 | q4f16 (default f32, or the config's)" },
+    threads: { type: "string", description: "CPU threads for ONNX Runtime (default: runtime's choice)" },
+    stream: { type: "boolean", description: "Print text as it is generated", default: false },
+    json: { type: "boolean", description: "Print one JSON object with text, token counts and timings", default: false },
+    ...configArgs,
+    // citty wants a mutable alias array.
+    config: { ...configArgs.config, alias: [...configArgs.config.alias] },
+  },
+  async run({ args }) {
+    if (!args.model) fail("missing --model <dir or model_type>");
+    if (args.prompt === undefined) fail("missing --prompt <text>");
+    const params: SamplingParams = {
+      maxTokens: intFlag("max-tokens", args["max-tokens"], 128, 1),
+      temperature: floatFlag("temperature", args.temperature, 0),
+      topK: intFlag("top-k", args["top-k"], 0, 0),
+      topP: floatFlag("top-p", args["top-p"], 1),
+      repeatPenalty: floatFlag("repeat-penalty", args["repeat-penalty"], 1),
+      repeatLastN: intFlag("repeat-last-n", args["repeat-last-n"], 64, 0),
+      seed: seedFlag(args.seed),
+    };
+    const threads = args.threads === undefined ? undefined : intFlag("threads", args.threads, 0, 1);
+    const { loadTextEngine } = await import("../../engine/engine.ts");
+    const { parseDevice } = await import("../../engine/backends.ts");
+    const { parseDtype } = await import("../../engine/dtype.ts");
+    const { EngineError } = await import("../../engine/types.ts");
+    try {
+      const resolved = await resolveModel(args.model, args as unknown as Record<string, string | boolean | string[] | undefined>);
+      const device = args.device !== undefined ? parseDevice(args.device) : (resolved.device ?? "cpu");
+      const dtype = args.dtype !== undefined ? parseDtype(args.dtype) : (resolved.dtype ?? "f32");
+      const engine = await loadTextEngine({ id: args.model, dir: resolved.dir, device, dtype, threads });
+      const onChunk = args.stream && !args.json ? (c: { text: string }) => void process.stdout.write(c.text) : undefined;
+      const r = await engine.generate({ prompt: args.prompt, params }, onChunk);
+      await engine.dispose();
+      if (args.json) {
+        const out = {
+          text: r.text,
+          input_tokens: r.inputTokens,
+          output_tokens: r.outputTokens,
+          time_to_first_token_ms: Math.round(r.timeToFirstTokenMs * 100) / 100,
+          tokens_per_second: Math.round(r.tokensPerSecond * 100) / 100,
+        };
+        process.stdout.write(JSON.stringify(out) + "\n");
+      } else {
+        if (!args.stream) process.stdout.write(r.text);
+        // A newline only for humans: piped output is exactly the generated text.
+        if (process.stdout.isTTY) process.stdout.write("\n");
+      }
+      if (r.truncatedTokens > 0) process.stderr.write(`note: ${r.truncatedTokens} prompt tokens were dropped from the left to fit the context\n`);
+    } catch (e) {
+      if (e instanceof EngineError) fail(e.message);
+      fail(e instanceof Error ? e.message : String(e));
+    }
+  },
+});
