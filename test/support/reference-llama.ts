@@ -5,6 +5,7 @@
  * weights (pairs i, i + hd/2) — comparing the two proves an importer's Q/K row permutation.
  */
 import { classifierOf, type LlamaWeights } from "../../src/engine/models/llama-weights.ts";
+import { dequantizeQ4, quantizeQ4 } from "../../src/engine/models/quantize-q4.ts";
 
 export type RopeMode = "half" | "interleaved";
 
@@ -126,4 +127,21 @@ export function argmax(values: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
+}
+
+/** The weights a q4 graph actually multiplies with: every linear layer (and the classifier) round-tripped through q4. */
+export function q4Dequantised(w: LlamaWeights): LlamaWeights {
+  const c = w.config, D = c.hiddenSize, I = c.intermediateSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
+  const rt = (m: Float32Array, n: number, k: number) => dequantizeQ4(quantizeQ4(m, n, k));
+  return {
+    config: { ...c, tieWordEmbeddings: false },
+    embed: w.embed,
+    finalNorm: w.finalNorm,
+    lmHead: rt(w.lmHead ?? w.embed, c.vocabSize, D),
+    layers: w.layers.map((l) => ({
+      ...l,
+      wq: rt(l.wq, Q, D), wk: rt(l.wk, KV, D), wv: rt(l.wv, KV, D), wo: rt(l.wo, D, Q),
+      gate: rt(l.gate, I, D), up: rt(l.up, I, D), down: rt(l.down, D, I),
+    })),
+  };
 }

@@ -5,9 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { buildLlamaOnnx } from "../../../src/engine/models/llama-onnx.ts";
-import type { LlamaWeights } from "../../../src/engine/models/llama-weights.ts";
-import { dequantizeQ4, quantizeQ4 } from "../../../src/engine/models/quantize-q4.ts";
-import { ReferenceLlama } from "../../support/reference-llama.ts";
+import { q4Dequantised, ReferenceLlama } from "../../support/reference-llama.ts";
 import { mulberry32, randomLlama, type RandomLlamaShape } from "../../support/random-llama.ts";
 import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
 
@@ -19,23 +17,6 @@ const SHAPES: Record<string, RandomLlamaShape> = {
 const FP32_TOL = 1e-4;
 const Q4_TOL = 1e-3;
 const GREEDY_TOKENS = 20;
-
-/** The weights a q4 graph actually multiplies with: every linear layer (and the classifier) round-tripped through q4. */
-function q4Dequantised(w: LlamaWeights): LlamaWeights {
-  const c = w.config, D = c.hiddenSize, I = c.intermediateSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
-  const rt = (m: Float32Array, n: number, k: number) => dequantizeQ4(quantizeQ4(m, n, k));
-  return {
-    config: { ...c, tieWordEmbeddings: false },
-    embed: w.embed,
-    finalNorm: w.finalNorm,
-    lmHead: rt(w.lmHead ?? w.embed, c.vocabSize, D),
-    layers: w.layers.map((l) => ({
-      ...l,
-      wq: rt(l.wq, Q, D), wk: rt(l.wk, KV, D), wv: rt(l.wv, KV, D), wo: rt(l.wo, D, Q),
-      gate: rt(l.gate, I, D), up: rt(l.up, I, D), down: rt(l.down, D, I),
-    })),
-  };
-}
 
 const maxErr: Record<string, number> = {};
 
@@ -62,7 +43,7 @@ for (const [name, shape] of Object.entries(SHAPES)) {
         if (variant === "q4") {
           // The q4 graph really is quantised: far from the unquantised reference.
           const fresh = new ReferenceLlama(weights);
-          let last = new Float64Array(0);
+          let last: Float64Array = new Float64Array(0);
           for (const t of prompt) last = fresh.step(t);
           expect(maxAbsDiff(logits.subarray((prompt.length - 1) * V), last)).toBeGreaterThan(100 * tol);
         }
@@ -102,7 +83,7 @@ for (const [name, shape] of Object.entries(SHAPES)) {
       const mask = [prompt.map(() => 1), [0, 0, 0, 1, 1, 1, 1]];
       let r = await ort.forward(ids, mask, ort.emptyCache(2));
       const ref = new ReferenceLlama(weights);
-      let want = new Float64Array(0);
+      let want: Float64Array = new Float64Array(0);
       for (const t of short) want = ref.step(t);
       const S = prompt.length;
       const row1Last = r.logits.subarray((S + S - 1) * V, (S + S) * V);

@@ -1,0 +1,141 @@
+/**
+ * `atoma-node models import llama2c` on the trained stories260K model: the CLI writes a
+ * transformers.js directory; its ONNX graph (rotate_half, permuted Q/K rows) must continue a prompt
+ * exactly as the reference forward does on the ORIGINAL llama2.c weights with interleaved-pair RoPE
+ * (an independent path, so this proves the permutation), and its tokenizer.json must tokenize and
+ * detokenize as llama2.c does.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { AutoModelForCausalLM, AutoTokenizer, env } from "@huggingface/transformers";
+import { parseLlama2cModel } from "../../../src/engine/models/llama2c.ts";
+import { parseLlama2cTokenizer } from "../../../src/engine/models/tokenizer-llama2c.ts";
+import { checkStories260kInputs, ensureStories260k, STORIES260K } from "../../support/models.ts";
+import { q4Dequantised, ReferenceLlama } from "../../support/reference-llama.ts";
+import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
+import { llama2cDecode, llama2cEncode } from "../../support/llama2c-bpe.ts";
+
+const ROOT = resolve(import.meta.dir, "../../..");
+const BUN = process.execPath;
+const PROMPT = "Once upon a time";
+const NEW_TOKENS = 40;
+const EOS = 2;
+
+env.allowRemoteModels = false;
+
+function cli(args: string[]) {
+  const r = Bun.spawnSync([BUN, "src/cli/main.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+let work: string;
+let dir: string;
+const model = parseLlama2cModel(new Uint8Array(readFileSync(STORIES260K.weights)), "stories260K.bin");
+const vocab = parseLlama2cTokenizer(new Uint8Array(readFileSync(STORIES260K.tokenizer)), 512, "tok512.bin");
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "atoma-llama2c-import-"));
+  dir = join(work, "stories260K");
+});
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+describe("models import llama2c stories260K", () => {
+  test("inputs are the documented files", () => {
+    expect(() => checkStories260kInputs()).not.toThrow();
+  });
+
+  test("the CLI writes a transformers.js directory with fp32 and q4 graphs", async () => {
+    const r = cli(["models", "import", "llama2c", "--weights", STORIES260K.weights, "--tokenizer", STORIES260K.tokenizer, "--out", dir]);
+    expect(r.stderr).toContain("imported 5-layer");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    for (const f of ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model_q4.onnx"]) {
+      expect(existsSync(join(dir, f))).toBe(true);
+    }
+    const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
+    expect(config).toMatchObject({
+      model_type: "llama", architectures: ["LlamaForCausalLM"], hidden_size: 64, intermediate_size: 172,
+      num_attention_heads: 8, num_key_value_heads: 4, head_dim: 8, num_hidden_layers: 5, vocab_size: 512,
+      max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, bos_token_id: 1, eos_token_id: 2,
+      tie_word_embeddings: true,
+    });
+    expect(JSON.parse(await readFile(join(dir, "generation_config.json"), "utf8"))).toEqual({ bos_token_id: 1, eos_token_id: 2 });
+  });
+
+  test("the tokenizer encodes like llama2.c", async () => {
+    const tok = await AutoTokenizer.from_pretrained(dir);
+    const texts = [PROMPT, "Lily and Tom went to the park.", "  two  spaces\nand a newline", "café ☃ 日本!", "x"];
+    for (const text of texts) {
+      const ids = Array.from(tok(text).input_ids.data as BigInt64Array, Number);
+      expect({ text, ids }).toEqual({ text, ids: llama2cEncode(vocab, text, true) });
+    }
+    expect(llama2cEncode(vocab, PROMPT, true).length).toBeGreaterThan(2);
+  });
+
+  const measured: Record<string, number> = {};
+
+  test("fp32 greedy continuation equals the reference forward on the original interleaved-RoPE weights", async () => {
+    const prompt = llama2cEncode(vocab, PROMPT, true);
+    const ort = await OrtLlama.load(join(dir, "onnx/model.onnx"), model.hf.config);
+    const ref = new ReferenceLlama(model.original, "interleaved");
+    const want = ref.greedy(prompt, NEW_TOKENS, EOS);
+    const got = await ort.greedy(prompt, NEW_TOKENS, EOS);
+    expect(got).toEqual(want);
+    expect(got.length).toBeGreaterThan(20);
+
+    // Logits along the whole sequence, one pass, vs the reference.
+    const seq = [...prompt, ...got];
+    const V = 512;
+    const { logits } = await ort.forward([seq], [seq.map(() => 1)], ort.emptyCache());
+    ref.reset();
+    let err = 0;
+    seq.forEach((t, i) => { err = Math.max(err, maxAbsDiff(logits.subarray(i * V, (i + 1) * V), ref.step(t))); });
+    measured.fp32 = err;
+    expect(err).toBeLessThan(1e-4);
+
+    // The continuation decodes to text as llama2.c would print it, and it reads as English words.
+    const tok = await AutoTokenizer.from_pretrained(dir);
+    const text = tok.decode(seq, { skip_special_tokens: true });
+    expect(text).toBe(PROMPT + llama2cDecode(vocab, got, prompt.at(-1)!));
+    expect(text).toMatch(/^Once upon a time[A-Za-z ,.'"!?\n]+$/);
+    expect(text.split(/\s+/).length).toBeGreaterThan(15);
+  });
+
+  test("q4 greedy continuation equals the reference on the q4-dequantised weights", async () => {
+    const prompt = llama2cEncode(vocab, PROMPT, true);
+    const ort = await OrtLlama.load(join(dir, "onnx/model_q4.onnx"), model.hf.config);
+    const ref = new ReferenceLlama(q4Dequantised(model.hf), "half");
+    const want = ref.greedy(prompt, NEW_TOKENS, EOS);
+    expect(await ort.greedy(prompt, NEW_TOKENS, EOS)).toEqual(want);
+    const seq = [...prompt, ...want];
+    const { logits } = await ort.forward([seq], [seq.map(() => 1)], ort.emptyCache());
+    ref.reset();
+    let err = 0;
+    seq.forEach((t, i) => { err = Math.max(err, maxAbsDiff(logits.subarray(i * 512, (i + 1) * 512), ref.step(t))); });
+    measured.q4 = err;
+    expect(err).toBeLessThan(1e-3);
+    console.log(`stories260K max |logit error|: fp32 ${measured.fp32?.toExponential(2)}, q4 ${err.toExponential(2)}`);
+  });
+
+  test("transformers.js loads the directory (fp32 and q4) and greedy generate() matches", async () => {
+    const tok = await AutoTokenizer.from_pretrained(dir);
+    const inputs = tok(PROMPT);
+    const prompt = llama2cEncode(vocab, PROMPT, true);
+    for (const [dtype, weights, rope] of [["fp32", model.original, "interleaved"], ["q4", q4Dequantised(model.hf), "half"]] as const) {
+      const lm = await AutoModelForCausalLM.from_pretrained(dir, { dtype, device: "cpu" });
+      const out = (await lm.generate({ ...inputs, max_new_tokens: 20, do_sample: false })) as unknown as { data: BigInt64Array };
+      const ids = Array.from(out.data, Number).slice(prompt.length);
+      expect({ dtype, ids }).toEqual({ dtype, ids: new ReferenceLlama(weights, rope).greedy(prompt, 20, EOS) });
+      await lm.dispose();
+    }
+  });
+});
+
+test("ensureStories260k returns a complete imported directory, the same path on every call", async () => {
+  const a = await ensureStories260k();
+  expect(await ensureStories260k()).toBe(a);
+  for (const f of ["config.json", "tokenizer.json", "onnx/model.onnx", "onnx/model_q4.onnx"]) expect(existsSync(join(a, f))).toBe(true);
+});
