@@ -44,7 +44,7 @@ const llama2c = defineCommand({
     } catch (e) {
       if (e instanceof ImportError || e instanceof ModelFormatError || e instanceof TokenizerFormatError) fail(e.message);
       const err = e as NodeJS.ErrnoException;
-      if (err?.code) fail(`cannot write the model directory: ${err.code} ${err.path ?? ""}`.trim());
+      if (err?.code) fail(`cannot write the model directory ${args.out}: ${err.code} (${err.syscall ?? "fs"} ${err.path ?? ""})`);
       throw e;
     }
   },
