@@ -2,6 +2,7 @@
  * The configuration flags shared by every command that reads the node configuration
  * (`run`, `doctor`, and the operator commands): the seed's three flags exactly, plus the merged file.
  */
+import type { ArgsDef } from "citty";
 import type { ConfigSources } from "./load.ts";
 
 export const configArgs = {
@@ -13,7 +14,7 @@ export const configArgs = {
   "model-config-path": { type: "string", description: "Seed-era model inference file (top-level keys)" },
   "sui-subscriber-path": { type: "string", description: "Seed-era event subscriber file" },
   "atoma-sui-client-config-path": { type: "string", description: "Seed-era Sui client file" },
-} as const;
+} satisfies ArgsDef;
 
 type Flag = string | boolean | string[] | undefined;
 

@@ -1,0 +1,165 @@
+/**
+ * `atoma-node doctor [--json] [config flags]`: what this machine and build can do — runtime,
+ * OS/arch, CPUs, memory, which inference backends really run a session here, GPU adapters — and,
+ * when config flags are given, whether the configuration is valid. Never crashes: every probe
+ * failure is reported as data. Exit 2 only when a given configuration is invalid.
+ */
+import { defineCommand } from "citty";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { arch, cpus, platform, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
+import { ConfigError } from "../../config/errors.ts";
+import { loadConfig } from "../../config/load.ts";
+import { DEVICES, type Device } from "../../engine/types.ts";
+import { ortRuntimeInfo } from "../../engine/runtime/ort-native.ts";
+import { redactText } from "../../log/logger.ts";
+import { VERSION } from "../../version.ts";
+
+/** A probe that hangs (a GPU driver stuck in init) must not hang the doctor. */
+const PROBE_TIMEOUT_MS = 20_000;
+
+interface BackendReport {
+  device: Device;
+  available: boolean;
+  reason?: string;
+}
+
+interface ConfigReport {
+  valid: boolean;
+  error?: string;
+  mode?: "chain" | "local";
+  sources?: string[];
+  models?: { id: string; device: Device; dtype: string; path: string; present: boolean }[];
+}
+
+export interface DoctorReport {
+  version: string;
+  runtime: { name: "bun"; version: string; compiledBinary: boolean; binaryTarget?: string };
+  os: { platform: string; release: string; arch: string };
+  cpus: { count: number; model: string };
+  memoryGiB: number;
+  backends: BackendReport[];
+  gpuAdapters: string[];
+  config?: ConfigReport;
+}
+
+export default defineCommand({
+  meta: { name: "doctor", description: "Report runtime, inference backends, GPU adapters and config validity" },
+  args: {
+    json: { type: "boolean", default: false, description: "Print one JSON object" },
+    ...configArgs,
+  },
+  async run({ args }) {
+    const report = await diagnose(args);
+    if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else process.stdout.write(render(report));
+    process.exit(report.config && !report.config.valid ? 2 : 0);
+  },
+});
+
+async function diagnose(args: Record<string, string | boolean | string[] | undefined>): Promise<DoctorReport> {
+  const cpuList = cpus();
+  const ort = ortRuntimeInfo();
+  const backends: BackendReport[] = [];
+  for (const device of DEVICES) backends.push(await probe(device));
+  const webgpu = backends.find((b) => b.device === "webgpu");
+  const sources = sourcesFromArgs(args);
+  return {
+    version: VERSION,
+    runtime: { name: "bun", version: Bun.version, compiledBinary: ort.compiled, binaryTarget: ort.target },
+    os: { platform: platform(), release: release(), arch: arch() },
+    cpus: { count: cpuList.length, model: cpuList[0]?.model.trim() ?? "unknown" },
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    backends,
+    gpuAdapters: [...(webgpu?.available ? ["WebGPU adapter (onnxruntime-node)"] : []), ...hardwareGpus()],
+    config: hasConfigArgs(sources) ? checkConfig(sources) : undefined,
+  };
+}
+
+async function probe(device: Device): Promise<BackendReport> {
+  try {
+    // Loaded lazily: importing the engine pulls in ONNX Runtime, which `--version` never needs.
+    const { probeDevice } = await import("../../engine/backends.ts");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((r) => (timer = setTimeout(() => r(`probe timed out after ${PROBE_TIMEOUT_MS} ms`), PROBE_TIMEOUT_MS)));
+    const reason = await Promise.race([probeDevice(device), timeout]);
+    clearTimeout(timer);
+    return reason === null ? { device, available: true } : { device, available: false, reason: oneLine(reason) };
+  } catch (e) {
+    return { device, available: false, reason: oneLine(e instanceof Error ? e.message : String(e)) };
+  }
+}
+
+/** GPUs the OS exposes (independent of whether a backend can use them). Linux only; best effort. */
+function hardwareGpus(): string[] {
+  const out: string[] = [];
+  try {
+    const nvidia = "/proc/driver/nvidia/gpus";
+    if (existsSync(nvidia)) {
+      for (const bus of readdirSync(nvidia)) {
+        const info = readFileSync(join(nvidia, bus, "information"), "utf8");
+        const model = /^Model:\s*(.+)$/m.exec(info)?.[1]?.trim();
+        out.push(`NVIDIA ${model ?? "GPU"} (${bus})`);
+      }
+    }
+  } catch {
+    // Unreadable driver files: report what was found so far.
+  }
+  try {
+    const drm = "/sys/class/drm";
+    if (out.length === 0 && existsSync(drm)) {
+      const vendors: Record<string, string> = { "0x10de": "NVIDIA", "0x1002": "AMD", "0x8086": "Intel" };
+      for (const node of readdirSync(drm).filter((n) => /^renderD\d+$/.test(n))) {
+        const vendor = readFileSync(join(drm, node, "device", "vendor"), "utf8").trim();
+        out.push(`${vendors[vendor] ?? `vendor ${vendor}`} GPU (/dev/dri/${node})`);
+      }
+    }
+  } catch {
+    // No DRM information: nothing to add.
+  }
+  return out;
+}
+
+function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): ConfigReport {
+  try {
+    const c = loadConfig(sources);
+    return {
+      valid: true,
+      mode: c.eventSubscriber ? "chain" : "local",
+      sources: c.sources,
+      models: c.inference.models.map((m) => ({ id: m.modelId, device: m.device, dtype: m.dtype, path: m.path, present: existsSync(m.path) })),
+    };
+  } catch (e) {
+    if (e instanceof ConfigError) return { valid: false, error: e.message };
+    return { valid: false, error: oneLine(redactText(e instanceof Error ? e.message : String(e))) };
+  }
+}
+
+function oneLine(s: string): string {
+  let line = s.split("\n").find((l) => l.trim() !== "") ?? s;
+  // ONNX Runtime prefixes the useful sentence with `<source>.cc:<line> <function> <check> was false.`
+  const ort = /^\S+\.cc:\d+ .* was false\.\s*(.+)$/.exec(line);
+  if (ort) line = ort[1]!;
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line.trim();
+}
+
+function render(r: DoctorReport): string {
+  const rows: [string, string][] = [
+    ["version", r.version],
+    ["runtime", `Bun ${r.runtime.version}${r.runtime.compiledBinary ? ` (compiled binary, ${r.runtime.binaryTarget ?? "?"})` : " (from source)"}`],
+    ["os/arch", `${r.os.platform} ${r.os.release} ${r.os.arch}`],
+    ["cpus", `${r.cpus.count} × ${r.cpus.model}`],
+    ["memory", `${r.memoryGiB} GiB`],
+    ["backends", r.backends.filter((b) => b.available).map((b) => b.device).join(", ") || "none"],
+  ];
+  for (const b of r.backends) rows.push([`  ${b.device}`, b.available ? "ok" : `unavailable: ${b.reason}`]);
+  rows.push(["gpu adapters", r.gpuAdapters.join("; ") || "none"]);
+  if (r.config) {
+    const c = r.config;
+    rows.push(["config", c.valid ? `valid (${c.mode} mode; ${c.sources?.join(", ")})` : `INVALID: ${c.error}`]);
+    for (const m of c.models ?? []) rows.push([`  model ${m.id}`, `${m.device}/${m.dtype} ${m.path}${m.present ? "" : " (missing)"}`]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n") + "\n";
+}
