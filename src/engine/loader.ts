@@ -4,7 +4,7 @@
  * we can before handing it to transformers.js, so a bad directory yields one clear EngineError
  * instead of a stack trace from deep inside the runtime.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chooseVariant } from "./dtype.ts";
 import { firstLine, requireDevice, transformersFor } from "./backends.ts";
@@ -86,7 +86,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
     model = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
       local_files_only: true,
       dtype: variant.tjs,
-      ...deviceOptions(device, opts.threads),
+      ...deviceOptions(device, opts.threads, dir),
     } as never);
   } catch (e) {
     throw new EngineError(`cannot load ${variant.file} on ${device}: ${firstLine(e)}`);
@@ -120,7 +120,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
   };
 }
 
-function deviceOptions(device: Device, threads?: number): Record<string, unknown> {
+function deviceOptions(device: Device, threads: number | undefined, dir: string): Record<string, unknown> {
   const session_options: Record<string, unknown> = {};
   if (threads && device !== "wasm") {
     session_options.intraOpNumThreads = threads;
@@ -129,7 +129,18 @@ function deviceOptions(device: Device, threads?: number): Record<string, unknown
   if (device === "wasm") {
     // With onnxruntime-web injected transformers knows no device names (runtime-notes §4.2).
     session_options.executionProviders = ["wasm"];
+    // onnxruntime-web cannot open external-data files named inside the graph (e.g. model.onnx.data)
+    // by itself; hand it their bytes under the recorded names.
+    session_options.externalData = externalDataFiles(dir);
     return { device: { model: "" }, session_options };
   }
   return { device, session_options };
+}
+
+/** Non-.onnx files in onnx/ (external weights), keyed by the file name graphs record. */
+function externalDataFiles(dir: string): { path: string; data: Uint8Array }[] {
+  const onnxDir = join(dir, "onnx");
+  return readdirSync(onnxDir)
+    .filter((f) => !f.endsWith(".onnx") && /\.(data|onnx_data(_\d+)?)$/.test(f))
+    .map((f) => ({ path: f, data: new Uint8Array(readFileSync(join(onnxDir, f))) }));
 }
