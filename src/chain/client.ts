@@ -1,0 +1,33 @@
+/**
+ * The Sui gRPC client from configuration (spec sui-integration.md §2). The seed's `http_url` is the
+ * full node's base URL; its gRPC-web endpoint lives on the same origin.
+ */
+import { SuiGrpcClient } from "@mysten/sui/grpc";
+
+export interface ClientOptions {
+  /** Network name for the SDK (`mainnet`, `testnet`, `localnet`, …). */
+  network: string;
+  /** Full-node base URL (config `http_url`). */
+  httpUrl: string;
+  /** Default deadline of each unary call. Leave undefined for clients that hold long-lived
+   * subscription streams: a transport-wide timeout would also cut the stream. */
+  requestTimeoutMs?: number;
+}
+
+export function createSuiClient(opts: ClientOptions): SuiGrpcClient {
+  let url: URL;
+  try {
+    url = new URL(opts.httpUrl);
+  } catch {
+    throw new Error(`Sui full-node URL ${JSON.stringify(opts.httpUrl)} is not a valid URL (expected e.g. https://fullnode.testnet.sui.io:443)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`Sui full-node URL ${opts.httpUrl} must be http:// or https://`);
+  }
+  const baseUrl = opts.httpUrl.replace(/\/+$/, "");
+  return new SuiGrpcClient({
+    network: opts.network,
+    baseUrl,
+    ...(opts.requestTimeoutMs !== undefined ? { timeout: opts.requestTimeoutMs } : {}),
+  });
+}
