@@ -5,7 +5,7 @@
  * `logits`, `present.{i}.key|value`. Only standard opset-17 ops for fp32 so any ONNX Runtime build
  * (node CPU, web wasm/webgpu) runs it; the q4 variant swaps linear layers for MatMulNBits.
  */
-import { GraphBuilder } from "./onnx-graph.ts";
+import { GraphBuilder, type EncodedOnnx } from "./onnx-graph.ts";
 import { classifierOf, validateLlamaWeights, type LlamaWeights } from "./llama-weights.ts";
 import { quantizeQ4 } from "./quantize-q4.ts";
 
@@ -37,7 +37,15 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
-export function buildLlamaOnnx(weights: LlamaWeights, variant: LlamaVariant): Uint8Array {
+export interface BuildOptions {
+  /**
+   * Store large initializers in this side file (name relative to the .onnx file) instead of inline.
+   * Needed past protobuf's 2 GB limit; transformers.js expects `<file>.onnx_data`.
+   */
+  externalData?: string;
+}
+
+export function buildLlamaOnnx(weights: LlamaWeights, variant: LlamaVariant, opts: BuildOptions = {}): EncodedOnnx {
   validateLlamaWeights(weights);
   const c = weights.config;
   const g = new GraphBuilder();
@@ -144,5 +152,5 @@ export function buildLlamaOnnx(weights: LlamaWeights, variant: LlamaVariant): Ui
     g.output(`present.${l}.key`, "float32", ["batch_size", KVH, "total_sequence_length", HD]);
     g.output(`present.${l}.value`, "float32", ["batch_size", KVH, "total_sequence_length", HD]);
   }
-  return g.encode("llama", "atoma-node");
+  return g.encode("llama", "atoma-node", opts.externalData);
 }

@@ -4,7 +4,7 @@
  * assembled under a temporary sibling name and renamed into place, so readers (and concurrent
  * importers, e.g. parallel test processes) never see a half-written model.
  */
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { buildLlamaOnnx, type LlamaVariant } from "./llama-onnx.ts";
@@ -16,7 +16,16 @@ export const VARIANT_FILES: Record<LlamaVariant, string> = { fp32: "model.onnx",
 /** Files whose presence marks a finished import. */
 export const MODEL_DIR_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"];
 
-export function llamaHfConfig(w: LlamaWeights): Record<string, unknown> {
+/** Default size above which weights go to `<file>.onnx_data` side files (protobuf caps a file at 2 GB). */
+export const EXTERNAL_DATA_ABOVE_BYTES = 1 << 30;
+
+/** fp32 bytes of all weights (an upper bound for every variant). */
+export function llamaWeightBytes(w: LlamaWeights): number {
+  const arrays = [w.embed, w.finalNorm, w.lmHead, ...w.layers.flatMap((l) => Object.values(l) as Float32Array[])];
+  return arrays.reduce((n, a) => n + (a?.byteLength ?? 0), 0);
+}
+
+export function llamaHfConfig(w: LlamaWeights, externalFiles: string[] = []): Record<string, unknown> {
   const c = w.config;
   return {
     model_type: "llama",
@@ -36,7 +45,11 @@ export function llamaHfConfig(w: LlamaWeights): Record<string, unknown> {
     eos_token_id: c.eosTokenId,
     tie_word_embeddings: c.tieWordEmbeddings,
     torch_dtype: "float32",
-    "transformers.js_config": { dtype: "fp32" },
+    "transformers.js_config": {
+      dtype: "fp32",
+      // Per-file chunk counts: transformers.js then fetches `<file>_data` itself (needed for buffer-based onnxruntime-web).
+      ...(externalFiles.length ? { use_external_data_format: Object.fromEntries(externalFiles.map((f) => [f, 1])) } : {}),
+    },
   };
 }
 
@@ -45,6 +58,8 @@ export interface ModelDirContents {
   tokenizer: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
   variants?: LlamaVariant[];
+  /** Weights above this many fp32 bytes go to external data files; default EXTERNAL_DATA_ABOVE_BYTES. */
+  externalDataAboveBytes?: number;
 }
 
 /** True when `dir` holds a finished import with every requested variant. */
@@ -60,12 +75,17 @@ export async function writeModelDir(outDir: string, contents: ModelDirContents, 
   await mkdir(join(tmp, "onnx"), { recursive: true });
   try {
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
-    await writeFile(join(tmp, "config.json"), json(llamaHfConfig(contents.weights)));
+    const external = llamaWeightBytes(contents.weights) > (contents.externalDataAboveBytes ?? EXTERNAL_DATA_ABOVE_BYTES);
+    const onnxFiles = variants.map((v) => VARIANT_FILES[v]);
+    await writeFile(join(tmp, "config.json"), json(llamaHfConfig(contents.weights, external ? onnxFiles : [])));
     await writeFile(join(tmp, "generation_config.json"), json({ bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenId }));
     await writeFile(join(tmp, "tokenizer.json"), json(contents.tokenizer));
     await writeFile(join(tmp, "tokenizer_config.json"), json(contents.tokenizerConfig));
     for (const v of variants) {
-      await writeFile(join(tmp, "onnx", VARIANT_FILES[v]), buildLlamaOnnx(contents.weights, v));
+      const file = VARIANT_FILES[v];
+      const encoded = buildLlamaOnnx(contents.weights, v, external ? { externalData: `${file}_data` } : {});
+      await writeFile(join(tmp, "onnx", file), encoded.model);
+      if (encoded.external) await writeParts(join(tmp, "onnx", encoded.external.location), encoded.external.parts);
     }
     if (existsSync(outDir)) {
       if (!replace) throw new Error(`${outDir} already exists`);
@@ -74,5 +94,17 @@ export async function writeModelDir(outDir: string, contents: ModelDirContents, 
     await rename(tmp, outDir);
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Writes chunks back to back without concatenating them (external data can be gigabytes). */
+async function writeParts(path: string, parts: Uint8Array[]): Promise<void> {
+  const fh = await open(path, "w");
+  try {
+    for (const p of parts) {
+      for (let done = 0; done < p.byteLength; ) done += (await fh.write(p, done, p.byteLength - done)).bytesWritten;
+    }
+  } finally {
+    await fh.close();
   }
 }

@@ -112,23 +112,64 @@ export class GraphBuilder {
     return outputs[0]!;
   }
 
-  /** Serialises to ONNX bytes (IR 8, ai.onnx opset 17, plus com.microsoft 1 when used). */
-  encode(graphName: string, producer: string): Uint8Array {
+  /** Total bytes of initializer data (decides inline vs external storage). */
+  get weightBytes(): number {
+    return this.initializers.reduce((n, t) => n + (t.rawData?.byteLength ?? 0), 0);
+  }
+
+  /**
+   * Serialises to ONNX (IR 8, ai.onnx opset 17, plus com.microsoft 1 when used). With
+   * `externalLocation`, initializers of at least EXTERNAL_MIN_BYTES go to a side file at that
+   * location (relative to the model file, as ONNX Runtime resolves it), keeping the protobuf far
+   * below its 2 GB limit; the caller writes `external.parts` back to back.
+   */
+  encode(graphName: string, producer: string, externalLocation?: string): EncodedOnnx {
     const domains = new Set(this.nodes.map((n) => n.domain ?? ""));
     const opsetImport: onnx.IOperatorSetIdProto[] = [{ domain: "", version: 17 }];
     if (domains.has("com.microsoft")) opsetImport.push({ domain: "com.microsoft", version: 1 });
+    let initializer = this.initializers;
+    let external: EncodedOnnx["external"];
+    if (externalLocation !== undefined) {
+      const parts: Uint8Array[] = [];
+      let offset = 0;
+      initializer = this.initializers.map((t) => {
+        const raw = t.rawData!;
+        if (raw.byteLength < EXTERNAL_MIN_BYTES) return t;
+        const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+        if (pad) parts.push(new Uint8Array(pad));
+        offset += pad;
+        parts.push(raw);
+        const entry: onnx.ITensorProto = {
+          ...t,
+          rawData: null,
+          dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+          externalData: [
+            { key: "location", value: externalLocation },
+            { key: "offset", value: String(offset) },
+            { key: "length", value: String(raw.byteLength) },
+          ],
+        };
+        offset += raw.byteLength;
+        return entry;
+      });
+      external = { location: externalLocation, parts, bytes: offset };
+    }
     const model: onnx.IModelProto = {
       irVersion: 8,
       producerName: producer,
       opsetImport,
-      graph: {
-        name: graphName,
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
-      },
+      graph: { name: graphName, node: this.nodes, initializer, input: this.inputs, output: this.outputs },
     };
-    return onnx.ModelProto.encode(model).finish();
+    return { model: onnx.ModelProto.encode(model).finish(), ...(external ? { external } : {}) };
   }
+}
+
+/** Tensors smaller than this stay inline even in external-data mode (shape constants, norms). */
+const EXTERNAL_MIN_BYTES = 1024;
+/** Offsets aligned so ONNX Runtime can mmap/read tensors without unaligned copies. */
+const EXTERNAL_ALIGN = 64;
+
+export interface EncodedOnnx {
+  model: Uint8Array;
+  external?: { location: string; parts: Uint8Array[]; bytes: number };
 }

@@ -30,7 +30,7 @@ for (const [name, shape] of Object.entries(SHAPES)) {
     for (const variant of ["fp32", "q4"] as const) {
       const tol = variant === "fp32" ? FP32_TOL : Q4_TOL;
       const refWeights = variant === "fp32" ? weights : q4Dequantised(weights);
-      const model = OrtLlama.load(buildLlamaOnnx(weights, variant), weights.config);
+      const model = OrtLlama.load(buildLlamaOnnx(weights, variant).model, weights.config);
 
       test(`${variant}: full-prompt logits equal the reference at every position`, async () => {
         const ort = await model;
@@ -77,7 +77,7 @@ for (const [name, shape] of Object.entries(SHAPES)) {
     }
 
     test("fp32: a left-padded batch row equals the unpadded single run", async () => {
-      const ort = await OrtLlama.load(buildLlamaOnnx(weights, "fp32"), weights.config);
+      const ort = await OrtLlama.load(buildLlamaOnnx(weights, "fp32").model, weights.config);
       const short = prompt.slice(0, 4);
       const ids = [prompt, [0, 0, 0, ...short]];
       const mask = [prompt.map(() => 1), [0, 0, 0, 1, 1, 1, 1]];
