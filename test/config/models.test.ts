@@ -1,0 +1,150 @@
+import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/load.ts";
+import { catalogEntry, isKnownModelType, MODEL_CATALOG } from "../../src/config/model-catalog.ts";
+import { merged, tomlFile } from "./helpers.ts";
+
+const env = { env: {}, cwd: "/work" };
+
+function modelsOf(modelsToml: string) {
+  const inference = `cache_dir = "/cache"\njrpc_port = 3000\n${modelsToml}\n`;
+  return loadConfig({ config: tomlFile(merged({ inference, subscriber: null, client: null })) }, env).inference.models;
+}
+
+function errorOf(modelsToml: string): string {
+  const file = tomlFile(merged({ inference: `cache_dir = "/cache"\njrpc_port = 3000\n${modelsToml}\n`, subscriber: null, client: null }));
+  try {
+    loadConfig({ config: file }, env);
+  } catch (e) {
+    return (e as Error).message.slice(file.length + 2);
+  }
+  throw new Error("expected an error");
+}
+
+describe("models: the three spellings", () => {
+  test("4-element README form [device, precision, model_type, use_flash_attention]", () => {
+    expect(modelsOf(`models = [[0, "bf16", "mamba_370m", false], [1, "f16", "qwen_w0.5b", true]]`)).toEqual([
+      { deviceIds: [0], dtype: "bf16", modelId: "mamba_370m", revision: "", useFlashAttention: false, device: "cpu", path: "/cache/mamba_370m" },
+      { deviceIds: [1], dtype: "f16", modelId: "qwen_w0.5b", revision: "", useFlashAttention: true, device: "cpu", path: "/cache/qwen_w0.5b" },
+    ]);
+  });
+
+  test("5-element reference form, element 1 an integer (seed era) or an array (from 2024-06-18)", () => {
+    expect(modelsOf(`models = [[0, "bf16", "mamba_370m", "", false], [[2], "f32", "llama3_8b", "refs/pr/1", true]]`)).toEqual([
+      { deviceIds: [0], dtype: "bf16", modelId: "mamba_370m", revision: "", useFlashAttention: false, device: "cpu", path: "/cache/mamba_370m" },
+      { deviceIds: [2], dtype: "f32", modelId: "llama3_8b", revision: "refs/pr/1", useFlashAttention: true, device: "cpu", path: "/cache/llama3_8b" },
+    ]);
+  });
+
+  test("array of tables with device_id, device_ids, our device and path", () => {
+    const models = modelsOf(`
+[[inference.models]]
+device_id = 0
+dtype = "f16"
+model_id = "llama_tiny_llama_1_1b_chat"
+revision = "main"
+use_flash_attention = true
+
+[[inference.models]]
+device_ids = [1]
+dtype = "q4"
+model_id = "my-custom-model"
+device = "webgpu"
+path = "models/custom"
+future_key = "ignored"
+
+[[inference.models]]
+dtype = "q4f16"
+model_id = "phi_3-mini"
+device = "wasm"
+`);
+    expect(models).toEqual([
+      { deviceIds: [0], dtype: "f16", modelId: "llama_tiny_llama_1_1b_chat", revision: "main", useFlashAttention: true, device: "cpu", path: "/cache/llama_tiny_llama_1_1b_chat" },
+      { deviceIds: [1], dtype: "q4", modelId: "my-custom-model", revision: "", useFlashAttention: false, device: "webgpu", path: "/work/models/custom" },
+      { deviceIds: [0], dtype: "q4f16", modelId: "phi_3-mini", revision: "", useFlashAttention: false, device: "wasm", path: "/cache/phi_3-mini" },
+    ]);
+  });
+
+  test("every dtype is accepted", () => {
+    for (const d of ["f32", "f16", "bf16", "q8", "q4", "q4f16"]) {
+      expect(modelsOf(`models = [[0, "${d}", "llama_v2", false]]`)[0]!.dtype).toBe(d as never);
+    }
+  });
+
+  test("empty models array is allowed (a node with nothing to serve yet)", () => {
+    expect(modelsOf("models = []")).toEqual([]);
+  });
+});
+
+describe("models: bad entries", () => {
+  test.each([
+    [`models = "llama_v2"`, `inference.models: got string "llama_v2", expected an array of [device, precision, model_type, use_flash_attention], [device_ids, dtype, model_id, revision, use_flash_attention] or [[models]] tables`],
+    [`models = [[[], "f32", "llama_v2", "", false]]`, `inference.models[0][0]: empty array, expected a device id (integer >= 0) or an array with one device id`],
+    [`models = [[[0, 1], "f32", "llama_v2", "", false]]`, `inference.models[0][0]: 2 device ids (no tensor parallelism), expected exactly one device id`],
+    [`models = [["0", "f32", "llama_v2", false]]`, `inference.models[0][0]: got string "0", expected a device id (integer >= 0) or an array with one device id`],
+    [`models = [[0, "f32", 7, false]]`, `inference.models[0][2]: got integer 7, expected a model_type name`],
+    [`models = [[0, "f32", "llama_v2", 1, false]]`, `inference.models[0][3]: got integer 1, expected a revision string (may be empty)`],
+    [`models = [[0, "f32", "llama_v2", "", "yes"]]`, `inference.models[0][4]: got string "yes", expected use_flash_attention true or false`],
+    [`models = [[0, "f32", "llama_v2", false], [0, "f16", "llama_v2", false]]`, `inference.models[1]: model "llama_v2" is also configured at models[0], expected each model served once`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "custom"`, `inference.models[0].model_id: unknown model_type "custom", expected a model_type from the seed table (see README) or a [[models]] table with an explicit path`],
+    [`[[inference.models]]\ndtype = "f32"`, `inference.models[0].model_id: missing, expected a string`],
+    [`[[inference.models]]\nmodel_id = "llama_v2"`, `inference.models[0].dtype: missing, expected one of "f32", "f16", "bf16", "q8", "q4", "q4f16"`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\ndevice = "cuda"`, `inference.models[0].device: got string "cuda", expected one of "cpu", "webgpu", "wasm"`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\ndevice_id = 0\ndevice_ids = [0]`, `inference.models[0].device_ids: both device_id and device_ids given, expected only one of them`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\ndevice_ids = [0, 1]`, `inference.models[0].device_ids: 2 device ids (no tensor parallelism), expected exactly one device id`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\nuse_flash_attention = 1`, `inference.models[0].use_flash_attention: got integer 1, expected true or false`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "x"\npath = 3`, `inference.models[0].path: got integer 3, expected a string`],
+  ])("%s", (toml, message) => {
+    expect(errorOf(toml)).toBe(message);
+  });
+});
+
+describe("model catalog (spec §10.1)", () => {
+  test("has every seed model_type once", () => {
+    expect(MODEL_CATALOG.length).toBe(62);
+    expect(new Set(MODEL_CATALOG.map((e) => e.modelType)).size).toBe(62);
+  });
+
+  test("rows carry repo, revision, family and quantized files", () => {
+    expect(catalogEntry("falcon_7b")).toEqual({ modelType: "falcon_7b", repo: "tiiuae/falcon-7b", revision: "refs/pr/43", family: "falcon", task: "text-generation", transformersJs: true });
+    expect(catalogEntry("mamba_2-8b")?.revision).toBe("refs/pr/4");
+    expect(catalogEntry("mixtral_8x7b-v01")?.transformersJs).toBe(false);
+    expect(catalogEntry("stable_diffusion_xl")).toMatchObject({ task: "text-to-image", revision: undefined });
+    expect(catalogEntry("quantized_70b")?.quantized).toEqual({ file: "llama-2-70b.ggmlv3.q4_0.bin", tokenizerRepo: "hf-internal-testing/llama-tokenizer", ggmlGqa: 8 });
+    expect(catalogEntry("quantized_llama3-8b")?.quantized).toEqual({ file: "Meta-Llama-3-8B.Q4_K_S.gguf", tokenizerRepo: "meta-llama/Meta-Llama-3-8B" });
+    expect(catalogEntry("quantized_7b-zephyr-b")?.family).toBe("mistral");
+    expect(catalogEntry("qwen_moe_a2.7b")?.family).toBe("qwen2_moe");
+    expect(isKnownModelType("llama31_instruct405b")).toBe(true);
+    expect(isKnownModelType("stories260k")).toBe(false);
+  });
+});
+
+describe("example files under config/", () => {
+  const dir = join(import.meta.dir, "..", "..", "config");
+  test("every merged example loads", () => {
+    for (const f of readdirSync(dir).filter((f) => f.endsWith(".toml") && ["atoma-node.toml", "local.toml"].includes(f))) {
+      expect(() => loadConfig({ config: join(dir, f) }, env)).not.toThrow();
+    }
+  });
+  test("the seed-era trio loads and equals the merged example", () => {
+    const seed = loadConfig(
+      {
+        modelConfigPath: join(dir, "model-config.toml"),
+        suiSubscriberPath: join(dir, "sui-subscriber.toml"),
+        atomaSuiClientConfigPath: join(dir, "atoma-sui-client.toml"),
+      },
+      env,
+    );
+    const one = loadConfig({ config: join(dir, "atoma-node.toml") }, env);
+    expect({ ...seed, sources: [] }).toEqual({ ...one, sources: [] });
+  });
+  test("local.toml is local mode serving stories260k from .state/models/stories260k", () => {
+    const c = loadConfig({ config: join(dir, "local.toml") }, env);
+    expect(c.eventSubscriber).toBeUndefined();
+    expect(c.inference.models).toEqual([
+      { deviceIds: [0], dtype: "f32", modelId: "stories260k", revision: "", useFlashAttention: false, device: "cpu", path: "/work/.state/models/stories260k" },
+    ]);
+    expect(c.inference.jrpcHost).toBe("127.0.0.1");
+  });
+});
