@@ -82,22 +82,7 @@ export class Sampler {
 
     const useK = topK > 0 && topK < n;
     const useP = topP > 0 && topP < 1;
-    if (!useK && !useP) return this.draw(x, null);
-    const ranked = rankedPrefix(x, useK ? topK : n, useP && !useK ? topP : Infinity);
-    let kept = useK ? ranked.subarray(0, Math.min(topK, ranked.length)) : ranked;
-    if (useP) {
-      let c = 0;
-      let cut = kept.length;
-      for (let r = 0; r < kept.length; r++) {
-        c += x[kept[r]!]!;
-        if (c >= topP) {
-          cut = r + 1;
-          break;
-        }
-      }
-      kept = kept.subarray(0, cut);
-    }
-    return this.draw(x, Int32Array.from(kept).sort());
+    return this.draw(x, useK || useP ? keptIds(x, useK ? topK : n, useP ? topP : Infinity) : null);
   }
 
   private applyRepeatPenalty(x: Float64Array, history: readonly number[]): void {
@@ -148,29 +133,65 @@ export function argmax(x: ArrayLike<number>): number {
 }
 
 /**
- * Ids in rank order (p desc, id asc), at least the first `k` of them or a prefix holding at least
- * `mass` probability. Sorting the whole vocabulary every step would dominate small models, so
- * candidates are gathered above a threshold that is lowered until enough are found; every id
- * outside has a strictly smaller p than every id inside, so the prefix equals that of a full sort.
+ * Steps 5–6 as ascending ids. Rank order only matters through probability VALUES (ties are equal
+ * values), so the values are sorted natively instead of sorting ids with a comparator: the
+ * cut-off value c and the count to keep follow from the sorted values (cumulative sums in rank
+ * order are sums over that sorted sequence), then ids with p > c are kept plus the lowest ids
+ * with p == c. To avoid sorting the whole vocabulary, values are first gathered above a threshold
+ * that is lowered until they hold ≥ k entries or ≥ `mass` probability; every value outside is
+ * smaller than every value inside, so the prefix is the same as that of a full sort.
  */
-function rankedPrefix(p: Float64Array, k: number, mass: number): Int32Array {
+function keptIds(p: Float64Array, k: number, mass: number): Int32Array {
+  const n = p.length;
   let pmax = 0;
-  for (let i = 0; i < p.length; i++) if (p[i]! > pmax) pmax = p[i]!;
+  for (let i = 0; i < n; i++) if (p[i]! > pmax) pmax = p[i]!;
   let threshold = pmax / 1024;
-  const ids: number[] = [];
+  let vals = new Float64Array(0);
   for (;;) {
-    ids.length = 0;
+    let count = 0;
     let sum = 0;
-    for (let i = 0; i < p.length; i++) {
-      if (p[i]! >= threshold) {
-        ids.push(i);
-        sum += p[i]!;
+    for (let i = 0; i < n; i++) {
+      const v = p[i]!;
+      if (v >= threshold) {
+        count++;
+        sum += v;
       }
     }
     // The margin absorbs summation-order rounding, so the rank-order prefix sum also reaches `mass`.
-    if (ids.length >= k || sum >= mass + 1e-9 || threshold === 0) break;
+    if (count >= k || sum >= mass + 1e-9 || threshold === 0) {
+      vals = new Float64Array(count);
+      let j = 0;
+      for (let i = 0; i < n; i++) if (p[i]! >= threshold) vals[j++] = p[i]!;
+      break;
+    }
     threshold = threshold < 1e-300 ? 0 : threshold / 1024;
   }
-  ids.sort((a, b) => p[b]! - p[a]! || a - b);
-  return Int32Array.from(ids);
+  vals.sort(); // ascending; rank r is vals[len − 1 − r]
+  const len = vals.length;
+  let keep = Math.min(k, len);
+  if (mass !== Infinity) {
+    let c = 0;
+    for (let r = 0; r < keep; r++) {
+      c += vals[len - 1 - r]!;
+      if (c >= mass) {
+        keep = r + 1;
+        break;
+      }
+    }
+  }
+  const cut = vals[len - keep]!;
+  let above = 0;
+  for (let r = 0; r < keep; r++) if (vals[len - 1 - r]! > cut) above++;
+  let ties = keep - above;
+  const out = new Int32Array(keep);
+  let j = 0;
+  for (let i = 0; i < n && j < keep; i++) {
+    const v = p[i]!;
+    if (v > cut) out[j++] = i;
+    else if (v === cut && ties > 0) {
+      out[j++] = i;
+      ties--;
+    }
+  }
+  return out;
 }

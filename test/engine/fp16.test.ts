@@ -1,0 +1,50 @@
+// The shared random fp16 Llama (ONNX Runtime contrib ops, external data): fp16 KV cache through
+// onnxruntime-node under Bun (the Float16Array pitfall, runtime-notes §5) and bf16 → fp16 fallback.
+// Random weights: plumbing checks only, never output quality.
+import { afterAll, describe, expect, test } from "bun:test";
+import { loadTextEngine } from "../../src/engine/engine.ts";
+import type { SamplingParams } from "../../src/engine/types.ts";
+import { cleanupTempDirs, tinyFp16Dir } from "./fixtures.ts";
+
+const P = (o: Partial<SamplingParams> = {}): SamplingParams => ({
+  maxTokens: 12, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n, ...o,
+});
+
+afterAll(cleanupTempDirs);
+
+describe("fp16 random Llama (shared fixture)", () => {
+  test("f16 greedy equals transformers.js generate(); bf16 falls back to the fp16 file", async () => {
+    const dir = tinyFp16Dir();
+    const e = await loadTextEngine({ id: "tiny", dir, device: "cpu", dtype: "f16" });
+    expect(e.info).toMatchObject({ loadedDtype: "fp16", vocabSize: 32000, contextLength: 2048 });
+    const r = await e.generate({ prompt: "Hello world", params: P() });
+    expect(r.outputTokens + r.inputTokens).toBe(r.tokens.length);
+
+    const { AutoModelForCausalLM, AutoTokenizer } = await import("@huggingface/transformers");
+    const tok = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+    const model = await AutoModelForCausalLM.from_pretrained(dir, { local_files_only: true, dtype: "fp16", device: "cpu" });
+    const ref = (await model.generate({ inputs: tok("Hello world").input_ids, max_new_tokens: 12, do_sample: false })) as { tolist(): bigint[][] };
+    expect(r.tokens).toEqual(ref.tolist()[0]!.map(Number).slice(0, r.tokens.length));
+    await model.dispose();
+
+    const bf = await loadTextEngine({ id: "tiny-bf16", dir, device: "cpu", dtype: "bf16" });
+    expect(bf.info.loadedDtype).toBe("fp16");
+    expect((await bf.generate({ prompt: "Hello world", params: P() })).tokens).toEqual(r.tokens);
+    await bf.dispose();
+    await e.dispose();
+  });
+
+  test("fp16 sampling with a 32k vocabulary is seed-deterministic and streams multi-byte text intact", async () => {
+    const e = await loadTextEngine({ id: "tiny", dir: tinyFp16Dir(), device: "cpu", dtype: "f16" });
+    const params = P({ temperature: 1, topK: 100, topP: 0.9, repeatPenalty: 1.3, seed: 12345678901234567890n, maxTokens: 40 });
+    const pieces: string[] = [];
+    const a = await e.generate({ prompt: "Grüße, 世界", params }, (c) => pieces.push(c.text));
+    const b = await e.generate({ prompt: "Grüße, 世界", params });
+    expect(a.tokens).toEqual(b.tokens);
+    expect(pieces.join("")).toBe(a.text);
+    // No piece may end inside a character: a lone surrogate or a U+FFFD that the full text lacks.
+    for (const p of pieces) expect(/[\uD800-\uDBFF]$/.test(p)).toBe(false);
+    expect(pieces.join("").split("\uFFFD").length).toBe(a.text.split("\uFFFD").length);
+    await e.dispose();
+  });
+});
