@@ -279,9 +279,9 @@ export class SqliteJobStore implements JobStore {
         this.db
           .query(
             `UPDATE jobs SET tx_digest = CASE WHEN ? THEN tx_digest ELSE NULL END, next_attempt_at = ?, error = ?,
-               updated_at = ? WHERE id = ?`,
+               tx_attempts = tx_attempts + ?, updated_at = ? WHERE id = ?`,
           )
-          .run(result.keepTx ? 1 : 0, result.nextAttemptAtMs, result.reason, nowMs, id);
+          .run(result.keepTx ? 1 : 0, result.nextAttemptAtMs, result.reason, result.bumpAttempts ? 1 : 0, nowMs, id);
         return;
       case "failed":
         this.db.query("UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(result.reason, nowMs, id);

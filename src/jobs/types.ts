@@ -93,7 +93,7 @@ export interface GeneratedOutput {
 
 export type TxResult =
   | { kind: "committed"; digest: string | null; firstSubmission: boolean; note?: string }
-  | { kind: "retry"; reason: string; keepTx: boolean; nextAttemptAtMs: number }
+  | { kind: "retry"; reason: string; keepTx: boolean; nextAttemptAtMs: number; /** count a resume as an attempt */ bumpAttempts?: boolean }
   | { kind: "failed"; reason: string };
 
 export interface JobFilter {

@@ -1,0 +1,120 @@
+/**
+ * The node's HTTP surface (Hono on Bun.serve): JSON-RPC 2.0 at `POST /` (and `/rpc`), the
+ * mid-2024 compatibility body `{"request": {...}}` on `POST /` (spec §11), `GET /health`,
+ * `POST /healthz`, `GET /metrics`, `GET /v1/jobs/<ticket>`. No request can stop the server
+ * (spec §13 #19): every handler error becomes an error response.
+ */
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { timingSafeEqual } from "node:crypto";
+import type { JobStore } from "../jobs/types.ts";
+import type { ModelSlot } from "../jobs/scheduler.ts";
+import { log } from "../log/logger.ts";
+import type { NodeMetrics } from "./metrics.ts";
+import { JsonRpcError, RPC, type RpcHandlers, handleRpc, makeHandlers } from "./rpc.ts";
+import { jobView } from "./views.ts";
+
+export interface ApiContext {
+  models: ReadonlyMap<string, ModelSlot>;
+  /** Absent in local mode before any store exists (the store is always present when running `startNode`). */
+  store: JobStore | undefined;
+  metrics: NodeMetrics;
+  nodeInfo: () => Record<string, unknown>;
+  /** Generation timeout for direct requests. */
+  timeoutMs: number;
+  token?: string;
+  maxBodyBytes?: number;
+}
+
+function tokenOk(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
+  if (!m) return false;
+  const a = Buffer.from(m[1]!.trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createApi(ctx: ApiContext): Hono {
+  const app = new Hono();
+  const handlers: RpcHandlers = makeHandlers(ctx);
+  const limit = ctx.maxBodyBytes ?? 2 * 1024 * 1024;
+
+  app.onError((err, c) => {
+    log.error(`http ${c.req.method} ${c.req.path}: ${err.message}`);
+    return c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.internal, message: "internal error" } }, 500);
+  });
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.post("/healthz", (c) => c.json({ status: "ok" }));
+
+  // Everything below needs the bearer token when one is configured (health stays open for probes).
+  app.use("*", async (c, next) => {
+    if (ctx.token && !tokenOk(c.req.header("authorization"), ctx.token)) {
+      ctx.metrics.rpcRequests.inc({ method: "*", outcome: "unauthorized" });
+      return c.json({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "unauthorized: missing or wrong bearer token" } }, 401);
+    }
+    await next();
+  });
+
+  app.get("/metrics", (c) => {
+    if (ctx.store) for (const [state, n] of Object.entries(ctx.store.countByState())) ctx.metrics.jobs.set({ state }, n);
+    return c.text(ctx.metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+
+  app.get("/v1/jobs/:ticket", (c) => {
+    if (!ctx.store) return c.json({ error: "no job store" }, 404);
+    const ticket = c.req.param("ticket").toLowerCase();
+    const jobs = ctx.store.byTicket(ticket.startsWith("0x") ? ticket : `0x${ticket}`);
+    if (jobs.length === 0) return c.json({ error: `no job for ticket ${ticket}` }, 404);
+    return c.json({ ticket_id: jobs[0]!.ticketId, jobs: jobs.map(jobView) });
+  });
+
+  const tooLarge = (c: Context) =>
+    c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.invalidRequest, message: `request body exceeds ${limit} bytes` } }, 413);
+  const rpcRoute = async (c: Context) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      ctx.metrics.rpcRequests.inc({ method: "-", outcome: "parse_error" });
+      return c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.parse, message: "parse error: body is not valid JSON" } });
+    }
+    const signal = c.req.raw.signal;
+    // Compatibility shape (spec §11): `{"request": {...}}`, other top-level keys ignored.
+    if (body !== null && typeof body === "object" && !Array.isArray(body) && "request" in body && !("method" in body)) {
+      try {
+        const result = await handlers.compat((body as { request: unknown }).request, signal);
+        ctx.metrics.rpcRequests.inc({ method: "compat", outcome: "ok" });
+        return c.json({ result });
+      } catch (e) {
+        const err = e instanceof JsonRpcError ? e : new JsonRpcError(RPC.internal, (e as Error).message);
+        ctx.metrics.rpcRequests.inc({ method: "compat", outcome: "error" });
+        return c.json({ jsonrpc: "2.0", id: null, error: { code: err.code, message: err.message } });
+      }
+    }
+    const out = await handleRpc(body, handlers, ctx.metrics, signal);
+    return out === null ? c.body(null, 204) : c.json(out);
+  };
+  app.post("/", bodyLimit({ maxSize: limit, onError: tooLarge }), rpcRoute);
+  app.post("/rpc", bodyLimit({ maxSize: limit, onError: tooLarge }), rpcRoute);
+  return app;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export function serveApi(app: Hono, host: string, port: number): RunningServer {
+  const server = Bun.serve({ hostname: host, port, fetch: app.fetch, idleTimeout: 0 });
+  const shown = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${server.port}`,
+    port: server.port ?? port,
+    stop: async () => {
+      await server.stop(true);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The single serial commitment loop. The NodeBadge is an owned object used by every commitment,
+ * so transactions are serial per node (sui-integration.md §6.2); throughput comes from batching up
+ * to `maxBatchSize` submit_commitment calls into one PTB. Signed bytes reach the store (outbox)
+ * before they are sent, so after a crash an unknown outcome is resolved with `resume(tx)` — the
+ * same bytes or a digest lookup — never by signing something new over the same object versions.
+ */
+import type { CommitmentOutcome, CommitmentRequest, CommitmentSubmitter, SignedTx, TxFailureKind } from "../chain/types.ts";
+import { log } from "../log/logger.ts";
+import type { NodeMetrics } from "../api/metrics.ts";
+import { Wakeup } from "./semaphore.ts";
+import type { JobRecord, JobStore, TxResult } from "./types.ts";
+
+export interface CommitterOptions {
+  maxBatchSize: number;
+  /** Attempts per job (new transactions + resumes) before it is failed. */
+  maxTxAttempts?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  pollMs?: number;
+  metrics?: NodeMetrics;
+  /** Called when our transaction carried FirstSubmissionEvent for the job (wakes the publisher). */
+  onFirstSubmission?: (job: JobRecord) => void;
+}
+
+/** Kinds that leave a recorded transaction's outcome unknown: only resume() may touch it again.
+ * Any other retry means it executed (and failed) or was rejected, so a new transaction is safe. */
+const IN_DOUBT: ReadonlySet<TxFailureKind> = new Set(["timeout", "unavailable"]);
+
+const hexBytes = (h: string) => Uint8Array.from(Buffer.from(h, "hex"));
+
+export class Committer {
+  private readonly wakeup = new Wakeup();
+  private readonly maxAttempts: number;
+  private readonly base: number;
+  private readonly cap: number;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly submitter: CommitmentSubmitter,
+    private readonly opts: CommitterOptions,
+  ) {
+    this.maxAttempts = opts.maxTxAttempts ?? 12;
+    this.base = opts.backoffBaseMs ?? 250;
+    this.cap = opts.backoffMaxMs ?? 30_000;
+  }
+
+  wake(): void {
+    this.wakeup.notify();
+  }
+
+  /** Runs until `signal` aborts; the in-progress round (one transaction) always completes first. */
+  async run(signal: AbortSignal): Promise<void> {
+    const poll = this.opts.pollMs ?? 200;
+    while (!signal.aborted) {
+      let worked = false;
+      try {
+        worked = (await this.resumePending()) || (await this.submitFresh());
+      } catch (e) {
+        log.error(`commitment loop: ${(e as Error).message}`);
+      }
+      if (!worked && !signal.aborted) await this.wakeup.wait(poll, signal);
+    }
+  }
+
+  /** One round of transactions whose outcome is unknown (recorded, maybe sent). */
+  async resumePending(): Promise<boolean> {
+    const pending = this.store.pendingTransactions(Date.now());
+    for (const { tx, jobs } of pending) {
+      log.info(`resuming commitment transaction ${tx.digest} (${tx.ticketIds.length} ticket(s))`);
+      let outcomes: CommitmentOutcome[];
+      try {
+        outcomes = await this.submitter.resume(tx);
+      } catch (e) {
+        outcomes = tx.ticketIds.map(() => ({ status: "retry", kind: "unavailable", reason: (e as Error).message }));
+      }
+      this.apply(tx.ticketIds, outcomes, jobs, true, true);
+    }
+    return pending.length > 0;
+  }
+
+  /** One new transaction over up to maxBatchSize generated jobs. */
+  async submitFresh(): Promise<boolean> {
+    const jobs = this.store.takeSubmittable(Math.max(1, this.opts.maxBatchSize), Date.now());
+    if (jobs.length === 0) return false;
+    const reqs: CommitmentRequest[] = jobs.map((j) => ({
+      ticketId: j.ticketId,
+      inputTokens: BigInt(j.inputTokens ?? 0),
+      outputTokens: BigInt(j.outputTokens ?? 0),
+      merkleRoot: hexBytes(j.rootHex ?? ""),
+      leaf: hexBytes(j.leafHex ?? ""),
+    }));
+    let recorded: SignedTx | null = null;
+    const outbox = {
+      record: (tx: SignedTx) => {
+        this.store.recordTx(tx, jobs.map((j) => j.id), Date.now());
+        recorded = tx;
+      },
+    };
+    let outcomes: CommitmentOutcome[];
+    try {
+      outcomes = await this.submitter.submit(reqs, outbox);
+    } catch (e) {
+      // Thrown after recording = unknown outcome: keep the tx for resume(); before = nothing was sent.
+      outcomes = reqs.map(() => ({ status: "retry", kind: recorded ? "timeout" : "other", reason: (e as Error).message }));
+    }
+    this.apply(reqs.map((r) => r.ticketId), outcomes, jobs, recorded !== null, false);
+    return true;
+  }
+
+  private apply(ticketIds: string[], outcomes: CommitmentOutcome[], jobs: JobRecord[], hadTx: boolean, resumed: boolean): void {
+    const byTicket = new Map(jobs.map((j) => [j.ticketId, j]));
+    const now = Date.now();
+    ticketIds.forEach((ticketId, i) => {
+      const job = byTicket.get(ticketId);
+      if (!job) return;
+      const o: CommitmentOutcome = outcomes[i] ?? { status: "retry", kind: "other", reason: "submitter returned no outcome" };
+      const r = this.toResult(job, o, hadTx, resumed, now);
+      this.store.applyTxResult(job.id, r, now);
+      if (r.kind === "committed") {
+        this.opts.metrics?.commitments.inc({ first_submission: String(r.firstSubmission) });
+        log.info(`ticket ${ticketId}: committed${r.firstSubmission ? " (first submission)" : ""}${r.digest ? ` in ${r.digest}` : ""}`);
+        if (r.firstSubmission) {
+          const fresh = this.store.get(job.id);
+          if (fresh) this.opts.onFirstSubmission?.(fresh);
+        }
+      } else if (r.kind === "failed") {
+        log.error(`ticket ${ticketId}: commitment failed: ${r.reason}`);
+      } else {
+        log.warn(`ticket ${ticketId}: commitment will be retried: ${r.reason}`);
+      }
+    });
+  }
+
+  private toResult(job: JobRecord, o: CommitmentOutcome, hadTx: boolean, resumed: boolean, now: number): TxResult {
+    switch (o.status) {
+      case "committed":
+        return { kind: "committed", digest: o.digest, firstSubmission: o.firstSubmission };
+      case "done":
+        // Committed by an earlier attempt; whether it was first is unknown → never publish on a guess (§8.5).
+        return { kind: "committed", digest: o.digest, firstSubmission: false, note: o.reason };
+      case "failed":
+        this.opts.metrics?.txFailures.inc({ kind: o.kind });
+        return { kind: "failed", reason: `${o.kind}: ${o.reason}` };
+      case "retry": {
+        this.opts.metrics?.txFailures.inc({ kind: o.kind });
+        const attempts = job.txAttempts + 1;
+        if (attempts >= this.maxAttempts) return { kind: "failed", reason: `gave up after ${attempts} attempts: ${o.kind}: ${o.reason}` };
+        const delay = Math.min(this.cap, this.base * 2 ** Math.min(attempts, 16)) * (0.5 + Math.random() / 2);
+        return { kind: "retry", reason: `${o.kind}: ${o.reason}`, keepTx: hadTx && IN_DOUBT.has(o.kind), nextAttemptAtMs: now + delay, bumpAttempts: resumed };
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Turns one checkpoint's decoded chain events into store effects (spec §5): which prompts are for
+ * this node, at which leaf index over how many leaves; a model this node does not host is recorded
+ * as not servable (never a crash, spec §13 #7). Pure apart from prompt-index reads.
+ */
+import type { LeafCountPolicy } from "../config/types.ts";
+import { leafCount, resampledOrders, selectPrompt } from "../chain/events/selection.ts";
+import { MAX_LEAVES } from "../commitment/merkle.ts";
+import { log } from "../log/logger.ts";
+import type { ChainEvent, CheckpointBatch } from "../protocol/types.ts";
+import type { EventEffects, JobStore, NewJob, PromptEventRecord, StoreBatch } from "./types.ts";
+
+export interface IngestContext {
+  smallId: bigint;
+  policy: LeafCountPolicy;
+  /** Model ids (`params.model`) this node hosts. */
+  hostedModels: ReadonlySet<string>;
+  store: JobStore;
+}
+
+export interface IngestStats {
+  notServable: number;
+  disputes: number;
+}
+
+function jobFor(prompt: PromptEventRecord, ev: ChainEvent, index: bigint, n: bigint, ctx: IngestContext): NewJob {
+  const base = {
+    ticketId: prompt.ticketId,
+    leafIndex: Number(index),
+    numLeaves: Number(n),
+    model: prompt.params.model,
+    outputDestination: prompt.outputDestination,
+    origin: ev.origin,
+  };
+  const job: NewJob =
+    prompt.kind === "Text2TextPromptEvent"
+      ? { ...base, job: { kind: "text", params: prompt.params } }
+      : { ...base, job: { kind: "image", params: prompt.params } };
+  if (n < 1n || n > BigInt(MAX_LEAVES)) {
+    return { ...job, numLeaves: Math.min(Number(n), MAX_LEAVES), state: "failed", error: `leaf count ${n} outside 1..${MAX_LEAVES}` };
+  }
+  if (index >= n) {
+    return { ...job, leafIndex: Number(index), state: "failed", error: `leaf index ${index} is not below leaf count ${n} (leaf count policy ${ctx.policy})` };
+  }
+  if (prompt.kind === "Text2ImagePromptEvent") {
+    return { ...job, state: "not_servable", error: `image model ${JSON.stringify(prompt.params.model)}: image generation is not supported by this node` };
+  }
+  if (!ctx.hostedModels.has(prompt.params.model)) {
+    const hosted = [...ctx.hostedModels].join(", ") || "none";
+    return { ...job, state: "not_servable", error: `model ${JSON.stringify(prompt.params.model)} is not hosted by this node (hosted: ${hosted})` };
+  }
+  return job;
+}
+
+export function ingest(batch: CheckpointBatch, ctx: IngestContext, stats?: IngestStats): StoreBatch {
+  // Prompts earlier in the same batch are not in the store yet but may be re-sampled right away.
+  const inBatch = new Map<string, PromptEventRecord>();
+  const events: EventEffects[] = [];
+  for (const ev of batch.events) {
+    const fx: EventEffects = { origin: ev.origin, jobs: [], prompts: [], settled: [] };
+    const e = ev.event;
+    switch (e.kind) {
+      case "Text2TextPromptEvent":
+      case "Text2ImagePromptEvent": {
+        // Index every prompt, not only ours: a later NewlySampledNodesEvent may pick this node.
+        fx.prompts.push(e);
+        inBatch.set(e.ticketId, e);
+        const sel = selectPrompt(e, ctx.smallId, ctx.policy);
+        if (sel.selected) fx.jobs.push(jobFor(e, ev, BigInt(sel.index), sel.leaves, ctx));
+        break;
+      }
+      case "NewlySampledNodesEvent": {
+        const orders = resampledOrders(e, ctx.smallId);
+        if (orders.length === 0) break;
+        const prompt = inBatch.get(e.ticketId) ?? ctx.store.findPrompt(e.ticketId);
+        if (!prompt) {
+          log.error(`NewlySampledNodesEvent for ticket ${e.ticketId}: original prompt event unknown to this node; cannot serve it`);
+          break;
+        }
+        const n = leafCount(prompt.chunksCount, prompt.nodes.length, ctx.policy);
+        for (const order of orders) fx.jobs.push(jobFor(prompt, ev, order, n, ctx));
+        break;
+      }
+      case "SettledEvent":
+        fx.settled.push(e.ticketId);
+        break;
+      case "DisputeEvent":
+        if (stats) stats.disputes++;
+        log.warn(`DisputeEvent for ticket ${e.ticketId}`);
+        break;
+      default:
+        log.debug(`${e.kind} needs no action from this node`);
+    }
+    for (const j of fx.jobs) {
+      if (j.state === "not_servable") {
+        if (stats) stats.notServable++;
+        log.error(`ticket ${j.ticketId}: ${j.error}`);
+      } else if (j.state === "failed") log.error(`ticket ${j.ticketId}: ${j.error}`);
+    }
+    events.push(fx);
+  }
+  return { checkpoint: batch.checkpoint, events };
+}

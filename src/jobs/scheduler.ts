@@ -1,0 +1,166 @@
+/**
+ * Per-model workers that pull `received` jobs from the store (SQLite is the queue, so memory stays
+ * bounded), generate, commit to the output (spec §8.2) and mark them `generated`. One model's
+ * failure never touches another's jobs: every error is caught per job (spec §13 #8).
+ */
+import type { TextEngine } from "../engine/types.ts";
+import { commitText, toHex } from "../commitment/merkle.ts";
+import { log } from "../log/logger.ts";
+import type { NodeMetrics } from "../api/metrics.ts";
+import type { Text2TextPromptParams } from "../protocol/types.ts";
+import { toGenerateRequest } from "./params.ts";
+import { Semaphore, Wakeup } from "./semaphore.ts";
+import type { JobRecord, JobStore } from "./types.ts";
+
+/** An engine plus the lock that serialises its use (an ONNX session is single-stream); the
+ * JSON-RPC `generate` method takes the same lock so direct requests and jobs never overlap. */
+export interface ModelSlot {
+  engine: TextEngine;
+  lock: Semaphore;
+}
+
+export interface SchedulerOptions {
+  /** Overall limit on concurrent generations (`max_concurrent_requests`). */
+  maxConcurrent: number;
+  /** Per-job generation timeout (`request_timeout`). */
+  timeoutMs: number;
+  /** Idle poll interval; `wake()` short-cuts it when new jobs land. */
+  pollMs?: number;
+  metrics?: NodeMetrics;
+  /** Called after a job reaches `generated` (wakes the commitment submitter). */
+  onGenerated?: (job: JobRecord) => void;
+}
+
+type AbortWhy = "timeout" | "shutdown";
+
+export class Scheduler {
+  private readonly wakeup = new Wakeup();
+  private readonly overall: Semaphore;
+  private readonly inFlight = new Map<number, AbortController>();
+  private readonly loops: Promise<void>[] = [];
+  private stopping = false;
+  private readonly stopCtl = new AbortController();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly models: ReadonlyMap<string, ModelSlot>,
+    private readonly opts: SchedulerOptions,
+  ) {
+    this.overall = new Semaphore(Math.max(1, opts.maxConcurrent));
+  }
+
+  start(): void {
+    for (const [model, slot] of this.models) this.loops.push(this.loop(model, slot));
+  }
+
+  /** New jobs may be waiting. */
+  wake(): void {
+    this.wakeup.notify();
+  }
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** Stops claiming; waits up to `graceMs` for in-flight jobs, then aborts them (they go back to `received`). */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.stopCtl.abort();
+    this.wakeup.notify();
+    const all = Promise.all(this.loops);
+    const timer = new Promise<"late">((r) => setTimeout(() => r("late"), graceMs));
+    if ((await Promise.race([all.then(() => "ok" as const), timer])) === "late") {
+      log.warn(`shutdown: aborting ${this.inFlight.size} generation(s) still running after ${graceMs} ms; they resume on restart`);
+      for (const c of this.inFlight.values()) c.abort("shutdown" satisfies AbortWhy);
+      await all;
+    }
+  }
+
+  private async loop(model: string, slot: ModelSlot): Promise<void> {
+    const poll = this.opts.pollMs ?? 250;
+    while (!this.stopping) {
+      let claimed = false;
+      await this.overall.acquire();
+      try {
+        await slot.lock.acquire();
+        try {
+          if (this.stopping) break;
+          const job = this.store.claimNext(model);
+          if (job) {
+            claimed = true;
+            await this.runJob(job, slot);
+          }
+        } finally {
+          slot.lock.release();
+        }
+      } catch (e) {
+        // A store error (disk full, locked) must not kill the worker; it retries after the poll delay.
+        log.error(`worker ${model}: ${(e as Error).message}`);
+      } finally {
+        this.overall.release();
+      }
+      if (!claimed) await this.wakeup.wait(poll, this.stopCtl.signal);
+    }
+  }
+
+  private async runJob(job: JobRecord, slot: ModelSlot): Promise<void> {
+    const m = this.opts.metrics;
+    if (job.job.kind !== "text") {
+      this.store.markFailed(job.id, "image jobs are not supported");
+      return;
+    }
+    const ctl = new AbortController();
+    this.inFlight.set(job.id, ctl);
+    const timer = setTimeout(() => ctl.abort("timeout" satisfies AbortWhy), this.opts.timeoutMs);
+    const started = performance.now();
+    try {
+      const params: Text2TextPromptParams = job.job.params;
+      const v = toGenerateRequest(params, ctl.signal);
+      if (!v.ok) {
+        this.store.markFailed(job.id, v.reason);
+        m?.jobOutcomes.inc({ model: job.model, outcome: "invalid" });
+        log.warn(`ticket ${job.ticketId}: invalid params: ${v.reason}`);
+        return;
+      }
+      const res = await slot.engine.generate(v.request);
+      const ms = performance.now() - started;
+      if (ctl.signal.aborted || res.finishReason === "aborted") {
+        if (ctl.signal.reason === "shutdown") {
+          this.store.release(job.id);
+          return;
+        }
+        this.store.markFailed(job.id, `generation timed out after ${this.opts.timeoutMs} ms (request_timeout)`);
+        m?.jobOutcomes.inc({ model: job.model, outcome: "timeout" });
+        return;
+      }
+      const c = commitText(res.text, job.numLeaves, job.leafIndex);
+      this.store.markGenerated(job.id, {
+        text: res.text,
+        tokens: params.prependOutputWithInput ? res.tokens : null,
+        inputTokens: res.inputTokens,
+        outputTokens: res.outputTokens,
+        rootHex: toHex(c.root),
+        leafHex: toHex(c.leaf),
+        generationMs: ms,
+      });
+      m?.tokens.inc({ model: job.model, source: "job" }, res.outputTokens);
+      m?.generation.observe({ model: job.model }, ms / 1000);
+      m?.jobOutcomes.inc({ model: job.model, outcome: "generated" });
+      log.debug(`ticket ${job.ticketId}: generated ${res.outputTokens} tokens in ${ms.toFixed(0)} ms`);
+      const done = this.store.get(job.id);
+      if (done) this.opts.onGenerated?.(done);
+    } catch (e) {
+      if (ctl.signal.reason === "shutdown") {
+        this.store.release(job.id);
+        return;
+      }
+      const reason = ctl.signal.reason === "timeout" ? `generation timed out after ${this.opts.timeoutMs} ms (request_timeout)` : `model error: ${(e as Error).message}`;
+      this.store.markFailed(job.id, reason);
+      m?.jobOutcomes.inc({ model: job.model, outcome: "error" });
+      log.error(`ticket ${job.ticketId}: ${reason}`);
+    } finally {
+      clearTimeout(timer);
+      this.inFlight.delete(job.id);
+    }
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The node (spec §9): Sui events → durable job store → per-model workers → commitment →
+ * serial on-chain submission → output publication, plus the JSON-RPC/HTTP server.
+ * Without `[event_subscriber]`/`[client]` it runs in local mode: the HTTP server and models only.
+ */
+import { join } from "node:path";
+import { createApi, serveApi, type RunningServer } from "./api/server.ts";
+import { NodeMetrics } from "./api/metrics.ts";
+import type { CommitmentSubmitter, EventSource } from "./chain/types.ts";
+import type { NodeConfig } from "./config/types.ts";
+import { loadTextEngine } from "./engine/engine.ts";
+import { Committer } from "./jobs/committer.ts";
+import { ingest, type IngestStats } from "./jobs/ingest.ts";
+import { Scheduler, type ModelSlot } from "./jobs/scheduler.ts";
+import { Semaphore } from "./jobs/semaphore.ts";
+import { SqliteJobStore } from "./jobs/sqlite-store.ts";
+import type { JobStore } from "./jobs/types.ts";
+import { log } from "./log/logger.ts";
+import type { CheckpointBatch } from "./protocol/types.ts";
+import { Publisher } from "./publish/publisher.ts";
+import { VERSION } from "./version.ts";
+import { createSuiClient } from "./chain/client.ts";
+import { SuiCommitmentSubmitter } from "./chain/commitment/submitter.ts";
+import { loadSigner } from "./chain/keys.ts";
+
+export interface NodeHandle {
+  stop(reason?: string): Promise<void>;
+  /** Resolves once the node has fully stopped. */
+  done: Promise<void>;
+  /** Base URL of the HTTP server. */
+  url: string;
+  store: JobStore | undefined;
+}
+
+export interface StartOptions {
+  signal?: AbortSignal;
+  /** Replace the Sui-backed parts (benchmarks, alternative chains). Default: built from config. */
+  eventSource?: EventSource;
+  submitter?: CommitmentSubmitter;
+}
+
+/** Prompt index retention (spec §5.4: well above 3 × the 60 s settlement timeout). */
+const PROMPT_TTL_MS = 6 * 3600_000;
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+  });
+
+/** The Sui-backed event source and commitment submitter from configuration. */
+async function createChain(
+  config: NodeConfig,
+  given: { eventSource?: EventSource; submitter?: CommitmentSubmitter },
+): Promise<{ source: EventSource; submitter: CommitmentSubmitter }> {
+  const es = config.eventSubscriber!;
+  const cl = config.client!;
+  let submitter = given.submitter;
+  if (!submitter) {
+    const signer = loadSigner({ configPath: cl.configPath, address: cl.address });
+    log.info(`signing commitments as ${signer.address} (${signer.scheme}, key from ${signer.source})`);
+    submitter = new SuiCommitmentSubmitter({
+      client: createSuiClient({ network: es.network, httpUrl: es.httpUrl, requestTimeoutMs: cl.requestTimeoutMs }),
+      keypair: signer.keypair,
+      packageId: cl.packageId,
+      eventPackageId: es.eventPackageId,
+      atomaDbId: cl.atomaDbId,
+      nodeBadgeId: cl.nodeBadgeId,
+      gasBudget: cl.gasBudget,
+      requestTimeoutMs: cl.requestTimeoutMs,
+    });
+  }
+  const source = given.eventSource ?? (await createFollower(config));
+  return { source, submitter };
+}
+
+async function createFollower(config: NodeConfig): Promise<EventSource> {
+  // TEMPORARY until src/chain/follower.ts lands (chain engineer).
+  const specifier = "./chain/follower.ts";
+  const mod = (await import(specifier)) as Record<string, unknown>;
+  throw new Error(`event follower module has no known factory (exports: ${Object.keys(mod).join(", ")}); config ${config.sources.join(",")}`);
+}
+
+async function loadModels(config: NodeConfig): Promise<Map<string, ModelSlot>> {
+  const models = new Map<string, ModelSlot>();
+  for (const m of config.inference.models) {
+    if (models.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
+    try {
+      const engine = await loadTextEngine({ id: m.modelId, dir: m.path, device: m.device, dtype: m.dtype });
+      // ONNX sessions are single-stream: one generation at a time per model.
+      models.set(m.modelId, { engine, lock: new Semaphore(1) });
+      log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
+    } catch (e) {
+      for (const s of models.values()) await s.engine.dispose().catch(() => {});
+      throw new Error(`model ${m.modelId} (${m.path}): ${(e as Error).message}`);
+    }
+  }
+  return models;
+}
+
+export async function startNode(config: NodeConfig, opts: StartOptions = {}): Promise<NodeHandle> {
+  const started = Date.now();
+  const metrics = new NodeMetrics();
+  const chainMode = config.eventSubscriber !== undefined && config.client !== undefined;
+  if ((config.eventSubscriber === undefined) !== (config.client === undefined)) {
+    log.warn("only one of [event_subscriber] and [client] is configured: running in local mode (both are needed on chain)");
+  }
+  const models = await loadModels(config);
+  const timeoutMs = config.client?.requestTimeoutMs ?? config.eventSubscriber?.requestTimeoutMs ?? 300_000;
+
+  let store: SqliteJobStore | undefined;
+  let chain: { source: EventSource; submitter: CommitmentSubmitter } | undefined;
+  try {
+    if (chainMode) {
+      store = new SqliteJobStore(join(config.node.dataDir, "jobs.sqlite"));
+      const recovered = store.recover();
+      if (recovered) log.info(`recovered ${recovered} interrupted job(s): they will be generated again`);
+      chain =
+        opts.eventSource && opts.submitter
+          ? { source: opts.eventSource, submitter: opts.submitter }
+          : await createChain(config, opts);
+    }
+  } catch (e) {
+    store?.close();
+    for (const s of models.values()) await s.engine.dispose().catch(() => {});
+    throw e;
+  }
+
+  const follow = new AbortController();
+  const loops = new AbortController();
+  const followTasks: Promise<void>[] = [];
+  const tasks: Promise<void>[] = [];
+  let committer: Committer | undefined;
+  let publisher: Publisher | undefined;
+  let scheduler: Scheduler | undefined;
+
+  if (store && chain && config.client && config.eventSubscriber) {
+    const s = store;
+    const { source, submitter } = chain;
+    publisher = new Publisher(s, { webhookUrl: config.node.webhookUrl, nodeAddress: submitter.address, metrics });
+    committer = new Committer(s, submitter, {
+      maxBatchSize: config.client.maxBatchSize,
+      maxTxAttempts: 20,
+      metrics,
+      onFirstSubmission: () => publisher!.wake(),
+    });
+    scheduler = new Scheduler(s, models, {
+      maxConcurrent: config.client.maxConcurrentRequests,
+      timeoutMs,
+      metrics,
+      onGenerated: () => committer!.wake(),
+    });
+    const stats: IngestStats = { notServable: 0, disputes: 0 };
+    const ctx = {
+      smallId: config.eventSubscriber.smallId,
+      policy: config.eventSubscriber.leafCountPolicy,
+      hostedModels: new Set(models.keys()),
+      store: s,
+    };
+    const handle = async (batch: CheckpointBatch) => {
+      const before = { ...stats };
+      const created = s.applyBatch(ingest(batch, ctx, stats));
+      metrics.notServable.inc({}, stats.notServable - before.notServable);
+      metrics.disputes.inc({}, stats.disputes - before.disputes);
+      metrics.cursor.set({}, Number(batch.checkpoint));
+      const tip = (source as { tip?: () => bigint | null }).tip?.();
+      if (typeof tip === "bigint") metrics.chainLag.set({}, Math.max(0, Number(tip - batch.checkpoint)));
+      if (created > 0) {
+        log.debug(`checkpoint ${batch.checkpoint}: ${created} new job(s)`);
+        scheduler!.wake();
+      }
+    };
+    // Supervised: a follower that throws (store error, bug) is restarted with backoff, never fatal.
+    followTasks.push(
+      (async () => {
+        let backoff = 500;
+        while (!follow.signal.aborted) {
+          try {
+            await source.run(s.cursor(), handle, follow.signal);
+            backoff = 500;
+          } catch (e) {
+            log.error(`event follower stopped: ${(e as Error).message}; restarting in ${backoff} ms`);
+            await sleep(backoff * (0.5 + Math.random()), follow.signal);
+            backoff = Math.min(backoff * 2, 30_000);
+          }
+        }
+      })(),
+    );
+    tasks.push(committer.run(loops.signal), publisher.run(loops.signal));
+    followTasks.push(
+      (async () => {
+        while (!follow.signal.aborted) {
+          s.prunePrompts(Date.now() - PROMPT_TTL_MS);
+          await sleep(60_000, follow.signal);
+        }
+      })(),
+    );
+    scheduler.start();
+  }
+
+  const api = createApi({
+    models,
+    store,
+    metrics,
+    timeoutMs,
+    token: config.inference.jrpcToken,
+    nodeInfo: () => ({
+      version: VERSION,
+      mode: chainMode ? "chain" : "local",
+      small_id: config.eventSubscriber?.smallId.toString() ?? null,
+      address: chain?.submitter.address ?? null,
+      package_id: config.eventSubscriber?.packageId ?? null,
+      node_badge_id: config.client?.nodeBadgeId ?? null,
+      models: [...models.keys()],
+      cursor: store?.cursor()?.toString() ?? null,
+      jobs: store?.countByState() ?? null,
+      running: scheduler?.running ?? 0,
+      uptime_s: Math.round((Date.now() - started) / 1000),
+    }),
+  });
+  let server: RunningServer;
+  try {
+    server = serveApi(api, config.inference.jrpcHost, config.inference.jrpcPort);
+  } catch (e) {
+    follow.abort();
+    loops.abort();
+    await scheduler?.stop(0);
+    await Promise.allSettled([...followTasks, ...tasks]);
+    store?.close();
+    for (const s of models.values()) await s.engine.dispose().catch(() => {});
+    throw new Error(`cannot listen on ${config.inference.jrpcHost}:${config.inference.jrpcPort}: ${(e as Error).message}`);
+  }
+  log.info(`${chainMode ? "chain" : "local"} mode: JSON-RPC/HTTP on ${server.url} serving ${[...models.keys()].join(", ") || "no models"}`);
+
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  let stopping: Promise<void> | undefined;
+  const stop = (reason = "stop requested"): Promise<void> => {
+    stopping ??= (async () => {
+      log.info(`stopping node: ${reason}`);
+      const grace = config.node.shutdownTimeoutMs;
+      // Order: no new events, no new claims (in-flight finish within the grace), then the
+      // transaction loop finishes its current round; unfinished work resumes on restart.
+      follow.abort();
+      await Promise.allSettled(followTasks);
+      await scheduler?.stop(grace);
+      loops.abort();
+      await Promise.allSettled(tasks);
+      await server.stop().catch(() => {});
+      for (const s of models.values()) await s.engine.dispose().catch(() => {});
+      store?.close();
+      log.info("node stopped");
+      finish();
+    })();
+    return stopping;
+  };
+  opts.signal?.addEventListener("abort", () => void stop(String(opts.signal?.reason ?? "signal")), { once: true });
+  if (opts.signal?.aborted) void stop("signal");
+  return { stop, done, url: server.url, store };
+}
