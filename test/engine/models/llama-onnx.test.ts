@@ -97,6 +97,15 @@ for (const [name, shape] of Object.entries(SHAPES)) {
   });
 }
 
+test("the writer is deterministic: same weights ⇒ byte-identical ONNX files", () => {
+  const shape = Object.values(SHAPES)[1]!;
+  for (const variant of ["fp32", "q4"] as const) {
+    const a = buildLlamaOnnx(randomLlama(shape, 5), variant).model;
+    const b = buildLlamaOnnx(randomLlama(shape, 5), variant).model;
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
+  }
+});
+
 test("report measured max logit errors", () => {
   for (const [k, v] of Object.entries(maxErr)) console.log(`max |logit error| ${k}: ${v.toExponential(2)}`);
   expect(Object.keys(maxErr).length).toBe(Object.keys(SHAPES).length * 4);

@@ -16,6 +16,7 @@ import { parseLlama2cTokenizer } from "../../../src/engine/models/tokenizer-llam
 import { checkStories260kInputs, ensureStories260k, STORIES260K } from "../../support/models.ts";
 import { q4Dequantised, ReferenceLlama } from "../../support/reference-llama.ts";
 import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
+import { mulberry32 } from "../../support/random-llama.ts";
 import { llama2cDecode, llama2cEncode } from "../../support/llama2c-bpe.ts";
 
 const ROOT = resolve(import.meta.dir, "../../..");
@@ -73,6 +74,24 @@ describe("models import llama2c stories260K", () => {
       expect({ text, ids }).toEqual({ text, ids: llama2cEncode(vocab, text, true) });
     }
     expect(llama2cEncode(vocab, PROMPT, true).length).toBeGreaterThan(2);
+  });
+
+  test("tokenizer parity on 300 random texts and random token sequences (encode and decode)", async () => {
+    const tok = await AutoTokenizer.from_pretrained(dir);
+    const rnd = mulberry32(2024);
+    const alphabet = [..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789      .,!?'\"-\n", "é", "ß", "€", "☃", "日", "🙂"];
+    const words = ["the", " the", "Lily", " Tom", " happy", " ball", " said", " park", "ing", "ed"];
+    for (let n = 0; n < 300; n++) {
+      let text = "";
+      const len = 1 + Math.floor(rnd() * 40);
+      while (Array.from(text).length < len) text += rnd() < 0.3 ? words[Math.floor(rnd() * words.length)]! : alphabet[Math.floor(rnd() * alphabet.length)]!;
+      const ids = Array.from(tok(text).input_ids.data as BigInt64Array, Number);
+      expect({ text, ids }).toEqual({ text, ids: llama2cEncode(vocab, text, true) });
+    }
+    for (let n = 0; n < 200; n++) {
+      const ids = Array.from({ length: 1 + Math.floor(rnd() * 20) }, () => 259 + Math.floor(rnd() * 253));
+      expect(tok.decode([1, ...ids], { skip_special_tokens: true })).toBe(llama2cDecode(vocab, ids, 1));
+    }
   });
 
   const measured: Record<string, number> = {};
