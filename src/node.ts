@@ -249,7 +249,6 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       await server.stop().catch(() => {});
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
       store?.close();
-      log.info("node stopped");
       finish();
     })();
     return stopping;

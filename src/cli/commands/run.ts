@@ -6,15 +6,14 @@ import { defineCommand } from "citty";
 import { configArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { ConfigError, exitOnConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
-import type { NodeConfig } from "../../config/types.ts";
 import { applyTracing, log, redact } from "../../log/logger.ts";
+import { startNode } from "../../node.ts";
 import { VERSION } from "../../version.ts";
 
 interface NodeHandle {
   stop(reason?: string): Promise<void>;
   done: Promise<void>;
 }
-type StartNode = (config: NodeConfig, opts?: { signal?: AbortSignal }) => Promise<NodeHandle>;
 
 /** Extra time on top of `shutdown_timeout_ms` before giving up on a stop that hangs. */
 const STOP_GRACE_MS = 2000;
@@ -45,7 +44,6 @@ export default defineCommand({
     process.on("SIGTERM", onSignal);
 
     try {
-      const startNode = await loadStartNode();
       handle = await startNode(config, { signal: controller.signal });
       // A signal that arrived while starting: stop now that there is something to stop.
       if (stopping) stopping = stopWithin(handle, String(controller.signal.reason), config.node.shutdownTimeoutMs + STOP_GRACE_MS);
@@ -81,35 +79,4 @@ async function stopWithin(handle: NodeHandle | undefined, reason: string, ms: nu
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * TEMPORARY (node engineer: replace with a static `import { startNode } from "../../node.ts"` and
- * delete the fallback once src/node.ts lands). The specifier is a variable so that the build does
- * not fail while the module is absent; in the compiled binary it therefore always falls back.
- */
-async function loadStartNode(): Promise<StartNode> {
-  const specifier = "../../node.ts";
-  try {
-    const mod = (await import(specifier)) as { startNode: StartNode };
-    return mod.startNode;
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    if (!/Cannot find module|ERR_MODULE_NOT_FOUND|not found/i.test(msg) || !msg.includes("node.ts")) throw e;
-    log.warn("src/node.ts is not available yet: the node has nothing to do; waiting for SIGINT/SIGTERM");
-    return waitForSignal;
-  }
-}
-
-async function waitForSignal(_config: NodeConfig, opts?: { signal?: AbortSignal }): Promise<NodeHandle> {
-  let finish!: () => void;
-  const done = new Promise<void>((resolve) => (finish = resolve));
-  // Keeps the event loop alive until stopped.
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  const stop = async () => {
-    clearInterval(keepAlive);
-    finish();
-  };
-  opts?.signal?.addEventListener("abort", () => void stop(), { once: true });
-  return { stop, done };
 }
