@@ -8,12 +8,13 @@
  * Availability is detected by actually creating a session on a 69-byte Identity model, because
  * e.g. onnxruntime-node always lists `webgpu` but only fails once it looks for an adapter.
  *
- * NOTE(compiled binary): onnxruntime-node is loaded here with a plain import; the single-binary
- * bootstrap (src/engine/runtime/ort-native.ts, §6.3 `libonnxruntime.so.1` pre-load) must run first
- * when it exists, and the wasm file paths must point at embedded files there.
+ * In the compiled binary, onnxruntime-node comes through src/engine/runtime/ort-native.ts (which
+ * pre-loads the embedded `libonnxruntime`, runtime-notes §6.3) and the wasm files are the embedded
+ * copies; from source both resolve from node_modules.
  */
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
+import { embeddedOrtWebPaths, loadOrtNode } from "./runtime/ort-native.ts";
 import { DEVICES, EngineError, type Device } from "./types.ts";
 
 type Transformers = typeof import("@huggingface/transformers");
@@ -40,7 +41,8 @@ export function parseDevice(value: string): Device {
 /** onnxruntime-web configured for local, offline wasm files (transformers would point at a CDN). */
 async function ortWeb(threads?: number): Promise<typeof import("onnxruntime-web")> {
   ortWebPromise ??= import("onnxruntime-web").then((ort) => {
-    ort.env.wasm.wasmPaths = dirname(require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm")) + "/";
+    ort.env.wasm.wasmPaths =
+      embeddedOrtWebPaths() ?? dirname(require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm")) + "/";
     if (threads) ort.env.wasm.numThreads = threads;
     ort.env.logLevel = "error";
     return ort;
@@ -59,7 +61,7 @@ export function probeDevice(device: Device): Promise<string | null> {
           const s = await ort.InferenceSession.create(PROBE_MODEL, { executionProviders: ["wasm"] });
           await s.release();
         } else {
-          const ort = await import("onnxruntime-node");
+          const ort = await loadOrtNode();
           const s = await ort.InferenceSession.create(PROBE_MODEL, { executionProviders: [device] });
           await s.release();
         }
@@ -104,6 +106,7 @@ export async function transformersFor(device: Device, threads?: number): Promise
   const key = Symbol.for("onnxruntime");
   const g = globalThis as Record<symbol, unknown>;
   if (family === "web") g[key] = await ortWeb(threads);
+  else await loadOrtNode();
   const tjs = await import("@huggingface/transformers");
   // Someone may have imported transformers before us; its ONNX binding is then already fixed.
   const usesWeb = Boolean((tjs.env.backends.onnx.versions as Record<string, string> | undefined)?.web);

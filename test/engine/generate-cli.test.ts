@@ -1,0 +1,76 @@
+// `atoma-node generate` as separate processes: determinism must hold across processes (and
+// thread counts), stdout must carry only the text, and errors are one line with exit code 2.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { resolve } from "node:path";
+import { ensureStories260k } from "../support/models.ts";
+
+const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
+let dir: string;
+beforeAll(async () => {
+  dir = await ensureStories260k();
+});
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const p = Bun.spawn([process.execPath, MAIN, "generate", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ATOMA_LOG: "warn" } });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
+}
+
+const base = () => ["--model", dir, "--prompt", "Once upon a time", "--max-tokens", "60"];
+
+describe("atoma-node generate", () => {
+  test("same seed at temperature 0.8 prints identical text in separate processes (1 and 2 threads); another seed differs", async () => {
+    const [a, b, c] = await Promise.all([
+      cli(...base(), "--temperature", "0.8", "--seed", "42", "--threads", "1"),
+      cli(...base(), "--temperature", "0.8", "--seed", "42", "--threads", "2"),
+      cli(...base(), "--temperature", "0.8", "--seed", "43"),
+    ]);
+    for (const r of [a, b, c]) expect(r.code).toBe(0);
+    expect(a.out.length).toBeGreaterThan(20);
+    expect(b.out).toBe(a.out);
+    expect(c.out).not.toBe(a.out);
+  });
+
+  test("--stream prints the same bytes; --json prints one object with counts and timings", async () => {
+    const args = [...base(), "--temperature", "0.7", "--top-k", "40", "--top-p", "0.9", "--repeat-penalty", "1.1", "--repeat-last-n", "32", "--seed", "0xffffffffffffffff"];
+    const [plain, streamed, json] = await Promise.all([cli(...args), cli(...args, "--stream"), cli(...args, "--json")]);
+    expect(streamed.out).toBe(plain.out);
+    const obj = JSON.parse(json.out);
+    expect(Object.keys(obj).sort()).toEqual(["input_tokens", "output_tokens", "text", "time_to_first_token_ms", "tokens_per_second"]);
+    expect(obj.text).toBe(plain.out);
+    expect(obj.input_tokens).toBe(5);
+    expect(obj.output_tokens).toBe(60);
+    expect(json.out.trim().split("\n").length).toBe(1);
+  });
+
+  test("wasm (onnxruntime-web) gives the same greedy text as cpu", async () => {
+    const [cpu, wasm] = await Promise.all([cli(...base()), cli(...base(), "--device", "wasm")]);
+    expect(wasm.code).toBe(0);
+    expect(wasm.out).toBe(cpu.out);
+    expect(cpu.out.startsWith(", there was a little girl")).toBe(true);
+  });
+
+  test("bad input: one line on stderr, exit 2, nothing on stdout", async () => {
+    const cases: [string[], string][] = [
+      [["--prompt", "x"], "missing --model"],
+      [["--model", dir], "missing --prompt"],
+      [["--model", "/no/such/model", "--prompt", "x"], "no such directory"],
+      [[...base(), "--max-tokens", "0"], "--max-tokens"],
+      [[...base(), "--top-p", "abc"], "--top-p"],
+      [[...base(), "--seed", "-1"], "--seed"],
+      [[...base(), "--dtype", "fp8"], 'unknown dtype "fp8"'],
+      [[...base(), "--dtype", "q4f16"], "model_q4f16.onnx is missing"],
+      [[...base(), "--device", "webgpu"], "available backends: cpu"],
+      [["--model", dir, "--prompt", ""], "prompt is empty"],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cli(...args)));
+    results.forEach((r, i) => {
+      const [, fragment] = cases[i]!;
+      expect(r.code).toBe(2);
+      expect(r.out).toBe("");
+      const errLines = r.err.split("\n").filter((l) => l.startsWith("error:"));
+      expect(errLines.length).toBe(1);
+      expect(errLines[0]).toContain(fragment);
+    });
+  });
+});
