@@ -59,7 +59,9 @@ export async function build(opts: { target?: string; outfile?: string } = {}): P
     throw new Error(`unknown --target ${JSON.stringify(target)}, expected one of ${Object.keys(TARGETS).join(", ")}`);
   }
   const isHost = target === hostTarget();
-  const outfile = resolve(opts.outfile ?? join(ROOT, "dist", isHost ? "atoma-node" : `atoma-node${platform.suffix}`));
+  let outfile = resolve(opts.outfile ?? join(ROOT, "dist", isHost ? "atoma-node" : `atoma-node${platform.suffix}`));
+  // Bun appends .exe for Windows targets; name the file we report accordingly.
+  if (platform.os === "win32" && !outfile.endsWith(".exe")) outfile += ".exe";
   mkdirSync(dirname(outfile), { recursive: true });
 
   const warnings: string[] = [];

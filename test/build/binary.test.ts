@@ -1,0 +1,78 @@
+/**
+ * The single executable: build it once, copy dist/atoma-node ALONE into an empty directory (no
+ * node_modules, no repository around it) and run it there.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+import { build } from "../../build.ts";
+
+const work = mkdtempSync(join(tmpdir(), "atoma-binary-test-"));
+const isolated = join(work, "empty");
+const exe = join(isolated, "atoma-node");
+
+beforeAll(async () => {
+  // Built into the temp dir so a concurrent `bun run build` in the checkout is not disturbed.
+  const r = await build({ outfile: join(work, "dist", "atoma-node") });
+  mkdirSync(isolated);
+  copyFileSync(r.outfile, exe);
+}, 300_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function run(args: string[]) {
+  // A minimal environment: nothing that could point back at the repository.
+  const env = { PATH: "/usr/bin:/bin", HOME: work, TMPDIR: work, ATOMA_LOG: "warn" };
+  const p = Bun.spawn([exe, ...args], { cwd: isolated, env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { stdout, stderr, code };
+}
+
+describe("compiled binary, alone in an empty directory", () => {
+  test("--version and version", async () => {
+    expect(readdirSync(isolated)).toEqual(["atoma-node"]);
+    expect(existsSync(join(isolated, "node_modules"))).toBe(false);
+    for (const args of [["--version"], ["version"]]) {
+      const r = await run(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(pkg.version);
+    }
+  }, 60_000);
+
+  test("doctor lists the cpu backend (embedded libonnxruntime loaded)", async () => {
+    const r = await run(["doctor", "--json"]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.runtime.compiledBinary).toBe(true);
+    expect(report.backends.find((b: { device: string }) => b.device === "cpu")).toEqual({ device: "cpu", available: true });
+    const human = await run(["doctor"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^backends\s+cpu/m);
+  }, 120_000);
+
+  test("init writes the embedded example files and they validate", async () => {
+    expect((await run(["init", "cfg"])).code).toBe(0);
+    const r = await run(["doctor", "--json", "--config", "cfg/local.toml"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).config).toMatchObject({ valid: true, mode: "local" });
+  }, 120_000);
+});
+
+describe("compiled binary runs transformers.js on onnxruntime-node (runtime-notes §6.4)", () => {
+  const shared = join(import.meta.dir, "..", "..", "..", "shared", "models", "stories260K");
+  test.skipIf(!existsSync(shared))("imports stories260K and generates text, isolated", async () => {
+    const imported = await run([
+      "models", "import", "llama2c",
+      "--weights", join(shared, "stories260K.bin"),
+      "--tokenizer", join(shared, "tok512.bin"),
+      "--out", "m",
+    ]);
+    expect(imported.code).toBe(0);
+    const r = await run(["generate", "--model", "./m", "--prompt", "Once upon a time", "--max-tokens", "12", "--temperature", "0"]);
+    expect(r.stderr).not.toContain("Cannot find");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().length).toBeGreaterThan(0);
+  }, 120_000);
+});
