@@ -43,6 +43,11 @@ export interface SubmitterOptions {
   rebuildAttempts?: number;
   /** Backoff base between resends, ms (default 250). */
   backoffMs?: number;
+  /** Sui rejects a PTB with any MoveCall after one that takes `Random` (PostRandomCommandRestrictions),
+   * and `submit_commitment` takes `&Random`: so by default each call gets its own transaction and a
+   * batch is sent as consecutive transactions. `false` only for contracts/test servers without the
+   * rule (the batching benchmark). */
+  randomRestriction?: boolean;
 }
 
 type TxResult = SuiClientTypes.TransactionResult<{ effects: true; events: true }>;
@@ -81,6 +86,16 @@ export class SuiCommitmentSubmitter implements CommitmentSubmitter {
   }
 
   async #submit(requests: CommitmentRequest[], outbox: Outbox): Promise<CommitmentOutcome[]> {
+    if ((this.opts.randomRestriction ?? true) && requests.length > 1) {
+      const all: CommitmentOutcome[] = [];
+      for (const r of requests) all.push(...(await this.#submitPtb([r], outbox)));
+      return all;
+    }
+    return this.#submitPtb(requests, outbox);
+  }
+
+  /** One programmable transaction carrying every request (retrying without aborted ones). */
+  async #submitPtb(requests: CommitmentRequest[], outbox: Outbox): Promise<CommitmentOutcome[]> {
     const outcomes: (CommitmentOutcome | undefined)[] = requests.map((r) => invalid(r));
     if (this.#inDoubt) {
       const earlier = this.#inDoubt;
