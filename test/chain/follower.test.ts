@@ -1,0 +1,238 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { SuiGrpcClient } from "@mysten/sui/grpc";
+import { toBase64 } from "@mysten/sui/utils";
+import { EventFollower, type FollowerOptions } from "../../src/chain/follower.ts";
+import type { CheckpointBatch } from "../../src/protocol/types.ts";
+import { startSuiServer, type SuiServer } from "../support/sui-server/index.ts";
+
+let server: SuiServer;
+let client: SuiGrpcClient;
+
+beforeAll(async () => {
+  server = await startSuiServer({ seed: "follower" });
+  client = new SuiGrpcClient({ network: "localnet", baseUrl: server.url });
+});
+afterAll(() => server.stop());
+afterEach(() => server.admin.setFaults({ clear: true }));
+
+/** What the job store does: persist batch + cursor together, dedupe on (txDigest, eventIndex). */
+class MemoryStore {
+  cursor: bigint | null = null;
+  tickets: string[] = [];
+  seen = new Set<string>();
+  duplicates = 0;
+  batches: CheckpointBatch[] = [];
+  failNext = 0;
+  handle = async (batch: CheckpointBatch) => {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error("disk full");
+    }
+    if (this.cursor !== null && batch.checkpoint <= this.cursor) throw new Error(`cursor went backwards: ${batch.checkpoint} after ${this.cursor}`);
+    for (const e of batch.events) {
+      const key = `${e.origin.txDigest}:${e.origin.eventIndex}`;
+      if (this.seen.has(key)) this.duplicates += 1;
+      this.seen.add(key);
+      if (e.event.kind === "Text2TextPromptEvent") this.tickets.push(e.event.ticketId);
+    }
+    this.batches.push(batch);
+    this.cursor = batch.checkpoint;
+  };
+}
+
+async function until(what: string, pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+function start(store: MemoryStore, opts: Partial<FollowerOptions> = {}) {
+  const ctl = new AbortController();
+  const follower = new EventFollower({
+    client,
+    eventPackageId: server.ledger.packageId,
+    progressIntervalMs: 0,
+    pollIntervalMs: 20,
+    backoff: { initialMs: 20, maxMs: 100 },
+    ...opts,
+  });
+  const done = follower.run(store.cursor, store.handle, ctl.signal);
+  return {
+    done,
+    stop: async () => {
+      ctl.abort();
+      await done;
+    },
+  };
+}
+
+const prompt = (text: string) => server.admin.injectPrompt({ nodes: [7, 3], prompt: text, temperature: 0.7, maxTokens: 9, seed: "18446744073709551615" }).ticketId;
+
+describe("event follower (subscribe mode)", () => {
+  test("starts at the tip, delivers injected prompt events decoded", async () => {
+    server.admin.injectPrompt({ nodes: [1] }); // before the start: not ours to see
+    const store = new MemoryStore();
+    const f = start(store);
+    await until("first cursor", () => store.cursor !== null);
+    expect(store.cursor).toBe(server.ledger.tip.seq);
+    const t = prompt("hello");
+    await until("prompt", () => store.tickets.length === 1);
+    const ev = store.batches.at(-1)!.events[0]!;
+    expect(ev.event).toMatchObject({ kind: "Text2TextPromptEvent", ticketId: t, nodes: [7n, 3n], chunksCount: 2n });
+    if (ev.event.kind !== "Text2TextPromptEvent") throw new Error("unreachable");
+    expect(new TextDecoder().decode(ev.event.params.prompt)).toBe("hello");
+    expect(ev.event.params.temperature).toBe(Math.fround(0.7));
+    expect(ev.event.params.randomSeed).toBe(18446744073709551615n);
+    expect(ev.origin).toMatchObject({ checkpoint: server.ledger.tip.seq, eventIndex: 0, eventType: `${server.ledger.packageId}::gate::Text2TextPromptEvent` });
+    await f.stop();
+  });
+
+  test("restart with the saved cursor: nothing lost, nothing twice", async () => {
+    const store = new MemoryStore();
+    let f = start(store);
+    await until("first cursor", () => store.cursor !== null);
+    const before = [prompt("a"), prompt("b")];
+    await until("a,b", () => store.tickets.length === 2);
+    await f.stop();
+    const missed = [prompt("c")];
+    server.admin.advance(3);
+    missed.push(prompt("d"), prompt("e"));
+    f = start(store);
+    await until("c,d,e replayed", () => store.tickets.length === 5);
+    const live = prompt("f");
+    await until("f live", () => store.tickets.length === 6);
+    expect(store.tickets).toEqual([...before, ...missed, live]);
+    expect(store.duplicates).toBe(0);
+    await f.stop();
+  });
+
+  test("start checkpoint from config replays history", async () => {
+    const first = server.ledger.tip.seq + 1n;
+    const ts = [prompt("h1"), prompt("h2")];
+    const store = new MemoryStore();
+    const f = start(store, { startCheckpoint: first });
+    await until("history", () => store.tickets.length === 2);
+    expect(store.tickets).toEqual(ts);
+    await f.stop();
+  });
+
+  test("stream dropped mid-way: reconnect and gap replay", async () => {
+    const store = new MemoryStore();
+    const f = start(store);
+    await until("first cursor", () => store.cursor !== null);
+    server.admin.setFaults({ dropStream: { method: "SubscribeCheckpoints", afterFrames: 2, count: 2 } });
+    // The current stream is unaffected; force a reconnect by failing it once.
+    await f.stop();
+    const g = start(store);
+    const ts: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      ts.push(prompt(`drop${i}`));
+      await Bun.sleep(15);
+    }
+    await until("all after drops", () => store.tickets.length === 8, 8000);
+    expect(store.tickets).toEqual(ts);
+    expect(store.duplicates).toBe(0);
+    expect(server.admin.calls("SubscribeCheckpoints").length).toBeGreaterThanOrEqual(3);
+    await g.stop();
+  });
+
+  test("UNAVAILABLE errors: backs off (no busy loop), then follows", async () => {
+    server.admin.clearCalls();
+    server.admin.setFaults({ error: { method: "SubscribeCheckpoints", status: "UNAVAILABLE", count: 3 } });
+    const store = new MemoryStore();
+    const t0 = Date.now();
+    const f = start(store);
+    await until("connected", () => store.cursor !== null);
+    const elapsed = Date.now() - t0;
+    expect(server.admin.calls("SubscribeCheckpoints").length).toBe(4);
+    expect(elapsed).toBeGreaterThanOrEqual(10 + 20 + 40); // equal jitter: ≥ half of 20, 40, 80
+    const t = prompt("after errors");
+    await until("event", () => store.tickets.includes(t));
+    await f.stop();
+  });
+
+  test("delayed responses and a failing store are survived", async () => {
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    const ts = [prompt("slow1"), prompt("slow2")];
+    server.admin.setFaults({ delay: { method: "ListCheckpoints", ms: 300 } });
+    store.failNext = 1;
+    const f = start(store);
+    await until("both", () => store.tickets.length === 2, 8000);
+    expect(store.tickets).toEqual(ts);
+    expect(store.duplicates).toBe(0);
+    await f.stop();
+  });
+
+  test("filter rejected by the node: retries unfiltered and filters client-side", async () => {
+    server.admin.setFaults({ rejectFilters: true });
+    server.admin.clearCalls();
+    server.admin.advance(1); // an unfiltered stream opens with the tip checkpoint: keep it empty
+    const store = new MemoryStore();
+    const f = start(store);
+    await until("connected", () => store.cursor !== null);
+    server.admin.injectEvents([{ type: `0x${"77".repeat(32)}::gate::Text2TextPromptEvent`, bcs: new Uint8Array([1, 2, 3]) }]);
+    const t = prompt("unfiltered");
+    await until("event", () => store.tickets.length === 1);
+    expect(store.tickets).toEqual([t]);
+    const subs = server.admin.calls("SubscribeCheckpoints") as { input: { filter?: unknown } }[];
+    expect(subs[0]!.input.filter).toBeDefined();
+    expect(subs.at(-1)!.input.filter).toBeUndefined();
+    await f.stop();
+  });
+
+  test("unknown and malformed events are skipped, good ones in the same transaction kept", async () => {
+    const store = new MemoryStore();
+    const f = start(store);
+    await until("connected", () => store.cursor !== null);
+    const good = server.admin.injectPrompt({ nodes: [5], prompt: "ok" });
+    const goodBcs = server.ledger.txs.get(good.txDigest)!.events[0]!.bcs;
+    const at = server.admin.injectEvents([
+      { type: "gate::FutureEvent", bcs: new Uint8Array([0]) },
+      { type: "gate::Text2TextPromptEvent", bcs: toBase64(goodBcs.slice(0, 40)) },
+      { type: "gate::Text2TextPromptEvent", bcs: goodBcs },
+    ]);
+    await until("both good copies", () => store.tickets.length === 2);
+    const last = store.batches.at(-1)!;
+    expect(last.checkpoint).toBe(at.checkpoint);
+    expect(last.events.map((e) => e.origin.eventIndex)).toEqual([2]);
+    await f.stop();
+  });
+});
+
+describe("event follower (poll mode)", () => {
+  test("ListEvents with short and empty pages: every event once, grouped by checkpoint", async () => {
+    server.admin.setFaults({ scanLimit: 1 });
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    const ts: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      server.admin.injectEvents([{ type: `0x${"66".repeat(32)}::other::Noise`, bcs: new Uint8Array([i]) }]);
+      ts.push(...server.admin.injectPrompts([{ nodes: [1], prompt: `p${i}a` }, { nodes: [2], prompt: `p${i}b` }]).map((p) => p.ticketId));
+    }
+    server.admin.clearCalls();
+    const f = start(store, { mode: "poll" });
+    await until("all polled", () => store.tickets.length === 8, 8000);
+    expect(store.tickets).toEqual(ts);
+    expect(store.batches.every((b) => b.events.every((e) => e.origin.checkpoint === b.checkpoint))).toBe(true);
+    // scanLimit 1 ⇒ the client had to follow short/empty pages.
+    expect(server.admin.calls("ListEvents").length).toBeGreaterThan(8);
+    const t = prompt("live poll");
+    await until("live", () => store.tickets.includes(t));
+    await until("cursor at tip", () => store.cursor === server.ledger.tip.seq);
+    expect(store.duplicates).toBe(0);
+    await f.stop();
+  });
+
+  test("no subscriptions on the node (UNIMPLEMENTED): falls back to polling", async () => {
+    server.admin.setFaults({ unimplemented: ["SubscribeCheckpoints"] });
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    const f = start(store);
+    const t = prompt("fallback");
+    await until("event", () => store.tickets.includes(t));
+    await f.stop();
+  });
+});
