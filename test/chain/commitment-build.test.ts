@@ -85,8 +85,8 @@ describe("submit_commitment transaction, built offline", () => {
         expect(bcs.Address.parse(fromBase64(ticket!.Pure!.bytes))).toBe(r.ticketId);
         expect(u64le(fromBase64(inTok!.Pure!.bytes))).toBe(r.inputTokens);
         expect(u64le(fromBase64(outTok!.Pure!.bytes))).toBe(r.outputTokens);
-        expect(Uint8Array.from(bcs.vector(bcs.u8()).parse(fromBase64(root!.Pure!.bytes)))).toEqual(r.merkleRoot);
-        expect(Uint8Array.from(bcs.vector(bcs.u8()).parse(fromBase64(leaf!.Pure!.bytes)))).toEqual(r.leaf);
+        expect(bcs.vector(bcs.u8()).parse(fromBase64(root!.Pure!.bytes))).toEqual([...r.merkleRoot]);
+        expect(bcs.vector(bcs.u8()).parse(fromBase64(leaf!.Pure!.bytes))).toEqual([...r.leaf]);
       });
 
       const pub = await verifyTransactionSignature(bytes, signed.signatures[0]!, { address: kp.toSuiAddress() });
