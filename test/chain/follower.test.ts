@@ -236,3 +236,77 @@ describe("event follower (poll mode)", () => {
     await f.stop();
   });
 });
+
+describe("event follower (edge cases)", () => {
+  test("no ListCheckpoints on the node: gap replayed with GetCheckpoint per number", async () => {
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    const ts = [prompt("g1"), prompt("g2")];
+    server.admin.setFaults({ unimplemented: ["ListCheckpoints"] });
+    server.admin.clearCalls();
+    const f = start(store);
+    await until("replayed", () => store.tickets.length === 2);
+    expect(store.tickets).toEqual(ts);
+    expect(server.admin.calls("GetCheckpoint").length).toBeGreaterThanOrEqual(2);
+    await f.stop();
+  });
+
+  test("NewlySampledNodesEvent and settlement events arrive decoded", async () => {
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    const t = prompt("resample");
+    server.admin.injectNewlySampled(t, [{ nodeId: 5, order: 1 }]);
+    const kinds: string[] = [];
+    const f = start(store);
+    await until("both", () => store.batches.flatMap((b) => b.events).length === 2);
+    for (const b of store.batches) for (const e of b.events) kinds.push(e.event.kind);
+    expect(kinds).toEqual(["Text2TextPromptEvent", "NewlySampledNodesEvent"]);
+    const ns = store.batches.flatMap((b) => b.events).find((e) => e.event.kind === "NewlySampledNodesEvent")!.event;
+    expect(ns).toEqual({ kind: "NewlySampledNodesEvent", ticketId: t, newNodes: [{ nodeId: 5n, order: 1n }] });
+    await f.stop();
+  });
+
+  test("cursor older than the node's history: skip ahead loudly, or fail when configured", async () => {
+    const old = server.ledger.tip.seq;
+    prompt("lost to pruning");
+    server.admin.advance(2);
+    const t = prompt("kept");
+    server.admin.prune(server.ledger.tip.seq);
+    const store = new MemoryStore();
+    store.cursor = old;
+    const f = start(store);
+    await until("kept", () => store.tickets.length === 1);
+    expect(store.tickets).toEqual([t]);
+    await f.stop();
+    const strict = new MemoryStore();
+    strict.cursor = old;
+    const g = start(strict, { onPruned: "fail" });
+    await expect(g.done).rejects.toThrow(/older than the full node's history/);
+  });
+
+  test("abort during backoff returns promptly", async () => {
+    server.admin.setFaults({ error: { method: "SubscribeCheckpoints", status: "UNAVAILABLE", count: 100 } });
+    server.admin.clearCalls();
+    const store = new MemoryStore();
+    const f = start(store, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    await until("first failure", () => server.admin.calls("SubscribeCheckpoints").length > 0);
+    const t0 = Date.now();
+    await f.stop();
+    expect(Date.now() - t0).toBeLessThan(500);
+  });
+
+  test("poll mode restart: resumes from the checkpoint cursor without repeats", async () => {
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    let f = start(store, { mode: "poll" });
+    const a = prompt("pa");
+    await until("pa", () => store.tickets.length === 1);
+    await f.stop();
+    const b = [prompt("pb"), prompt("pc")];
+    f = start(store, { mode: "poll" });
+    await until("pb,pc", () => store.tickets.length === 3);
+    expect(store.tickets).toEqual([a, ...b]);
+    expect(store.duplicates).toBe(0);
+    await f.stop();
+  });
+});

@@ -186,13 +186,19 @@ export async function executeTransaction(ledger: Ledger, opts: ExecuteOptions, b
 
   // Lamport version: 1 + the highest input version; every mutated object gets it, even on failure.
   const sharedMut = tx.inputs.flatMap((i) => (i.Object?.SharedObject?.mutable ? [ledger.get(i.Object.SharedObject.objectId)!] : []));
-  const mutated = [...owned, ...gasCoins, ...sharedMut];
-  const lamport = 1n + mutated.reduce((m, o) => (o.version > m ? o.version : m), 0n);
+  const [gasCoin, ...smashed] = gasCoins as [ObjectRec, ...ObjectRec[]];
+  const mutated = [...owned, gasCoin, ...sharedMut];
+  const lamport = 1n + [...mutated, ...smashed].reduce((m, o) => (o.version > m ? o.version : m), 0n);
   const changes = mutated.map((o) =>
     dryRun ? changed(o, { ...o, version: lamport, digest: objectDigest(o.objectId, lamport) }) : changed(...ledger.bump(o.objectId, lamport, digest)),
   );
-  const gasCoin = ledger.get(gasCoins[0]!.objectId)!;
-  if (!dryRun) gasCoin.balance = (gasCoin.balance ?? 0n) - charged;
+  // Gas smashing: every payment coin is merged into the first, the others are deleted.
+  const total = gasCoins.reduce((n, c) => n + (c.balance ?? 0n), 0n);
+  for (const c of smashed) {
+    changes.push({ ...changed(c, c), outputState: OutState.DOES_NOT_EXIST, outputVersion: undefined, outputDigest: undefined, outputOwner: undefined, idOperation: IdOp.DELETED });
+    if (!dryRun) ledger.objects.delete(c.objectId);
+  }
+  if (!dryRun) ledger.get(gasCoin.objectId)!.balance = total - charged;
   const gasChange = changes.find((c) => c.objectId === gasCoin.objectId)!;
   const randomRead = tx.inputs.some((i) => i.Object?.SharedObject && !i.Object.SharedObject.mutable && normalizeSuiAddress(i.Object.SharedObject.objectId) === ledger.randomId);
   const random = ledger.get(ledger.randomId)!;

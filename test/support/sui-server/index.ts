@@ -83,9 +83,9 @@ async function handleGrpc(req: Request, ctxBase: Omit<CallCtx, "signal">): Promi
     async pull(controller) {
       try {
         if (drop && sent >= drop.afterFrames) {
-          // Cut mid-stream, no trailer: the client sees a broken stream, as with a lost connection.
+          // Cut mid-stream without a trailer, as a lost connection looks to grpc-web (DATA_LOSS on the client).
           await frames.return(undefined);
-          controller.error(new Error("stream dropped by fault injection"));
+          controller.close();
           return;
         }
         const next = await frames.next();
