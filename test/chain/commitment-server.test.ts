@@ -205,6 +205,23 @@ describe("batched PTB (server without the Random restriction)", () => {
     expect(relaxed.admin.commitments(t1!).length + relaxed.admin.commitments(t3!).length).toBe(2);
   });
 
+  test("queue: batches up to maxBatchSize; a ticket queued twice never shares a PTB with itself", async () => {
+    const info = relaxed.admin.info();
+    const s = new SuiCommitmentSubmitter({
+      ...base, client: createSuiClient({ network: "localnet", httpUrl: relaxed.url }), packageId: info.packageId,
+      atomaDbId: info.atomaDbId, keypair: me, nodeBadgeId: info.nodes[0]!.badgeId, randomRestriction: false,
+    });
+    const outbox = new MemoryOutboxFor(relaxed);
+    const q = new CommitmentQueue(s, outbox, 3);
+    const tickets = Array.from({ length: 5 }, () => relaxed.admin.injectPrompt({ nodes: [7, 8] }).ticketId);
+    const outs = await Promise.all([...tickets, tickets[1]!].map((t) => q.submit(req(t))));
+    expect(outs.map((o) => o.status)).toEqual(["committed", "committed", "committed", "committed", "committed", "done"]);
+    // First drain takes one request (nothing else queued yet), then batches of ≤ 3 without duplicates.
+    for (const tx of outbox.txs) expect(tx.ticketIds.length).toBeLessThanOrEqual(3);
+    for (const tx of outbox.txs) expect(new Set(tx.ticketIds).size).toBe(tx.ticketIds.length);
+    expect(outbox.txs.length).toBeLessThan(6);
+  });
+
   class MemoryOutboxFor {
     txs: SignedTx[] = [];
     constructor(private readonly srv: SuiServer) {}

@@ -137,8 +137,13 @@ describe("malformed payloads never throw", () => {
     // 0xc3a9 is valid UTF-8 (é) but still not ASCII.
     expect(bad("NodeSubscribedToModelEvent", F.NODE_SUBSCRIBED.replace("6c6c616d61", "c3a9616d61")).ok).toBe(false);
   });
-  test("invalid option tag / bool byte", () => {
+  test("invalid option tag / bool byte / non-canonical ULEB", () => {
     expect(bad("DisputeEvent", F.DISPUTE_NONE.slice(0, -2) + "02").ok).toBe(false);
+    // prepend_output_with_input sits at byte 68 (32 id + 8 max_tokens + 27 model + 1 empty vector).
+    const hex = F.TEXT2TEXT_152;
+    expect(hex.slice(136, 138)).toBe("00");
+    expect(bad("Text2TextPromptEvent", hex.slice(0, 136) + "02" + hex.slice(138)).ok).toBe(false);
+    expect(bad("DisputeEvent", F.DISPUTE_NONE.slice(0, -2) + "8000").ok).toBe(false);
   });
   test("wrong event type for the bytes", () => {
     expect(bad("PublishedEvent", F.FIRST_SUBMISSION).ok).toBe(false);
