@@ -4,18 +4,23 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const dir = mkdtempSync(join(tmpdir(), "atoma-config-test-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let n = 0;
-/** Writes `text` to a fresh file in the test temp dir and returns its path. */
-export function tomlFile(text: string, name?: string): string {
-  const path = join(dir, name ?? `c${n++}.toml`);
-  writeFileSync(path, text);
-  return path;
+/**
+ * A temp dir for one test file, removed after that file's tests. Call at the top level of each
+ * test file (helpers are evaluated once per `bun test` run, so the dir cannot live here).
+ */
+export function fixtures(): { dir: string; tomlFile: (text: string, name?: string) => string } {
+  const dir = mkdtempSync(join(tmpdir(), "atoma-config-test-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  return {
+    dir,
+    tomlFile(text, name) {
+      const path = join(dir, name ?? `c${n++}.toml`);
+      writeFileSync(path, text);
+      return path;
+    },
+  };
 }
-
-export const tempDir = dir;
 
 export const PKG = "0x" + "a7".repeat(32);
 export const DB = "0x" + "db".repeat(32);

@@ -3,7 +3,9 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../src/config/errors.ts";
 import { DEFAULTS, loadConfig, networkFromUrl } from "../../src/config/load.ts";
-import { BADGE, CLIENT, DB, INFERENCE, merged, PKG, SUBSCRIBER, tempDir, tomlFile } from "./helpers.ts";
+import { BADGE, CLIENT, DB, fixtures, INFERENCE, merged, PKG, SUBSCRIBER } from "./helpers.ts";
+
+const { dir: tempDir, tomlFile } = fixtures();
 
 const noEnv = { env: {}, cwd: "/work/dir" };
 

@@ -3,7 +3,9 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { catalogEntry, isKnownModelType, MODEL_CATALOG } from "../../src/config/model-catalog.ts";
-import { merged, tomlFile } from "./helpers.ts";
+import { fixtures, merged } from "./helpers.ts";
+
+const { tomlFile } = fixtures();
 
 const env = { env: {}, cwd: "/work" };
 
