@@ -137,6 +137,7 @@ describe("failure classification", () => {
     expect(classifyThrown(rpc("FAILED_PRECONDITION", `Object ID ${addr("c1")} Version 0x3 Digest x is not available for consumption, current version: 0x4`)))
       .toMatchObject({ kind: "stale_object", decision: "retry" });
     expect(classifyThrown(rpc("INVALID_ARGUMENT", "Balance of gas object 0x1 is lower than the needed amount: 5000000"))).toMatchObject({ kind: "insufficient_gas" });
+    expect(classifyThrown(rpc("INVALID_ARGUMENT", "Gas price 750 under reference gas price (RGP) 1000"))).toMatchObject({ kind: "stale_object", decision: "retry" });
     expect(classifyThrown(rpc("DEADLINE_EXCEEDED", "deadline"))).toMatchObject({ kind: "timeout", decision: "resume" });
     expect(classifyThrown(Object.assign(new Error("The operation timed out."), { name: "TimeoutError" }))).toMatchObject({ kind: "timeout" });
     expect(classifyThrown(rpc("UNAVAILABLE", "down"))).toMatchObject({ kind: "unavailable", decision: "resume" });

@@ -112,6 +112,21 @@ describe("submit_commitment against the local Sui server", () => {
     expect(server.admin.commitments(ticket).length).toBe(1);
   });
 
+  test("reference gas price raised (new epoch) → price re-read, committed", async () => {
+    const s = submitter(me);
+    await s.submit([req(prompt([7]))], new MemoryOutbox()); // caches the price
+    const rgp = server.ledger.referenceGasPrice;
+    server.ledger.referenceGasPrice = rgp * 2n;
+    try {
+      const outbox = new MemoryOutbox();
+      const [o] = await s.submit([req(prompt([7]))], outbox);
+      expect(o).toMatchObject({ status: "committed" });
+      expect(bcs.TransactionData.parse(fromBase64(outbox.txs.at(-1)!.bytes)).V1!.gasData.price).toBe(String(rgp * 2n));
+    } finally {
+      server.ledger.referenceGasPrice = rgp;
+    }
+  });
+
   test("gas coins too small for the budget → failed insufficient_gas, nothing sent", async () => {
     const poor = Ed25519Keypair.generate();
     const { badgeId } = server.admin.addNode({ address: poor.toSuiAddress(), smallId: 21, gasCoins: 2, gasBalance: 1_000_000n });

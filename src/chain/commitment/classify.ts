@@ -67,6 +67,7 @@ export function classifyExecutionError(error: SuiClientTypes.ExecutionError): Cl
 }
 
 const STALE = /not available for consumption|current version|ObjectVersionUnavailableForConsumption|equivocat|already locked|ObjectLockConflict/i;
+const GAS_PRICE = /gas price.*(under|below|less than|lower than).*reference|GasPriceUnderRGP/i;
 const GAS = /insufficient ?gas|InsufficientGas|GasBalanceTooLow|balance of gas object|lower than the needed amount|gas budget|InsufficientCoinBalance/i;
 
 /** An error thrown by the RPC call. `code` is the gRPC status *name* (RpcError). */
@@ -76,6 +77,8 @@ export function classifyThrown(e: unknown): Classified {
   const message = typeof err?.message === "string" ? err.message.split("\n")[0]! : String(e);
   // Message text first: which gRPC code a real node uses per validator rejection is not pinned down.
   if (STALE.test(message)) return make("stale_object", message);
+  // A new epoch raised the reference gas price: cached data is stale, rebuild with a fresh price.
+  if (GAS_PRICE.test(message)) return make("stale_object", `gas price below the reference price: ${message}`);
   if (GAS.test(message)) return make("insufficient_gas", message);
   if (code === "DEADLINE_EXCEEDED" || err?.name === "TimeoutError" || /timed? ?out|deadline/i.test(message)) {
     return make("timeout", `no answer in time: ${message}`);

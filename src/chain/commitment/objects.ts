@@ -76,10 +76,11 @@ export class CommitmentObjects {
     }
   }
 
-  /** After a stale-object rejection or a gas problem: re-read badge and coins from the chain. */
+  /** After a stale-object rejection or a gas problem: re-read badge, coins and gas price. */
   invalidateOwned(): void {
     this.badge = undefined;
     this.coins = undefined;
+    this.gasPrice = undefined;
   }
 
   /** Largest coins first until the budget is covered; the SDK merges them into the first. */

@@ -105,6 +105,8 @@ export class SuiCommitmentSubmitter implements CommitmentSubmitter {
         return requests.map((r, i) => outcomes[i] ?? { status: "retry", kind: resolved.why.kind, reason });
       }
       this.#settle(earlier, resolved);
+      // Rejected: its versions may have been consumed by someone else — re-read before building.
+      if (resolved.kind === "rejected") this.objects.invalidateOwned();
     }
     let pending = requests.map((_, i) => i).filter((i) => outcomes[i] === undefined);
     let rebuilds = 0;
