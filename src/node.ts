@@ -22,6 +22,7 @@ import { VERSION } from "./version.ts";
 import { createSuiClient } from "./chain/client.ts";
 import { SuiCommitmentSubmitter } from "./chain/commitment/submitter.ts";
 import { loadSigner } from "./chain/keys.ts";
+import { createEventFollower } from "./chain/follower.ts";
 
 export interface NodeHandle {
   stop(reason?: string): Promise<void>;
@@ -70,15 +71,8 @@ async function createChain(
       requestTimeoutMs: cl.requestTimeoutMs,
     });
   }
-  const source = given.eventSource ?? (await createFollower(config));
+  const source = given.eventSource ?? createEventFollower(es);
   return { source, submitter };
-}
-
-async function createFollower(config: NodeConfig): Promise<EventSource> {
-  // TEMPORARY until src/chain/follower.ts lands (chain engineer).
-  const specifier = "./chain/follower.ts";
-  const mod = (await import(specifier)) as Record<string, unknown>;
-  throw new Error(`event follower module has no known factory (exports: ${Object.keys(mod).join(", ")}); config ${config.sources.join(",")}`);
 }
 
 async function loadModels(config: NodeConfig): Promise<Map<string, ModelSlot>> {
