@@ -63,6 +63,24 @@ function fromFlagged(raw: Uint8Array, where: string): { keypair: Keypair; scheme
   }
 }
 
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+/** SDK keypairs keep the secret in a plain enumerable field, so `log(keypair)` or
+ * `JSON.stringify(signer)` would print it. Both objects get redacting renderers. */
+function redact<T extends object>(obj: T, label: string): T {
+  Object.defineProperty(obj, "toJSON", { value: () => ({ redacted: label }), enumerable: false });
+  Object.defineProperty(obj, INSPECT, { value: () => `[${label}]`, enumerable: false });
+  return obj;
+}
+
+function signer(keypair: Keypair, scheme: Signer["scheme"], source: string): Signer {
+  const address = keypair.toSuiAddress();
+  redact(keypair, `${scheme} keypair of ${address}`);
+  const s = { address, scheme, source } as Signer;
+  Object.defineProperty(s, "keypair", { value: keypair, enumerable: false });
+  return s;
+}
+
 /** A keystore entry or env value: `suiprivkey1…` (bech32) or base64 of `flag || secret`. */
 export function parsePrivateKey(text: string, where: string): { keypair: Keypair; scheme: Signer["scheme"] } {
   const value = text.trim();
@@ -152,11 +170,11 @@ export function loadSigner(opts: LoadSignerOptions): Signer {
   const envKey = env[PRIVATE_KEY_ENV];
   if (envKey !== undefined && envKey.trim() !== "") {
     const { keypair, scheme } = parsePrivateKey(envKey, PRIVATE_KEY_ENV);
-    const address = keypair.toSuiAddress();
-    if (wanted && wanted !== address) {
-      throw new KeyLoadError(`${PRIVATE_KEY_ENV} holds the key of ${address}, but client.address is ${wanted}`);
+    const s = signer(keypair, scheme, PRIVATE_KEY_ENV);
+    if (wanted && wanted !== s.address) {
+      throw new KeyLoadError(`${PRIVATE_KEY_ENV} holds the key of ${s.address}, but client.address is ${wanted}`);
     }
-    return { keypair, address, scheme, source: PRIVATE_KEY_ENV };
+    return s;
   }
   if (!opts.configPath) throw new KeyLoadError(`no Sui key: set client.config_path (Sui client.yaml) or ${PRIVATE_KEY_ENV}`);
   const configPath = expandHome(opts.configPath);
@@ -169,7 +187,7 @@ export function loadSigner(opts: LoadSignerOptions): Signer {
   entries.forEach((entry, i) => {
     try {
       const { keypair, scheme } = parsePrivateKey(entry, `Sui keystore ${keystorePath} entry ${i}`);
-      loaded.push({ keypair, scheme, address: keypair.toSuiAddress(), source: keystorePath });
+      loaded.push(signer(keypair, scheme, keystorePath));
     } catch (e) {
       problems.push((e as Error).message);
     }

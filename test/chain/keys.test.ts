@@ -86,6 +86,18 @@ describe("keys from client.yaml + keystore", () => {
     const { signature } = await s.keypair.signPersonalMessage(msg);
     expect(await k1.getPublicKey().verifyPersonalMessage(msg, signature)).toBe(true);
   });
+  test("rendering a signer or its keypair never shows the secret", () => {
+    const s = loadSigner({ configPath: path, address: ed.toSuiAddress(), env: noEnv });
+    const secret = decodeSuiPrivateKey(ed.getSecretKey()).secretKey;
+    const shown = [Bun.inspect(s), Bun.inspect(s.keypair), JSON.stringify(s), JSON.stringify(s.keypair), Bun.inspect({ nested: s })];
+    for (const text of shown) {
+      expect(text).not.toContain(ed.getSecretKey());
+      expect(text).not.toContain(Buffer.from(secret).toString("hex"));
+      expect(text).not.toContain(String(secret[0]) + ", " + String(secret[1]) + ", " + String(secret[2]));
+    }
+    expect(JSON.parse(JSON.stringify(s))).toEqual({ address: ed.toSuiAddress(), scheme: "ED25519", source: expect.any(String) });
+    expect(s.keypair.toSuiAddress()).toBe(ed.toSuiAddress()); // still usable
+  });
   test(`${PRIVATE_KEY_ENV} overrides the file`, () => {
     const s = loadSigner({ configPath: "/nonexistent/client.yaml", env: { [PRIVATE_KEY_ENV]: ed.getSecretKey() } });
     expect(s.address).toBe(ed.toSuiAddress());
