@@ -1,7 +1,7 @@
 /**
  * Starts the local Sui test server by hand, for trying the node without a Sui network:
  *
- *   bun test/support/sui-server.ts --port 9124 --out ./.sui-local [--small-id 1] [--nodes 1]
+ *   bun test/support/sui-server.ts --port 9124 --out ./.sui-local [--state ./.sui-local/chain.json] [--small-id 1] [--nodes 1]
  *
  * Prints the URL and object ids, and with `--out` writes a Sui CLI `client.yaml` + `sui.keystore`
  * for a fresh node key, plus `atoma-node.toml` sections pointing at this server. Admin endpoints
@@ -28,6 +28,7 @@ function parse() {
       "small-id": { type: "string", default: "1" },
       nodes: { type: "string", default: "1" },
       seed: { type: "string", default: "atoma" },
+      state: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }).values;
@@ -39,7 +40,7 @@ try {
   fail(`${(e as Error).message} (see --help)`);
 }
 if (args.help) {
-  console.log("usage: bun test/support/sui-server.ts [--port 9124] [--out DIR] [--small-id 1] [--nodes 1] [--seed atoma]");
+  console.log("usage: bun test/support/sui-server.ts [--port 9124] [--out DIR] [--state FILE] [--small-id 1] [--nodes 1] [--seed atoma]");
   process.exit(0);
 }
 const port = Number(args.port);
@@ -69,7 +70,8 @@ const server = await startSuiServer({
   port,
   seed: args.seed,
   nodes: keys.map((k, i) => ({ address: k.toSuiAddress(), smallId: firstSmallId + i })),
-}).catch((e) => fail(`cannot listen on port ${port}: ${(e as Error).message}`));
+  statePath: args.state ? resolve(args.state) : undefined,
+}).catch((e) => fail((e as Error).message));
 const info = server.admin.info();
 
 if (args.out) {

@@ -9,6 +9,7 @@ import { Faults } from "./faults.ts";
 import { contentTypeOf, dataFrame, formatOf, GrpcError, METHODS, readRequestMessage, Status, trailerFrame, wire, type WireFormat } from "./grpc-web.ts";
 import { type CallCtx, HANDLERS } from "./handlers.ts";
 import { Ledger, type LedgerOptions } from "./ledger.ts";
+import { loadLedger, saveLedger } from "./state-file.ts";
 
 export interface SuiServerOptions extends LedgerOptions {
   /** 0 (default) = any free port. */
@@ -18,6 +19,8 @@ export interface SuiServerOptions extends LedgerOptions {
   enforceRandomRestriction?: boolean;
   /** Gas units charged per transaction (default 1000; × gas price = MIST). */
   computationUnits?: bigint;
+  /** JSON file the ledger is restored from (if present) and saved to after every checkpoint. */
+  statePath?: string;
 }
 
 export interface SuiServer {
@@ -111,6 +114,18 @@ async function handleGrpc(req: Request, ctxBase: Omit<CallCtx, "signal">): Promi
 
 export async function startSuiServer(opts: SuiServerOptions = {}): Promise<SuiServer> {
   const ledger = new Ledger(opts);
+  let saveTimer: ReturnType<typeof setTimeout> | undefined;
+  if (opts.statePath) {
+    const path = opts.statePath;
+    loadLedger(ledger, path);
+    // Debounced: a burst of checkpoints costs one write; tickets opened right after a checkpoint are included.
+    ledger.onCheckpoint(() => {
+      saveTimer ??= setTimeout(() => {
+        saveTimer = undefined;
+        saveLedger(ledger, path);
+      }, 50);
+    });
+  }
   const faults = new Faults();
   const exec = { enforceRandomRestriction: opts.enforceRandomRestriction ?? true, computationUnits: opts.computationUnits ?? 1000n };
   const admin = new AdminApi(ledger, faults);
@@ -132,6 +147,8 @@ export async function startSuiServer(opts: SuiServerOptions = {}): Promise<SuiSe
     admin,
     async stop() {
       await server.stop(true);
+      if (saveTimer) clearTimeout(saveTimer);
+      if (opts.statePath) saveLedger(ledger, opts.statePath);
     },
   };
 }

@@ -133,7 +133,8 @@ export class Ledger {
   /** Badge object id per node small id, and node addresses, for the CLI printout. */
   readonly badges = new Map<bigint, string>();
   private readonly listeners = new Set<(cp: CheckpointRec) => void>();
-  private syntheticCount = 0n;
+  /** Injected (unsigned) transactions so far; part of their digests. */
+  syntheticCount = 0n;
 
   constructor(opts: LedgerOptions = {}) {
     this.seed = opts.seed ?? "atoma";
