@@ -65,7 +65,9 @@ export function redact(value: unknown, seen: WeakMap<object, unknown> = new Weak
   const out: Record<string, unknown> = {};
   seen.set(value, out);
   for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretKey(k) && v !== undefined && v !== null && v !== "" ? MASK : redact(v, seen);
+    // Only text and raw bytes can be secrets; `token: 42` (a token id) stays readable.
+    const secretShaped = (typeof v === "string" && v !== "") || v instanceof Uint8Array;
+    out[k] = isSecretKey(k) && secretShaped ? MASK : redact(v, seen);
   }
   return out;
 }

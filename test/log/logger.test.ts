@@ -50,6 +50,10 @@ describe("secret masking", () => {
     expect(out).toEqual({ inference: { apiKey: MASK, jrpcToken: MASK, jrpcPort: 3000, models: [{ api_key: MASK }] }, privateKey: MASK, n: 7n });
   });
 
+  test("only text and bytes under a secret-named key are masked (token ids stay readable)", () => {
+    expect(redact({ token: 42, privateKey: new Uint8Array([1, 2]), api_key: "" })).toEqual({ token: 42, privateKey: MASK, api_key: "" });
+  });
+
   test("errors keep their name, lose the secret", () => {
     registerSecret("password-123456");
     const e = redact(new TypeError("bad password-123456")) as Error;
