@@ -134,7 +134,7 @@ describe("compatibility and HTTP routes", () => {
     expect(metricsText).toMatch(/atoma_tokens_generated_total\{model="stories260k",source="rpc"\} \d+/);
     expect(metricsText).toContain("atoma_generation_seconds_bucket");
     const byTicket = await app.request(`/v1/jobs/${TICKET.slice(2)}`);
-    expect((await byTicket.json()).jobs[0].ticket_id).toBe(TICKET);
+    expect(((await byTicket.json()) as any).jobs[0].ticket_id).toBe(TICKET);
     expect((await app.request("/v1/jobs/0xdead")).status).toBe(404);
     const big = await rpc({ jsonrpc: "2.0", id: 1, method: "generate", params: { prompt: "x".repeat(5000) } });
     expect(big.status).toBe(413);
