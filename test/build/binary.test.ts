@@ -41,12 +41,14 @@ describe("compiled binary, alone in an empty directory", () => {
     }
   }, 60_000);
 
-  test("doctor lists the cpu backend (embedded libonnxruntime loaded)", async () => {
+  test("doctor lists the cpu backend (embedded libonnxruntime loaded) and wasm", async () => {
     const r = await run(["doctor", "--json"]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.runtime.compiledBinary).toBe(true);
     expect(report.backends.find((b: { device: string }) => b.device === "cpu")).toEqual({ device: "cpu", available: true });
+    // onnxruntime-web's wasm + glue are embedded too (no node_modules to read them from).
+    expect(report.backends.find((b: { device: string }) => b.device === "wasm")).toEqual({ device: "wasm", available: true });
     const human = await run(["doctor"]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^backends\s+cpu/m);
