@@ -145,3 +145,13 @@ describe("failure classification", () => {
     expect(classifyThrown(rpc("INVALID_ARGUMENT", "signature is not valid"))).toMatchObject({ kind: "other", decision: "failed" });
   });
 });
+
+describe("Sui client from configuration", () => {
+  test("gRPC client on the full-node URL; bad URLs refused clearly", async () => {
+    const { createSuiClient } = await import("../../src/chain/client.ts");
+    const c = createSuiClient({ network: "localnet", httpUrl: "http://127.0.0.1:9124/", requestTimeoutMs: 1000 });
+    expect(c.network).toBe("localnet");
+    expect(() => createSuiClient({ network: "localnet", httpUrl: "not a url" })).toThrow("is not a valid URL");
+    expect(() => createSuiClient({ network: "localnet", httpUrl: "ws://x:1" })).toThrow("must be http:// or https://");
+  });
+});

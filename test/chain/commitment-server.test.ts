@@ -127,6 +127,25 @@ describe("submit_commitment against the local Sui server", () => {
     }
   });
 
+  test("misconfigured object ids → failed with a message naming the config key, nothing sent", async () => {
+    const outbox = new MemoryOutbox();
+    const [noBadge] = await submitter(me, { nodeBadgeId: `0x${"e".repeat(64)}` }).submit([req(prompt([7]))], outbox);
+    expect(noBadge).toMatchObject({ status: "failed", kind: "other", reason: expect.stringContaining("client.node_badge_id") });
+    const [notMine] = await submitter(me, { nodeBadgeId: badges[other.toSuiAddress()]! }).submit([req(prompt([7]))], outbox);
+    expect(notMine).toMatchObject({ status: "failed", reason: expect.stringContaining("is not owned by the signer") });
+    const [noDb] = await submitter(me, { atomaDbId: `0x${"d".repeat(64)}` }).submit([req(prompt([7]))], outbox);
+    expect(noDb).toMatchObject({ status: "failed", reason: expect.stringContaining("client.atoma_db_id") });
+    expect(outbox.txs.length).toBe(0);
+  });
+
+  test("full node down while reading objects → retry, nothing sent", async () => {
+    const s = new SuiCommitmentSubmitter({ ...base, client: createSuiClient({ network: "localnet", httpUrl: "http://127.0.0.1:9" }), keypair: me, nodeBadgeId: badges[me.toSuiAddress()]! });
+    const outbox = new MemoryOutbox();
+    const [o] = await s.submit([req(prompt([7]))], outbox);
+    expect(o).toMatchObject({ status: "retry", kind: "unavailable" });
+    expect(outbox.txs.length).toBe(0);
+  });
+
   test("gas coins too small for the budget → failed insufficient_gas, nothing sent", async () => {
     const poor = Ed25519Keypair.generate();
     const { badgeId } = server.admin.addNode({ address: poor.toSuiAddress(), smallId: 21, gasCoins: 2, gasBalance: 1_000_000n });

@@ -4,7 +4,7 @@
  * NodeBadge and gas coin refs (change with every transaction — taken from effects, re-read from the
  * chain only after a stale-object rejection), and the reference gas price (per epoch).
  */
-import type { ClientWithCoreApi, SuiClientTypes } from "@mysten/sui/client";
+import { ObjectError, type ClientWithCoreApi, type SuiClientTypes } from "@mysten/sui/client";
 import { normalizeSuiAddress } from "@mysten/sui/utils";
 import { RANDOM_OBJECT_ID, type ObjectRef, type SharedRef } from "./build.ts";
 
@@ -33,19 +33,28 @@ export class CommitmentObjects {
     private readonly signal: () => AbortSignal,
   ) {}
 
-  async #object(objectId: string): Promise<SuiClientTypes.Object> {
-    const { object } = await this.client.core.getObject({ objectId, signal: this.signal() });
-    return object;
+  async #object(objectId: string, what: string): Promise<SuiClientTypes.Object> {
+    try {
+      const { object } = await this.client.core.getObject({ objectId, signal: this.signal() });
+      return object;
+    } catch (e) {
+      // A missing or deleted object is a configuration error (retrying cannot help); transport
+      // errors propagate and are retried by the caller.
+      if (e instanceof ObjectError && (e.reason === "notFound" || e.reason === "deleted")) {
+        throw new ObjectConfigError(`${what} ${objectId} does not exist on this network (${e.reason})`);
+      }
+      throw e;
+    }
   }
 
   async #shared(objectId: string, what: string): Promise<SharedRef> {
-    const o = await this.#object(objectId);
+    const o = await this.#object(objectId, what);
     if (o.owner.$kind !== "Shared") throw new ObjectConfigError(`${what} ${objectId} is not a shared object (owner: ${o.owner.$kind})`);
     return { objectId: normalizeSuiAddress(objectId), initialSharedVersion: o.owner.Shared.initialSharedVersion };
   }
 
   async #loadBadge(): Promise<ObjectRef> {
-    const o = await this.#object(this.ids.nodeBadgeId);
+    const o = await this.#object(this.ids.nodeBadgeId, "node badge (client.node_badge_id)");
     if (o.owner.$kind !== "AddressOwner" || normalizeSuiAddress(o.owner.AddressOwner) !== normalizeSuiAddress(this.ids.owner)) {
       throw new ObjectConfigError(`node badge ${this.ids.nodeBadgeId} is not owned by the signer ${this.ids.owner} (client.node_badge_id / keystore address mismatch)`);
     }
