@@ -93,7 +93,10 @@ export class Committer {
     let recorded: SignedTx | null = null;
     const outbox = {
       record: (tx: SignedTx) => {
-        this.store.recordTx(tx, jobs.map((j) => j.id), Date.now());
+        // One submit() may record several transactions (Sui's Random rule forces one call per tx;
+        // an aborted call is retried without it): link each job to the tx that carries its ticket.
+        const carried = new Set(tx.ticketIds);
+        this.store.recordTx(tx, jobs.filter((j) => carried.has(j.ticketId)).map((j) => j.id), Date.now());
         recorded = tx;
       },
     };
