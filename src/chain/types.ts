@@ -58,8 +58,10 @@ export interface Outbox {
 export interface CommitmentSubmitter {
   /** Signer address (0x…), for output metadata. */
   readonly address: string;
-  /** Builds, signs, records (outbox) and executes one PTB with one `submit_commitment` per request.
-   * Returns one outcome per request, in order. */
+  /** Builds, signs, records (outbox) and executes the requests' `submit_commitment` calls —
+   * in one PTB where the chain allows, else (Sui's Random rule; a call that aborted the PTB) in
+   * several transactions, each recorded before it is sent; `SignedTx.ticketIds` says which
+   * tickets each carries. Returns one outcome per request, in order. */
   submit(requests: CommitmentRequest[], outbox: Outbox): Promise<CommitmentOutcome[]>;
   /** Resolves a transaction whose outcome is unknown: look it up by digest, else resend the same bytes. */
   resume(tx: SignedTx): Promise<CommitmentOutcome[]>;
