@@ -69,7 +69,7 @@ export function syntheticVocab(vocabSize: number): Llama2cVocab {
 }
 
 /** Writes `weights` as a transformers.js directory in a fresh temp dir; returns its path. */
-export async function writeRandomLlamaDir(weights: LlamaWeights, variants: LlamaVariant[] = ["fp32", "q4"]): Promise<string> {
+export async function writeRandomLlamaDir(weights: LlamaWeights, variants: readonly LlamaVariant[] = ["fp32", "q4"]): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "atoma-random-llama-")), "model");
   await writeModelDir(dir, {
     weights,

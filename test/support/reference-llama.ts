@@ -5,7 +5,9 @@
  * weights (pairs i, i + hd/2) — comparing the two proves an importer's Q/K row permutation.
  */
 import { classifierOf, type LlamaWeights } from "../../src/engine/models/llama-weights.ts";
-import { dequantizeQ4, quantizeQ4 } from "../../src/engine/models/quantize-q4.ts";
+import { dequantizeNBits, quantizeNBits } from "../../src/engine/models/quantize-nbits.ts";
+import { VARIANT_SPECS, type LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
+import { fromFloat16Bits, roundToFloat16, toFloat16Bits } from "../../src/engine/models/float16.ts";
 
 export type RopeMode = "half" | "interleaved";
 
@@ -129,19 +131,30 @@ export function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-/** The weights a q4 graph actually multiplies with: every linear layer (and the classifier) round-tripped through q4. */
-export function q4Dequantised(w: LlamaWeights): LlamaWeights {
+/**
+ * The weights a graph variant actually holds: fp16 variants round every tensor to fp16; quantised
+ * variants round-trip every linear layer (and the classifier, hence untied) through MatMulNBits
+ * blocks. The reference then runs these in float64, so remaining differences are the graph's own
+ * arithmetic (fp16 activations, accumulation order).
+ */
+export function variantWeights(w: LlamaWeights, variant: LlamaVariant): LlamaWeights {
+  const spec = VARIANT_SPECS[variant];
+  if (variant === "fp32") return w;
   const c = w.config, D = c.hiddenSize, I = c.intermediateSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
-  const rt = (m: Float32Array, n: number, k: number) => dequantizeQ4(quantizeQ4(m, n, k));
+  const half = spec.float === "float16";
+  const dense = (m: Float32Array) => (half ? roundToFloat16(m) : m);
+  const roundScale = half ? (s: number) => fromFloat16Bits(toFloat16Bits(s)) : Math.fround;
+  const lin = (m: Float32Array, n: number, k: number) =>
+    spec.bits ? dequantizeNBits(quantizeNBits(m, n, k, spec.bits, roundScale)) : dense(m);
   return {
-    config: { ...c, tieWordEmbeddings: false },
-    embed: w.embed,
-    finalNorm: w.finalNorm,
-    lmHead: rt(w.lmHead ?? w.embed, c.vocabSize, D),
+    config: { ...c, tieWordEmbeddings: spec.bits ? false : c.tieWordEmbeddings },
+    embed: dense(w.embed),
+    finalNorm: dense(w.finalNorm),
+    ...(spec.bits ? { lmHead: lin(w.lmHead ?? w.embed, c.vocabSize, D) } : w.lmHead ? { lmHead: dense(w.lmHead) } : {}),
     layers: w.layers.map((l) => ({
-      ...l,
-      wq: rt(l.wq, Q, D), wk: rt(l.wk, KV, D), wv: rt(l.wv, KV, D), wo: rt(l.wo, D, Q),
-      gate: rt(l.gate, I, D), up: rt(l.up, I, D), down: rt(l.down, D, I),
+      attnNorm: dense(l.attnNorm), ffnNorm: dense(l.ffnNorm),
+      wq: lin(l.wq, Q, D), wk: lin(l.wk, KV, D), wv: lin(l.wv, KV, D), wo: lin(l.wo, D, Q),
+      gate: lin(l.gate, I, D), up: lin(l.up, I, D), down: lin(l.down, D, I),
     })),
   };
 }

@@ -17,18 +17,21 @@ const llama2c = defineCommand({
     out: { type: "string", description: "Output directory (transformers.js layout)" },
     "if-missing": { type: "boolean", description: "Do nothing when --out already holds a complete import", default: false },
     force: { type: "boolean", description: "Replace an existing --out", default: false },
+    dtypes: { type: "string", description: "ONNX variants to write: comma list of f32, f16, q8, q4, q4f16, or all", default: "f32,q4" },
   },
   async run({ args }) {
     for (const name of ["weights", "tokenizer", "out"] as const) {
       if (!args[name]) fail(`missing --${name} <path>`);
     }
     // Loaded lazily so `models --help` stays instant.
-    const { importLlama2c, ImportError } = await import("../../engine/models/import.ts");
+    const { importLlama2c, ImportError, parseDtypeList } = await import("../../engine/models/import.ts");
     const { ModelFormatError } = await import("../../engine/models/llama2c.ts");
     const { TokenizerFormatError } = await import("../../engine/models/tokenizer-llama2c.ts");
     try {
       const started = performance.now();
+      const variants = parseDtypeList(args.dtypes ?? "f32,q4");
       const r = await importLlama2c({
+        variants,
         weights: args.weights!,
         tokenizer: args.tokenizer!,
         out: args.out!,
@@ -39,7 +42,7 @@ const llama2c = defineCommand({
       process.stderr.write(
         r.skipped
           ? `${r.dir} already holds a complete import; kept it\n`
-          : `imported ${r.layers}-layer llama2.c model (vocab ${r.vocabSize}) to ${r.dir} in ${ms} ms\n`,
+          : `imported ${r.layers}-layer llama2.c model (vocab ${r.vocabSize}) to ${r.dir} (${variants.join(", ")}) in ${ms} ms\n`,
       );
     } catch (e) {
       if (e instanceof ImportError || e instanceof ModelFormatError || e instanceof TokenizerFormatError) fail(e.message);

@@ -1,13 +1,13 @@
 /**
  * `models import llama2c`: llama2.c checkpoint + tokenizer → transformers.js model directory with
- * fp32 and q4 ONNX variants.
+ * ONNX variants (fp32 and q4 by default; `--dtypes` adds fp16, q8, q4f16).
  */
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseLlama2cHeader, parseLlama2cModel } from "./llama2c.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, parseLlama2cTokenizer } from "./tokenizer-llama2c.ts";
-import { isCompleteModelDir, writeModelDir } from "./model-dir.ts";
-import type { LlamaVariant } from "./llama-onnx.ts";
+import { LLAMA_VARIANTS, type LlamaVariant } from "./llama-onnx.ts";
+import { DEFAULT_VARIANTS, isCompleteModelDir, writeModelDir } from "./model-dir.ts";
 
 /** User-facing import problem (bad path, bad file, existing output): printed as one line, exit 2. */
 export class ImportError extends Error {
@@ -22,7 +22,7 @@ export interface Llama2cImportOptions {
   ifMissing?: boolean;
   /** Replace an existing `out`. */
   force?: boolean;
-  variants?: LlamaVariant[];
+  variants?: readonly LlamaVariant[];
 }
 
 export interface ImportResult {
@@ -30,6 +30,26 @@ export interface ImportResult {
   skipped: boolean;
   vocabSize: number;
   layers: number;
+}
+
+/** CLI precision names (as in `generate --dtype`) and transformers.js names → ONNX variants. */
+const DTYPE_NAMES: Record<string, LlamaVariant> = {
+  f32: "fp32", fp32: "fp32", f16: "fp16", fp16: "fp16", q8: "q8", q4: "q4", q4f16: "q4f16",
+};
+
+/** Parses `--dtypes f32,q4,...` (or `all`) into variants, in canonical order. */
+export function parseDtypeList(raw: string): LlamaVariant[] {
+  const names = raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 1 && names[0] === "all") return [...LLAMA_VARIANTS];
+  if (names.length === 0) throw new ImportError(`--dtypes is empty; expected a comma-separated list of f32, f16, q8, q4, q4f16 (or all)`);
+  const chosen = new Set<LlamaVariant>();
+  for (const n of names) {
+    if (n === "bf16") throw new ImportError(`--dtypes bf16: ONNX Runtime has no bf16 compute path; write f16 instead (the engine serves bf16 from it)`);
+    const v = DTYPE_NAMES[n];
+    if (!v) throw new ImportError(`--dtypes: unknown dtype "${n}"; expected a comma-separated list of f32, f16, q8, q4, q4f16 (or all)`);
+    chosen.add(v);
+  }
+  return LLAMA_VARIANTS.filter((v) => chosen.has(v));
 }
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
@@ -41,7 +61,7 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
 
 export async function importLlama2c(opts: Llama2cImportOptions): Promise<ImportResult> {
   const out = resolve(opts.out);
-  const variants = opts.variants ?? ["fp32", "q4"];
+  const variants = opts.variants ?? DEFAULT_VARIANTS;
   const weightsBuf = await readInput(resolve(opts.weights), "--weights");
   const tokBuf = await readInput(resolve(opts.tokenizer), "--tokenizer");
   const header = parseLlama2cHeader(weightsBuf, opts.weights);

@@ -11,7 +11,15 @@ import { buildLlamaOnnx, type LlamaVariant } from "./llama-onnx.ts";
 import type { LlamaWeights } from "./llama-weights.ts";
 
 /** transformers.js file name per variant (runtime-notes §4.4). */
-export const VARIANT_FILES: Record<LlamaVariant, string> = { fp32: "model.onnx", q4: "model_q4.onnx" };
+export const VARIANT_FILES: Record<LlamaVariant, string> = {
+  fp32: "model.onnx",
+  fp16: "model_fp16.onnx",
+  q8: "model_quantized.onnx",
+  q4: "model_q4.onnx",
+  q4f16: "model_q4f16.onnx",
+};
+/** What an import writes unless asked otherwise: full precision plus the small 4-bit file. */
+export const DEFAULT_VARIANTS: readonly LlamaVariant[] = ["fp32", "q4"];
 
 /** Files whose presence marks a finished import. */
 export const MODEL_DIR_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"];
@@ -57,19 +65,19 @@ export interface ModelDirContents {
   weights: LlamaWeights;
   tokenizer: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
-  variants?: LlamaVariant[];
+  variants?: readonly LlamaVariant[];
   /** Weights above this many fp32 bytes go to external data files; default EXTERNAL_DATA_ABOVE_BYTES. */
   externalDataAboveBytes?: number;
 }
 
 /** True when `dir` holds a finished import with every requested variant. */
-export function isCompleteModelDir(dir: string, variants: LlamaVariant[] = ["fp32", "q4"]): boolean {
+export function isCompleteModelDir(dir: string, variants: readonly LlamaVariant[] = DEFAULT_VARIANTS): boolean {
   return [...MODEL_DIR_FILES, ...variants.map((v) => join("onnx", VARIANT_FILES[v]))].every((f) => existsSync(join(dir, f)));
 }
 
 /** Writes the directory; replaces an existing `outDir` only when `replace` is set. */
 export async function writeModelDir(outDir: string, contents: ModelDirContents, replace = false): Promise<void> {
-  const variants = contents.variants ?? ["fp32", "q4"];
+  const variants = contents.variants ?? DEFAULT_VARIANTS;
   const c = contents.weights.config;
   const tmp = join(dirname(outDir), `.${basename(outDir)}.tmp-${process.pid}-${Date.now()}`);
   await mkdir(join(tmp, "onnx"), { recursive: true });

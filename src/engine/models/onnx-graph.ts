@@ -5,6 +5,7 @@
  * the result by loading it into ONNX Runtime.
  */
 import { onnx } from "onnx-proto";
+import { toFloat16Array } from "./float16.ts";
 
 const DT = onnx.TensorProto.DataType;
 const AT = onnx.AttributeProto.AttributeType;
@@ -12,11 +13,16 @@ const AT = onnx.AttributeProto.AttributeType;
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
 /** A graph input/output dimension: fixed integer or symbolic name. */
 export type Dim = number | string;
-export type ElemType = "float32" | "int64" | "uint8" | "bool";
+export type ElemType = "float32" | "float16" | "int64" | "uint8" | "bool";
 
-const ELEM: Record<ElemType, number> = { float32: DT.FLOAT, int64: DT.INT64, uint8: DT.UINT8, bool: DT.BOOL };
+const ELEM: Record<ElemType, number> = { float32: DT.FLOAT, float16: DT.FLOAT16, int64: DT.INT64, uint8: DT.UINT8, bool: DT.BOOL };
+/** ONNX TensorProto data type number, e.g. for Cast's `to`. */
+export const onnxType = (t: ElemType): number => ELEM[t];
 
-function bytesOf(data: Float32Array | BigInt64Array | Uint8Array): Uint8Array {
+/** Initializer payloads; a Uint16Array holds fp16 bit patterns. */
+export type TensorData = Float32Array | Uint16Array | BigInt64Array | Uint8Array;
+
+function bytesOf(data: TensorData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -62,8 +68,9 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, elem, dims));
   }
 
-  initializer(name: string, data: Float32Array | BigInt64Array | Uint8Array, dims: number[]): string {
-    const dataType = data instanceof Float32Array ? DT.FLOAT : data instanceof BigInt64Array ? DT.INT64 : DT.UINT8;
+  initializer(name: string, data: TensorData, dims: number[]): string {
+    const dataType =
+      data instanceof Float32Array ? DT.FLOAT : data instanceof Uint16Array ? DT.FLOAT16 : data instanceof BigInt64Array ? DT.INT64 : DT.UINT8;
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
     this.initializers.push({ name, dims, dataType, rawData: bytesOf(data) });
@@ -81,12 +88,13 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Shared float32 constant. */
-  f32(values: number[], dims: number[] = [values.length]): string {
-    const key = `f32:${dims.join("x")}:${values.join(",")}`;
+  /** Shared float constant in fp32 or fp16. */
+  float(values: number[], dims: number[] = [values.length], type: "float32" | "float16" = "float32"): string {
+    const key = `${type}:${dims.join("x")}:${values.join(",")}`;
     let name = this.constCache.get(key);
     if (!name) {
-      name = this.initializer(this.fresh("c_f32"), Float32Array.from(values), dims);
+      const data = type === "float32" ? Float32Array.from(values) : toFloat16Array(Float32Array.from(values));
+      name = this.initializer(this.fresh(`c_${type}`), data, dims);
       this.constCache.set(key, name);
     }
     return name;

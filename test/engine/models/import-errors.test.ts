@@ -89,6 +89,17 @@ test("existing output: refused without flags, kept with --if-missing, replaced w
   expect(await Bun.file(join(out, "onnx/model_q4.onnx")).exists()).toBe(true);
 });
 
+test("bad --dtypes", () => {
+  const base = ["--weights", STORIES260K.weights, "--tokenizer", STORIES260K.tokenizer, "--out", join(work, "never")];
+  const unknown = cli([...base, "--dtypes", "f32,int3"]);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr.trim()).toBe(`error: --dtypes: unknown dtype "int3"; expected a comma-separated list of f32, f16, q8, q4, q4f16 (or all)`);
+  const bf16 = cli([...base, "--dtypes", "bf16"]);
+  expect(bf16.code).toBe(2);
+  expect(bf16.stderr).toContain("no bf16 compute path");
+  expect(cli([...base, "--dtypes", ","]).stderr).toContain("--dtypes is empty");
+});
+
 test("unwritable output location", async () => {
   const blocker = await file("blocker", "x");
   expect(failing(STORIES260K.weights, STORIES260K.tokenizer, join(blocker, "sub", "model"))).toContain(`cannot write the model directory ${join(blocker, "sub", "model")}: ENOTDIR`);

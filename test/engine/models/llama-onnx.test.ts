@@ -1,11 +1,12 @@
 /**
  * The ONNX Llama writer against the pure-TS reference forward on random-weight models of several
  * shapes: full-prompt logits, incremental decode through the KV cache, left-padded batches, greedy
- * generation token for token; fp32 and q4 (reference on the q4-dequantised weights).
+ * generation token for token; every variant (fp32, fp16, q8, q4, q4f16), the reference running on
+ * the weights as that variant stores them (fp16-rounded, block-dequantised).
  */
 import { describe, expect, test } from "bun:test";
-import { buildLlamaOnnx } from "../../../src/engine/models/llama-onnx.ts";
-import { q4Dequantised, ReferenceLlama } from "../../support/reference-llama.ts";
+import { buildLlamaOnnx, LLAMA_VARIANTS, VARIANT_SPECS, type LlamaVariant } from "../../../src/engine/models/llama-onnx.ts";
+import { ReferenceLlama, variantWeights } from "../../support/reference-llama.ts";
 import { mulberry32, randomLlama, type RandomLlamaShape } from "../../support/random-llama.ts";
 import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
 
@@ -15,7 +16,8 @@ const SHAPES: Record<string, RandomLlamaShape> = {
   "GQA 4:1, tied, head_dim 16, heads·head_dim ≠ hidden": { hiddenSize: 48, intermediateSize: 96, numLayers: 3, numHeads: 4, numKvHeads: 1, headDim: 16, vocabSize: 280, tied: true },
 };
 const FP32_TOL = 1e-4;
-const Q4_TOL = 1e-3;
+/** fp32-activation variants hold fp32 arithmetic; fp16 ones round every activation to 11 bits. */
+const TOL: Record<LlamaVariant, number> = { fp32: FP32_TOL, q8: FP32_TOL, q4: FP32_TOL, fp16: 5e-2, q4f16: 5e-2 };
 const GREEDY_TOKENS = 20;
 
 const maxErr: Record<string, number> = {};
@@ -27,10 +29,10 @@ for (const [name, shape] of Object.entries(SHAPES)) {
     const rnd = mulberry32(99);
     const prompt = Array.from({ length: 7 }, () => 3 + Math.floor(rnd() * (V - 3)));
 
-    for (const variant of ["fp32", "q4"] as const) {
-      const tol = variant === "fp32" ? FP32_TOL : Q4_TOL;
-      const refWeights = variant === "fp32" ? weights : q4Dequantised(weights);
-      const model = OrtLlama.load(buildLlamaOnnx(weights, variant).model, weights.config);
+    for (const variant of LLAMA_VARIANTS) {
+      const tol = TOL[variant];
+      const refWeights = variantWeights(weights, variant);
+      const model = OrtLlama.load(buildLlamaOnnx(weights, variant).model, weights.config, VARIANT_SPECS[variant].float);
 
       test(`${variant}: full-prompt logits equal the reference at every position`, async () => {
         const ort = await model;
@@ -40,12 +42,12 @@ for (const [name, shape] of Object.entries(SHAPES)) {
         prompt.forEach((t, i) => { err = Math.max(err, maxAbsDiff(logits.subarray(i * V, (i + 1) * V), ref.step(t))); });
         maxErr[`${name} ${variant} full`] = err;
         expect(err).toBeLessThan(tol);
-        if (variant === "q4") {
-          // The q4 graph really is quantised: far from the unquantised reference.
+        if (variant === "q4" || variant === "q4f16") {
+          // The 4-bit graph really is quantised: far from the unquantised reference.
           const fresh = new ReferenceLlama(weights);
           let last: Float64Array = new Float64Array(0);
           for (const t of prompt) last = fresh.step(t);
-          expect(maxAbsDiff(logits.subarray((prompt.length - 1) * V), last)).toBeGreaterThan(100 * tol);
+          expect(maxAbsDiff(logits.subarray((prompt.length - 1) * V), last)).toBeGreaterThan(0.1);
         }
       });
 
@@ -99,7 +101,7 @@ for (const [name, shape] of Object.entries(SHAPES)) {
 
 test("the writer is deterministic: same weights ⇒ byte-identical ONNX files", () => {
   const shape = Object.values(SHAPES)[1]!;
-  for (const variant of ["fp32", "q4"] as const) {
+  for (const variant of LLAMA_VARIANTS) {
     const a = buildLlamaOnnx(randomLlama(shape, 5), variant).model;
     const b = buildLlamaOnnx(randomLlama(shape, 5), variant).model;
     expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
@@ -108,5 +110,5 @@ test("the writer is deterministic: same weights ⇒ byte-identical ONNX files", 
 
 test("report measured max logit errors", () => {
   for (const [k, v] of Object.entries(maxErr)) console.log(`max |logit error| ${k}: ${v.toExponential(2)}`);
-  expect(Object.keys(maxErr).length).toBe(Object.keys(SHAPES).length * 4);
+  expect(Object.keys(maxErr).length).toBe(Object.keys(SHAPES).length * LLAMA_VARIANTS.length * 2);
 });

@@ -12,9 +12,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AutoModelForCausalLM, AutoTokenizer, env } from "@huggingface/transformers";
 import { parseLlama2cModel } from "../../../src/engine/models/llama2c.ts";
+import { LLAMA_VARIANTS, VARIANT_SPECS } from "../../../src/engine/models/llama-onnx.ts";
+import { VARIANT_FILES } from "../../../src/engine/models/model-dir.ts";
 import { parseLlama2cTokenizer } from "../../../src/engine/models/tokenizer-llama2c.ts";
 import { checkStories260kInputs, ensureStories260k, STORIES260K } from "../../support/models.ts";
-import { q4Dequantised, ReferenceLlama } from "../../support/reference-llama.ts";
+import { ReferenceLlama, variantWeights } from "../../support/reference-llama.ts";
 import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
 import { mulberry32 } from "../../support/random-llama.ts";
 import { llama2cDecode, llama2cEncode } from "../../support/llama2c-bpe.ts";
@@ -126,7 +128,7 @@ describe("models import llama2c stories260K", () => {
   test("q4 greedy continuation equals the reference on the q4-dequantised weights", async () => {
     const prompt = llama2cEncode(vocab, PROMPT, true);
     const ort = await OrtLlama.load(join(dir, "onnx/model_q4.onnx"), model.hf.config);
-    const ref = new ReferenceLlama(q4Dequantised(model.hf), "half");
+    const ref = new ReferenceLlama(variantWeights(model.hf, "q4"), "half");
     const want = ref.greedy(prompt, NEW_TOKENS, EOS);
     expect(await ort.greedy(prompt, NEW_TOKENS, EOS)).toEqual(want);
     const seq = [...prompt, ...want];
@@ -143,7 +145,7 @@ describe("models import llama2c stories260K", () => {
     const tok = await AutoTokenizer.from_pretrained(dir);
     const inputs = tok(PROMPT);
     const prompt = llama2cEncode(vocab, PROMPT, true);
-    for (const [dtype, weights, rope] of [["fp32", model.original, "interleaved"], ["q4", q4Dequantised(model.hf), "half"]] as const) {
+    for (const [dtype, weights, rope] of [["fp32", model.original, "interleaved"], ["q4", variantWeights(model.hf, "q4"), "half"]] as const) {
       const lm = await AutoModelForCausalLM.from_pretrained(dir, { dtype, device: "cpu" });
       const out = (await lm.generate({ ...inputs, max_new_tokens: 20, do_sample: false })) as unknown as { data: BigInt64Array };
       const ids = Array.from(out.data, Number).slice(prompt.length);
@@ -151,6 +153,24 @@ describe("models import llama2c stories260K", () => {
       await lm.dispose();
     }
   });
+});
+
+test("--dtypes all writes every variant; each continues the prompt exactly as the reference on its stored weights", async () => {
+  const all = join(work, "all");
+  const r = cli(["models", "import", "llama2c", "--weights", STORIES260K.weights, "--tokenizer", STORIES260K.tokenizer, "--out", all, "--dtypes", "all"]);
+  expect(r.code).toBe(0);
+  const prompt = llama2cEncode(vocab, PROMPT, true);
+  for (const v of LLAMA_VARIANTS) {
+    const ort = await OrtLlama.load(join(all, "onnx", VARIANT_FILES[v]), model.hf.config, VARIANT_SPECS[v].float);
+    const want = new ReferenceLlama(variantWeights(model.hf, v)).greedy(prompt, NEW_TOKENS, EOS);
+    expect({ v, tokens: await ort.greedy(prompt, NEW_TOKENS, EOS) }).toEqual({ v, tokens: want });
+  }
+  // fp16 and q8 stay on the fp32 model's greedy path for this prompt (rounding never flips an argmax here).
+  const fp32 = new ReferenceLlama(model.original, "interleaved").greedy(prompt, NEW_TOKENS, EOS);
+  for (const v of ["fp16", "q8"] as const) {
+    const ort = await OrtLlama.load(join(all, "onnx", VARIANT_FILES[v]), model.hf.config, VARIANT_SPECS[v].float);
+    expect(await ort.greedy(prompt, NEW_TOKENS, EOS)).toEqual(fp32);
+  }
 });
 
 test("ensureStories260k returns a complete imported directory, the same path on every call", async () => {
