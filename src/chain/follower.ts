@@ -45,6 +45,11 @@ export interface FollowerOptions {
   /** A cursor older than the node's pruning horizon: `skip` ahead (logged as an error) or `fail`. */
   onPruned?: "skip" | "fail";
   backoff?: BackoffOptions;
+  /** Reconnect when a subscription sends nothing for this long (half-open connections; default
+   *  120 000 ms — a live chain produces several checkpoints per second). 0 = never. */
+  streamIdleTimeoutMs?: number;
+  /** Timeout of unary lookups (service info, single checkpoints; default 30 000 ms). */
+  requestTimeoutMs?: number;
   /** Event decoder (default: src/chain/events/decode.ts). */
   decode?: (raw: RawChainEvent, eventPackageId: string) => DecodeResult;
 }
@@ -63,13 +68,13 @@ class PrunedError extends Error {}
 
 const codeOf = (e: unknown) => (e instanceof RpcError ? e.code : undefined);
 
-/** Runs `fn` with a signal that also fires when `fn` leaves early, so no stream outlives its reader. */
-async function scoped<T>(parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/** Runs `fn` with a controller that also fires when `fn` leaves early, so no stream outlives its reader. */
+async function scoped<T>(parent: AbortSignal, fn: (ctl: AbortController) => Promise<T>): Promise<T> {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort(parent.reason);
   parent.addEventListener("abort", onAbort, { once: true });
   try {
-    return await fn(ctl.signal);
+    return await fn(ctl);
   } finally {
     parent.removeEventListener("abort", onAbort);
     ctl.abort();
@@ -143,6 +148,13 @@ export class EventFollower implements EventSource {
     return false;
   }
 
+  /** Call options for lookups: the transport's `timeout` is only a server-side deadline header, so
+   *  a client-side timer bounds the call too (a hung connection would otherwise block forever). */
+  private unary(st: Run) {
+    const ms = this.opts.requestTimeoutMs ?? 30_000;
+    return { abort: AbortSignal.any([st.signal, AbortSignal.timeout(ms)]), timeout: ms };
+  }
+
   private txFilter(): GrpcTypes.TransactionFilter | undefined {
     if (!this.useFilter) return undefined;
     return { terms: ATOMA_MODULES.map((m) => ({ literals: [{ negated: false, predicate: { oneofKind: "eventType" as const, eventType: { eventType: `${this.pkg}::${m}` } } }] })) };
@@ -151,29 +163,43 @@ export class EventFollower implements EventSource {
   // ---- subscribe mode ------------------------------------------------------------------------
 
   private subscribeOnce(st: Run): Promise<void> {
-    return scoped(st.signal, (abort) => this.subscribeWith(st, abort));
+    return scoped(st.signal, (ctl) => this.subscribeWith(st, ctl));
   }
 
-  private async subscribeWith(st: Run, abort: AbortSignal): Promise<void> {
+  private async subscribeWith(st: Run, ctl: AbortController): Promise<void> {
     const filter = this.txFilter();
-    const call = this.client.subscriptionService.subscribeCheckpoints({ readMask: CHECKPOINT_MASK, filter }, { abort });
-    let first = true;
-    for await (const frame of call.responses) {
-      const cursor = frame.cursor ?? frame.checkpoint?.sequenceNumber;
-      if (cursor === undefined) continue;
-      if (first) {
-        first = false;
-        // The first frame tells where the live stream starts; everything before it is replayed.
-        const end = frame.checkpoint ? cursor : cursor + 1n;
-        if (st.last !== null && st.last + 1n < end) await this.replay(st, st.last + 1n, end);
-        await this.progress(st, end - 1n, true); // also pins "the tip" as the cursor on a first start
-        this.backoff.reset();
+    const call = this.client.subscriptionService.subscribeCheckpoints({ readMask: CHECKPOINT_MASK, filter }, { abort: ctl.signal });
+    // Watchdog against half-open connections; paused while a frame is processed (replays can be long).
+    const idleMs = this.opts.streamIdleTimeoutMs ?? 120_000;
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (idleMs > 0) idle = setTimeout(() => ctl.abort(new Error(`no checkpoint frame for ${idleMs} ms`)), idleMs);
+    };
+    arm();
+    try {
+      let first = true;
+      for await (const frame of call.responses) {
+        clearTimeout(idle);
+        const cursor = frame.cursor ?? frame.checkpoint?.sequenceNumber;
+        if (cursor !== undefined) {
+          if (first) {
+            first = false;
+            // The first frame tells where the live stream starts; everything before it is replayed.
+            const end = frame.checkpoint ? cursor : cursor + 1n;
+            if (st.last !== null && st.last + 1n < end) await this.replay(st, st.last + 1n, end);
+            await this.progress(st, end - 1n, true); // also pins "the tip" as the cursor on a first start
+            this.backoff.reset();
+          }
+          if (frame.checkpoint) {
+            // Unfiltered streams are gap-free; a jump means frames were lost, so fetch the gap.
+            if (!filter && cursor > st.last! + 1n) await this.replay(st, st.last! + 1n, cursor);
+            await this.deliver(st, frame.checkpoint);
+          } else await this.progress(st, cursor);
+        }
+        arm();
       }
-      if (frame.checkpoint) {
-        // Unfiltered streams are gap-free; a jump means frames were lost, so fetch the gap.
-        if (!filter && cursor > st.last! + 1n) await this.replay(st, st.last! + 1n, cursor);
-        await this.deliver(st, frame.checkpoint);
-      } else await this.progress(st, cursor);
+    } finally {
+      clearTimeout(idle);
     }
     if (!st.signal.aborted) throw new Error("checkpoint subscription ended");
   }
@@ -185,17 +211,17 @@ export class EventFollower implements EventSource {
     log.info(`replaying checkpoints ${from}..${end - 1n}`);
     if (!this.listCheckpointsServed) {
       for (let n = from; n < end && !st.signal.aborted; n++) {
-        const { response } = await this.client.ledgerService.getCheckpoint({ checkpointId: { oneofKind: "sequenceNumber", sequenceNumber: n }, readMask: CHECKPOINT_MASK }, { abort: st.signal });
+        const { response } = await this.client.ledgerService.getCheckpoint({ checkpointId: { oneofKind: "sequenceNumber", sequenceNumber: n }, readMask: CHECKPOINT_MASK }, this.unary(st));
         if (response.checkpoint) await this.deliver(st, response.checkpoint);
       }
       return this.progress(st, end - 1n, true);
     }
     let after: Uint8Array | undefined;
     for (;;) {
-      const reason = await scoped(st.signal, async (abort) => {
+      const reason = await scoped(st.signal, async (ctl) => {
         const call = this.client.ledgerService.listCheckpoints(
           { startCheckpoint: from, endCheckpoint: end, readMask: CHECKPOINT_MASK, filter: this.txFilter(), options: { limit: PAGE, after } },
-          { abort },
+          { abort: ctl.signal },
         );
         let reason: number | undefined;
         for await (const f of call.responses) {
@@ -218,7 +244,7 @@ export class EventFollower implements EventSource {
   }
 
   private async checkPruning(st: Run, from: bigint): Promise<bigint> {
-    const { response } = await this.client.ledgerService.getServiceInfo({}, { abort: st.signal });
+    const { response } = await this.client.ledgerService.getServiceInfo({}, this.unary(st));
     const lowest = response.lowestAvailableCheckpoint;
     if (lowest === undefined || from >= lowest) return from;
     const msg = `cursor checkpoint ${from - 1n} is older than the full node's history (lowest available ${lowest}); events in ${from}..${lowest - 1n} cannot be read from it — use an archival provider`;
@@ -271,12 +297,12 @@ export class EventFollower implements EventSource {
 
   private async pollOnce(st: Run): Promise<void> {
     if (st.last === null) {
-      const { response } = await this.client.ledgerService.getServiceInfo({}, { abort: st.signal });
+      const { response } = await this.client.ledgerService.getServiceInfo({}, this.unary(st));
       await this.progress(st, response.checkpointHeight ?? 0n, true);
     }
     if (this.listEventsServed) await this.pollEvents(st);
     else {
-      const { response } = await this.client.ledgerService.getServiceInfo({}, { abort: st.signal });
+      const { response } = await this.client.ledgerService.getServiceInfo({}, this.unary(st));
       const tip = response.checkpointHeight ?? 0n;
       if (st.last! < tip) await this.replay(st, st.last! + 1n, tip + 1n);
     }
@@ -306,8 +332,8 @@ export class EventFollower implements EventSource {
     let after: Uint8Array | undefined;
     for (;;) {
       let covered: bigint | undefined;
-      const reason = await scoped(st.signal, async (abort) => {
-        const call = this.client.ledgerService.listEvents({ readMask: EVENT_MASK, filter: this.eventFilter(), startCheckpoint: from, options: { limit: PAGE, after } }, { abort });
+      const reason = await scoped(st.signal, async (ctl) => {
+        const call = this.client.ledgerService.listEvents({ readMask: EVENT_MASK, filter: this.eventFilter(), startCheckpoint: from, options: { limit: PAGE, after } }, { abort: ctl.signal });
         let reason: number | undefined;
         for await (const f of call.responses) {
           const e = f.event;
@@ -344,6 +370,7 @@ export function createEventFollower(cfg: EventSubscriberConfig, client?: SuiGrpc
     startCheckpoint: cfg.startCheckpoint,
     mode: cfg.mode,
     pollIntervalMs: cfg.pollIntervalMs,
+    requestTimeoutMs: cfg.requestTimeoutMs,
     ...extra,
   });
 }

@@ -310,3 +310,16 @@ describe("event follower (edge cases)", () => {
     await f.stop();
   });
 });
+
+describe("event follower (watchdog)", () => {
+  test("a silent subscription is reopened after streamIdleTimeoutMs, nothing lost", async () => {
+    server.admin.clearCalls();
+    const store = new MemoryStore();
+    const f = start(store, { streamIdleTimeoutMs: 60 });
+    await until("connected", () => store.cursor !== null);
+    await until("reopened", () => server.admin.calls("SubscribeCheckpoints").length >= 3, 3000);
+    const t = prompt("after idle");
+    await until("event", () => store.tickets.includes(t));
+    await f.stop();
+  });
+});

@@ -138,3 +138,29 @@ describe("Sui test server wire behaviour", () => {
     expect((await fetch(`${server.url}/sui.rpc.v2.LedgerService/GetEpoch`, { method: "POST", body: "x" })).status).toBe(415);
   });
 });
+
+describe("Sui test server deadlines", () => {
+  test("grpc-timeout is honoured like a real server: a lost execute response ends in DEADLINE_EXCEEDED", async () => {
+    const { Ed25519Keypair } = await import("@mysten/sui/keypairs/ed25519");
+    const { Transaction } = await import("@mysten/sui/transactions");
+    const kp = new Ed25519Keypair();
+    const { badgeId } = server.admin.addNode({ address: kp.toSuiAddress(), smallId: 77 });
+    const ticket = server.admin.injectPrompt({ nodes: [77] }).ticketId;
+    const info = server.admin.info();
+    const tx = new Transaction();
+    tx.moveCall({
+      target: `${info.packageId}::settlement::submit_commitment`,
+      arguments: [tx.object(info.atomaDbId), tx.object(badgeId), tx.pure.id(ticket), tx.pure.u64(1), tx.pure.u64(1), tx.pure.vector("u8", new Uint8Array(32)), tx.pure.vector("u8", new Uint8Array(32)), tx.object.random()],
+    });
+    tx.setSender(kp.toSuiAddress());
+    const bytes = await tx.build({ client: text });
+    const { signature } = await kp.signTransaction(bytes);
+    server.admin.setFaults({ executeTimeout: { mode: "hang", hangMs: 10_000 } });
+    const impatient = new SuiGrpcClient({ network: "localnet", baseUrl: server.url, timeout: 150 });
+    const t0 = Date.now();
+    const err = await impatient.executeTransaction({ transaction: bytes, signatures: [signature] }).catch((e) => e);
+    expect(err.code).toBe("DEADLINE_EXCEEDED");
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(server.admin.commitments(ticket).length).toBe(1); // it did execute
+  });
+});

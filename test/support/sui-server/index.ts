@@ -45,6 +45,20 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
   });
 
+const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** Honours the client's `grpc-timeout` header on unary calls like a real server: DEADLINE_EXCEEDED. */
+function withDeadline<T>(header: string | null, work: Promise<T>): Promise<T> {
+  const m = header ? /^(\d{1,8})([HMSmun])$/.exec(header) : null;
+  if (!m) return work;
+  const ms = Number(m[1]) * UNITS[m[2]!]!;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new GrpcError(Status.DEADLINE_EXCEEDED, "Deadline Exceeded")), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 async function handleGrpc(req: Request, ctxBase: Omit<CallCtx, "signal">): Promise<Response> {
   const format = formatOf(req.headers.get("content-type"));
   if (!format) return new Response("expected a grpc-web request", { status: 415 });
@@ -71,7 +85,7 @@ async function handleGrpc(req: Request, ctxBase: Omit<CallCtx, "signal">): Promi
   const headers = { "content-type": contentTypeOf(format) };
   if (!method.serverStreaming) {
     try {
-      const out = (await handler(input, ctx)) as object;
+      const out = (await withDeadline(req.headers.get("grpc-timeout"), handler(input, ctx) as Promise<object>)) as object;
       const body = new Uint8Array([...dataFrame(method.O.toBinary(method.O.create(out as never))), ...trailerFrame(Status.OK)]);
       return new Response(wire(format, body), { status: 200, headers });
     } catch (e) {
