@@ -126,10 +126,18 @@ export function decodeInputSource(bytes: Uint8Array): InputSource | null {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Prompt bytes: MessagePack InputSource first (newer contracts), else legacy UTF-8 text (spec §6.3). */
-export function decodePrompt(bytes: Uint8Array): PromptInput {
-  const source = decodeInputSource(bytes);
-  if (source) return { source };
+/** How prompt bytes are read: `auto` tries MessagePack InputSource (contracts from 2024-08-27) then
+ * UTF-8 text; `text` / `input_source` pin one contract generation (spec §6.3 recommends a setting
+ * over guessing where both readings are plausible). */
+export type PromptEncoding = "auto" | "text" | "input_source";
+
+/** Prompt bytes → InputSource or legacy UTF-8 text (spec §6.3). Never throws. */
+export function decodePrompt(bytes: Uint8Array, encoding: PromptEncoding = "auto"): PromptInput {
+  if (encoding !== "text") {
+    const source = decodeInputSource(bytes);
+    if (source) return { source };
+    if (encoding === "input_source") return { invalid: "prompt is not a MessagePack InputSource" };
+  }
   try {
     return { text: utf8.decode(bytes) };
   } catch {

@@ -66,6 +66,11 @@ describe("InputSource (spec §6.3)", () => {
     expect(decodePrompt(new TextEncoder().encode("Tell me a joke"))).toEqual({ text: "Tell me a joke" });
     expect(decodePrompt(hex("81 a3 52 61 77 91 a2 68 69"))).toEqual({ source: { kind: "Raw", prompt: "hi" } });
     expect(decodePrompt(hex("ff fe"))).toMatchObject({ invalid: expect.any(String) });
+    // Pinned generations. (InputSource bytes start with a fixmap byte 0x81, never valid UTF-8, so
+    // `auto` cannot misread one as the other.)
+    expect(decodePrompt(hex("81 a3 52 61 77 91 a2 68 69"), "text")).toMatchObject({ invalid: expect.any(String) });
+    expect(decodePrompt(new TextEncoder().encode("plain"), "text")).toEqual({ text: "plain" });
+    expect(decodePrompt(new TextEncoder().encode("plain"), "input_source")).toMatchObject({ invalid: expect.any(String) });
     expect(decodeInputSource(hex("81 a4 49 70 66 73 92 a3 51 6d 58 a3 42 61 64"))).toBeNull(); // format "Bad"
   });
 });
