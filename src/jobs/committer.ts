@@ -74,12 +74,16 @@ export class Committer {
       } catch (e) {
         outcomes = tx.ticketIds.map(() => ({ status: "retry", kind: "unavailable", reason: (e as Error).message }));
       }
-      this.apply(tx.ticketIds, outcomes, jobs, true, true);
+      this.apply(tx.ticketIds, outcomes, jobs, new Set(tx.ticketIds), true);
+      // A job linked to a transaction that does not carry its ticket can never be settled by it.
+      for (const j of jobs.filter((j) => !tx.ticketIds.includes(j.ticketId))) {
+        this.store.applyTxResult(j.id, { kind: "retry", reason: `transaction ${tx.digest} does not carry this ticket`, keepTx: false, nextAttemptAtMs: 0 }, Date.now());
+      }
     }
     return pending.length > 0;
   }
 
-  /** One new transaction over up to maxBatchSize generated jobs. */
+  /** One submission round over up to maxBatchSize generated jobs (one or more transactions). */
   async submitFresh(): Promise<boolean> {
     const jobs = this.store.takeSubmittable(Math.max(1, this.opts.maxBatchSize), Date.now());
     if (jobs.length === 0) return false;
@@ -90,14 +94,14 @@ export class Committer {
       merkleRoot: hexBytes(j.rootHex ?? ""),
       leaf: hexBytes(j.leafHex ?? ""),
     }));
-    let recorded: SignedTx | null = null;
+    // The submitter may split a batch into several transactions (Sui forbids Move calls after a
+    // Random-using one), so each recorded transaction is linked only to the tickets it carries.
+    const recorded = new Set<string>();
     const outbox = {
       record: (tx: SignedTx) => {
-        // One submit() may record several transactions (Sui's Random rule forces one call per tx;
-        // an aborted call is retried without it): link each job to the tx that carries its ticket.
         const carried = new Set(tx.ticketIds);
         this.store.recordTx(tx, jobs.filter((j) => carried.has(j.ticketId)).map((j) => j.id), Date.now());
-        recorded = tx;
+        for (const t of carried) recorded.add(t);
       },
     };
     let outcomes: CommitmentOutcome[];
@@ -105,20 +109,20 @@ export class Committer {
       outcomes = await this.submitter.submit(reqs, outbox);
     } catch (e) {
       // Thrown after recording = unknown outcome: keep the tx for resume(); before = nothing was sent.
-      outcomes = reqs.map(() => ({ status: "retry", kind: recorded ? "timeout" : "other", reason: (e as Error).message }));
+      outcomes = reqs.map((r) => ({ status: "retry", kind: recorded.has(r.ticketId) ? "timeout" : "other", reason: (e as Error).message }));
     }
-    this.apply(reqs.map((r) => r.ticketId), outcomes, jobs, recorded !== null, false);
+    this.apply(reqs.map((r) => r.ticketId), outcomes, jobs, recorded, false);
     return true;
   }
 
-  private apply(ticketIds: string[], outcomes: CommitmentOutcome[], jobs: JobRecord[], hadTx: boolean, resumed: boolean): void {
+  private apply(ticketIds: string[], outcomes: CommitmentOutcome[], jobs: JobRecord[], withTx: ReadonlySet<string>, resumed: boolean): void {
     const byTicket = new Map(jobs.map((j) => [j.ticketId, j]));
     const now = Date.now();
     ticketIds.forEach((ticketId, i) => {
       const job = byTicket.get(ticketId);
       if (!job) return;
       const o: CommitmentOutcome = outcomes[i] ?? { status: "retry", kind: "other", reason: "submitter returned no outcome" };
-      const r = this.toResult(job, o, hadTx, resumed, now);
+      const r = this.toResult(job, o, withTx.has(ticketId), resumed, now);
       this.store.applyTxResult(job.id, r, now);
       if (r.kind === "committed") {
         this.opts.metrics?.commitments.inc({ first_submission: String(r.firstSubmission) });

@@ -1,0 +1,156 @@
+/**
+ * The serial commitment loop with the real Sui submitter against the local Sui test server:
+ * batching, outbox-before-send, in-doubt transactions resolved by resume (never a second
+ * transaction), contract aborts mapped to done / failed, and publication of first submissions.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createSuiClient } from "../../src/chain/client.ts";
+import { SuiCommitmentSubmitter } from "../../src/chain/commitment/submitter.ts";
+import { commitText, toHex } from "../../src/commitment/merkle.ts";
+import { Committer } from "../../src/jobs/committer.ts";
+import { SqliteJobStore } from "../../src/jobs/sqlite-store.ts";
+import type { NewJob } from "../../src/jobs/types.ts";
+import { Publisher } from "../../src/publish/publisher.ts";
+import { startSuiServer, type SuiServer } from "../support/sui-server/index.ts";
+
+const key = new Ed25519Keypair();
+let server: SuiServer;
+let submitter: SuiCommitmentSubmitter;
+let store: SqliteJobStore;
+let dir: string;
+let cp = 0;
+
+beforeAll(async () => {
+  server = await startSuiServer({ nodes: [{ address: key.toSuiAddress(), smallId: 1 }, { address: new Ed25519Keypair().toSuiAddress(), smallId: 2 }] });
+  const info = server.admin.info();
+  submitter = new SuiCommitmentSubmitter({
+    client: createSuiClient({ network: "localnet", httpUrl: server.url, requestTimeoutMs: 2000 }),
+    keypair: key,
+    packageId: info.packageId,
+    atomaDbId: info.atomaDbId,
+    nodeBadgeId: info.nodes[0]!.badgeId,
+    gasBudget: 5_000_000n,
+    requestTimeoutMs: 2000,
+    backoffMs: 10,
+  });
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach(() => {
+  store?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = mkdtempSync(join(tmpdir(), "atoma-committer-"));
+  store = new SqliteJobStore(join(dir, "jobs.sqlite"));
+  server.admin.setFaults({ clear: true });
+});
+
+/** Opens tickets on the test server and stores generated jobs for them (as the workers would). */
+function generatedJobs(texts: string[], nodes: number[] = [1]): string[] {
+  const injected = server.admin.injectPrompts(texts.map((t) => ({ prompt: t, model: "m", nodes })));
+  const index = nodes.indexOf(1);
+  const jobs: NewJob[] = injected.map((p) => ({
+    ticketId: p.ticketId, leafIndex: Math.max(index, 0), numLeaves: nodes.length, model: "m", outputDestination: new Uint8Array(),
+    origin: { checkpoint: p.checkpoint, txDigest: p.txDigest, eventIndex: p.eventIndex, eventType: "gate::Text2TextPromptEvent" },
+    job: { kind: "text", params: { maxTokens: 4n, model: "m", prePromptTokens: [], prependOutputWithInput: false, prompt: new Uint8Array([104]), randomSeed: 0n, repeatLastN: 1n, repeatPenalty: 1, shouldStreamOutput: false, temperature: 0, topK: 0n, topP: 1 } },
+  }));
+  store.applyBatch({ checkpoint: BigInt(++cp), events: [{ origin: { ...jobs[0]!.origin, txDigest: `local-${cp}` }, jobs, prompts: [], settled: [] }] });
+  texts.forEach((text, i) => {
+    const j = store.claimNext("m")!;
+    const c = commitText(text, nodes.length, Math.max(index, 0));
+    store.markGenerated(j.id, { text, tokens: null, inputTokens: 1 + i, outputTokens: text.length, rootHex: toHex(c.root), leafHex: toHex(c.leaf), generationMs: 1 });
+  });
+  return injected.map((p) => p.ticketId);
+}
+
+const ours = (t: string) => server.admin.commitments(t).filter((c) => c.nodeSmallId === 1n);
+
+describe("Committer", () => {
+  test("a batch of maxBatchSize; each recorded transaction linked to exactly its tickets", async () => {
+    const tickets = generatedJobs(["a", "bb", "ccc", "dddd", "eeeee"]);
+    const c = new Committer(store, submitter, { maxBatchSize: 4 });
+    expect(await c.submitFresh()).toBe(true);
+    expect(await c.submitFresh()).toBe(true);
+    expect(await c.submitFresh()).toBe(false);
+    const jobs = tickets.map((t) => store.byTicket(t)[0]!);
+    expect(jobs.map((j) => j.state)).toEqual(Array(5).fill("committed"));
+    // Sui forbids Move calls after a Random-using one, so the submitter sends one transaction per
+    // commitment; every job must point at the transaction that carried its own ticket.
+    expect(new Set(jobs.map((j) => j.txDigest)).size).toBe(5);
+    for (const [i, t] of tickets.entries()) {
+      const [rec] = ours(t);
+      expect(rec!.txDigest).toBe(jobs[i]!.txDigest!);
+      expect(rec!.root).toBe(jobs[i]!.rootHex!);
+      expect(rec!.outputTokens).toBe(BigInt(jobs[i]!.outputTokens!));
+      expect(rec!.first).toBe(true);
+      expect(jobs[i]!.firstSubmission).toBe(true);
+    }
+  });
+
+  test("lost responses: the job keeps its signed tx; resume settles it without a second transaction", async () => {
+    const [t] = generatedJobs(["lost"]);
+    server.admin.setFaults({ executeTimeout: { count: 10, mode: "error" } });
+    server.admin.setFaults({ error: { method: "GetTransaction", status: "UNAVAILABLE", count: 10 } });
+    const c = new Committer(store, submitter, { maxBatchSize: 4, backoffBaseMs: 1 });
+    await c.submitFresh();
+    const j = store.byTicket(t!)[0]!;
+    expect(j.state).toBe("generated");
+    expect(j.txDigest).not.toBeNull();
+    expect(j.error).toMatch(/timeout|unavailable/);
+    expect(ours(t!)).toHaveLength(1); // it executed; only the answer was lost
+    server.admin.setFaults({ clear: true });
+    // A fresh committer (as after a restart) finds the recorded transaction and resumes it.
+    await Bun.sleep(5);
+    const again = new Committer(store, submitter, { maxBatchSize: 4 });
+    expect(await again.resumePending()).toBe(true);
+    const done = store.byTicket(t!)[0]!;
+    expect(done).toMatchObject({ state: "committed", txDigest: j.txDigest, firstSubmission: true });
+    expect(ours(t!)).toHaveLength(1);
+  });
+
+  test("contract aborts: already committed → committed (not first); not awaiting → failed", async () => {
+    const [dup] = generatedJobs(["dup"], [1, 2]); // two nodes: the ticket stays open after our commit
+    const c = new Committer(store, submitter, { maxBatchSize: 4 });
+    await c.submitFresh();
+    // A second leaf job for the same ticket: the contract answers EAlreadyCommitted.
+    const first = store.byTicket(dup!)[0]!;
+    store.applyBatch({ checkpoint: BigInt(++cp), events: [{ origin: { ...first.origin, txDigest: `dup-${cp}` }, prompts: [], settled: [], jobs: [{ ...first, leafIndex: 1, numLeaves: 2, state: undefined }] }] });
+    const j2 = store.claimNext("m")!;
+    store.markGenerated(j2.id, { text: "dup", tokens: null, inputTokens: 1, outputTokens: 3, rootHex: first.rootHex!, leafHex: first.leafHex!, generationMs: 1 });
+    const [notMine] = generatedJobs(["nope"], [2]);
+    await c.submitFresh();
+    expect(store.get(j2.id)).toMatchObject({ state: "committed", firstSubmission: false });
+    expect(store.get(j2.id)!.error).toContain("already committed");
+    expect(store.byTicket(notMine!)[0]).toMatchObject({ state: "failed" });
+    expect(store.byTicket(notMine!)[0]!.error).toContain("not_awaiting");
+    expect(ours(dup!)).toHaveLength(1);
+    expect(ours(notMine!)).toHaveLength(0);
+  });
+
+  test("publisher posts first submissions to the webhook, retrying a failing endpoint", async () => {
+    const got: any[] = [];
+    let calls = 0;
+    const hook = Bun.serve({ port: 0, fetch: async (r) => (calls++ < 2 ? new Response("no", { status: 500 }) : (got.push(await r.json()), new Response("ok"))) });
+    try {
+      const [t] = generatedJobs(["published text"]);
+      await new Committer(store, submitter, { maxBatchSize: 4 }).submitFresh();
+      const ctl = new AbortController();
+      const p = new Publisher(store, { webhookUrl: `http://127.0.0.1:${hook.port}/`, nodeAddress: key.toSuiAddress(), backoffMs: 5 });
+      const run = p.run(ctl.signal);
+      while (got.length === 0) await Bun.sleep(10);
+      ctl.abort();
+      await run;
+      expect(got[0].data).toBe("published text");
+      expect(got[0].metadata.ticket_id).toBe(t!.slice(2));
+      expect(got[0].metadata.node_public_key).toBe(key.toSuiAddress());
+      expect(store.byTicket(t!)[0]!.publishedAtMs).not.toBeNull();
+      expect(store.unpublished(10)).toEqual([]);
+    } finally {
+      hook.stop(true);
+    }
+  });
+});
