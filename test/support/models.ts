@@ -9,7 +9,8 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { importLlama2c } from "../../src/engine/models/import.ts";
-import { isCompleteModelDir } from "../../src/engine/models/model-dir.ts";
+import { DEFAULT_VARIANTS, isCompleteModelDir } from "../../src/engine/models/model-dir.ts";
+import { LLAMA_VARIANTS, type LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
 
 export const SHARED_MODELS = resolve(import.meta.dir, "../../../shared/models");
 export const STORIES260K = {
@@ -40,23 +41,36 @@ function importerFingerprint(): string {
   return h.digest("hex");
 }
 
-let pending: Promise<string> | undefined;
+const pending = new Map<string, Promise<string>>();
 
-/** Absolute path of an imported stories260K directory (config.json, tokenizer.json, onnx/model.onnx, onnx/model_q4.onnx). */
-export function ensureStories260k(): Promise<string> {
-  pending ??= (async () => {
-    checkStories260kInputs();
-    const key = sha256(STORIES260K.weightsSha256 + STORIES260K.tokenizerSha256 + importerFingerprint()).slice(0, 16);
-    const out = join(tmpdir(), `atoma-stories260k-${key}`);
-    if (isCompleteModelDir(out)) return out;
+/**
+ * Absolute path of an imported stories260K directory (config.json, tokenizer.json, and by default
+ * onnx/model.onnx + onnx/model_q4.onnx — what `models import llama2c` writes without --dtypes).
+ * `dtypes: "all"` (or a list) also writes model_fp16.onnx, model_quantized.onnx (q8),
+ * model_q4f16.onnx — into a separate cached directory, so the default one keeps its exact contents.
+ */
+export function ensureStories260k(opts: { dtypes?: "all" | readonly LlamaVariant[] } = {}): Promise<string> {
+  const variants = opts.dtypes === "all" ? LLAMA_VARIANTS : (opts.dtypes ?? DEFAULT_VARIANTS);
+  const tag = variants.join("-");
+  let p = pending.get(tag);
+  if (!p) {
+    p = importOnce(variants, tag);
+    pending.set(tag, p);
+  }
+  return p;
+}
+
+async function importOnce(variants: readonly LlamaVariant[], tag: string): Promise<string> {
+  checkStories260kInputs();
+  const key = sha256(STORIES260K.weightsSha256 + STORIES260K.tokenizerSha256 + importerFingerprint()).slice(0, 16);
+  const out = join(tmpdir(), tag === DEFAULT_VARIANTS.join("-") ? `atoma-stories260k-${key}` : `atoma-stories260k-${key}-${tag}`);
+  if (isCompleteModelDir(out, variants)) return out;
+  try {
     // Reaching here with `out` present means an incomplete leftover: replace it.
-    try {
-      await importLlama2c({ weights: STORIES260K.weights, tokenizer: STORIES260K.tokenizer, out, ifMissing: true, force: existsSync(out) });
-    } catch (e) {
-      // A concurrent test process may have renamed its finished import into place first.
-      if (!isCompleteModelDir(out)) throw e;
-    }
-    return out;
-  })();
-  return pending;
+    await importLlama2c({ weights: STORIES260K.weights, tokenizer: STORIES260K.tokenizer, out, variants, ifMissing: true, force: existsSync(out) });
+  } catch (e) {
+    // A concurrent test process may have renamed its finished import into place first.
+    if (!isCompleteModelDir(out, variants)) throw e;
+  }
+  return out;
 }

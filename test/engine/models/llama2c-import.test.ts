@@ -177,4 +177,8 @@ test("ensureStories260k returns a complete imported directory, the same path on 
   const a = await ensureStories260k();
   expect(await ensureStories260k()).toBe(a);
   for (const f of ["config.json", "tokenizer.json", "onnx/model.onnx", "onnx/model_q4.onnx"]) expect(existsSync(join(a, f))).toBe(true);
+  expect(existsSync(join(a, "onnx/model_fp16.onnx"))).toBe(false);
+  const all = await ensureStories260k({ dtypes: "all" });
+  expect(all).not.toBe(a);
+  for (const v of LLAMA_VARIANTS) expect(existsSync(join(all, "onnx", VARIANT_FILES[v]))).toBe(true);
 });
