@@ -119,6 +119,17 @@ describe("engine on stories260K (cpu, f32)", () => {
     expect(r.outputTokens).toBe(3);
   });
 
+  test("concurrent requests are served one at a time with the same results as sequential ones", async () => {
+    const reqs = [1n, 2n, 3n].map((seed) => ({ prompt: PROMPT, params: P({ temperature: 0.8, seed, maxTokens: 24 }) }));
+    const together = await Promise.all(reqs.map((r) => engine.generate(r)));
+    for (const [i, r] of reqs.entries()) expect((await engine.generate(r)).text).toBe(together[i]!.text);
+  });
+
+  test("wasm cannot join a process already running onnxruntime-node", async () => {
+    const err = await loadTextEngine({ id: "w", dir, device: "wasm", dtype: "f32" }).then(() => null, (e: unknown) => e);
+    expect((err as Error).message).toContain("start a separate process");
+  });
+
   test("q4 variant and bf16 fallback load; thread count does not change sampled output", async () => {
     const q4 = await loadTextEngine({ id: "s-q4", dir, device: "cpu", dtype: "q4" });
     expect(q4.info.loadedDtype).toBe("q4");

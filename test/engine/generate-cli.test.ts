@@ -1,7 +1,9 @@
 // `atoma-node generate` as separate processes: determinism must hold across processes (and
 // thread counts), stdout must carry only the text, and errors are one line with exit code 2.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { ensureStories260k } from "../support/models.ts";
 
 const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
@@ -48,6 +50,29 @@ describe("atoma-node generate", () => {
     expect(wasm.code).toBe(0);
     expect(wasm.out).toBe(cpu.out);
     expect(cpu.out.startsWith(", there was a little girl")).toBe(true);
+  });
+
+  test("--config resolves a model_type to its directory, device and dtype", async () => {
+    const cfgDir = mkdtempSync(join(tmpdir(), "atoma-gen-cfg-"));
+    const cfg = join(cfgDir, "node.toml");
+    writeFileSync(
+      cfg,
+      `[inference]\ncache_dir = "${cfgDir}"\nflush_storage = false\njrpc_port = 3000\ntracing = false\n\n` +
+        `[[inference.models]]\nmodel_id = "stories"\npath = "${dir}"\ndevice = "cpu"\ndevice_id = 0\ndtype = "q4"\nrevision = ""\nuse_flash_attention = false\n`,
+    );
+    try {
+      const [viaConfig, direct, unknown] = await Promise.all([
+        cli("--model", "stories", "--config", cfg, "--prompt", "Once upon a time", "--max-tokens", "20"),
+        cli(...base().slice(0, 4), "--max-tokens", "20", "--dtype", "q4"),
+        cli("--model", "nope", "--config", cfg, "--prompt", "x"),
+      ]);
+      expect(viaConfig.code).toBe(0);
+      expect(viaConfig.out).toBe(direct.out);
+      expect(unknown.code).toBe(2);
+      expect(unknown.err).toContain("models: stories");
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
   });
 
   test("bad input: one line on stderr, exit 2, nothing on stdout", async () => {
