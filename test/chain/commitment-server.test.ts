@@ -100,6 +100,22 @@ describe("submit_commitment against the local Sui server", () => {
     expect(server.admin.commitments(ticket).length).toBe(1);
   });
 
+  test("a transaction signed by another key is refused by the server; resume says rebuild", async () => {
+    const s = submitter(me);
+    const ticket = prompt([7]);
+    let captured: SignedTx | undefined;
+    server.admin.setFaults({ error: { method: "ExecuteTransaction", status: "UNAVAILABLE", count: 3 } });
+    await s.submit([req(ticket)], { record: (tx: SignedTx) => void (captured = tx) });
+    server.admin.setFaults({ clear: true });
+    const forged = { ...captured!, signatures: [(await other.signTransaction(fromBase64(captured!.bytes))).signature] };
+    const [o] = await submitter(me).resume(forged);
+    expect(o).toMatchObject({ status: "retry", reason: expect.stringMatching(/rejected/) });
+    expect(server.admin.commitments(ticket).length).toBe(0);
+    // The genuine bytes still go through (s holds them in doubt and resolves them first).
+    expect((await s.submit([req(prompt([7]))], new MemoryOutbox()))[0]).toMatchObject({ status: "committed" });
+    expect(server.admin.commitments(ticket).length).toBe(1);
+  });
+
   test("stale badge/gas refs (another process used them) → refreshed and committed", async () => {
     const stale = submitter(me);
     await stale.submit([req(prompt([7]))], new MemoryOutbox()); // caches refs
