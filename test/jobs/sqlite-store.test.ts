@@ -179,3 +179,18 @@ describe("SqliteJobStore", () => {
     s.close();
   });
 });
+
+describe("codec", () => {
+  test("u64, bytes and non-finite f32 values round-trip exactly", async () => {
+    const { decodeValue, encodeValue } = await import("../../src/jobs/codec.ts");
+    const v = { a: 2n ** 64n - 1n, b: new Uint8Array([0, 255]), c: NaN, d: -Infinity, e: -0, f: Math.fround(0.1), g: [1n, "x"] };
+    const back = decodeValue<typeof v>(encodeValue(v));
+    expect(back.a).toBe(v.a);
+    expect([...back.b]).toEqual([0, 255]);
+    expect(back.c).toBeNaN();
+    expect(back.d).toBe(-Infinity);
+    expect(Object.is(back.e, -0)).toBe(true);
+    expect(back.f).toBe(v.f);
+    expect(back.g).toEqual([1n, "x"]);
+  });
+});
