@@ -104,7 +104,7 @@ export class EventFollower implements EventSource {
       signal,
       lastProgressAt: 0,
     };
-    log.info(`following ${this.pkg} events (${this.mode}) after checkpoint ${st.last ?? "tip"}`);
+    log.info(`following ${this.pkg} events (${this.mode}) from ${st.last === null ? "the chain tip" : `checkpoint ${st.last + 1n}`}`);
     while (!signal.aborted) {
       try {
         if (this.mode === "subscribe") await this.subscribeOnce(st);

@@ -8,7 +8,11 @@ import { loadSigner } from "../../src/chain/keys.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const dir = mkdtempSync(join(tmpdir(), "sui-server-cli-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const procs: { kill(): void }[] = [];
+afterAll(() => {
+  for (const p of procs) p.kill(); // a failed assertion must not leave a server running
+  rmSync(dir, { recursive: true, force: true });
+});
 
 async function startCli(...extra: string[]) {
   const proc = Bun.spawn([process.execPath, "test/support/sui-server.ts", "--port", "0", "--out", dir, "--state", join(dir, "chain.json"), ...extra], {
@@ -16,6 +20,7 @@ async function startCli(...extra: string[]) {
     stdout: "pipe",
     stderr: "pipe",
   });
+  procs.push(proc);
   const reader = proc.stdout.getReader();
   let out = "";
   while (!out.includes("inject a prompt")) {
