@@ -162,6 +162,13 @@ describe("submit_commitment against the local Sui server", () => {
     expect(outbox.txs.length).toBe(0);
   });
 
+  test("budget below the execution cost → failed insufficient_gas once (no re-burning)", async () => {
+    const outbox = new MemoryOutbox();
+    const [o] = await submitter(me, { gasBudget: 1000n }).submit([req(prompt([7, 8]))], outbox);
+    expect(o).toMatchObject({ status: "failed", kind: "insufficient_gas", reason: expect.stringContaining("client.gas_budget") });
+    expect(outbox.txs.length).toBe(1);
+  });
+
   test("gas coins too small for the budget → failed insufficient_gas, nothing sent", async () => {
     const poor = Ed25519Keypair.generate();
     const { badgeId } = server.admin.addNode({ address: poor.toSuiAddress(), smallId: 21, gasCoins: 2, gasBalance: 1_000_000n });

@@ -117,7 +117,7 @@ export class SuiCommitmentSubmitter implements CommitmentSubmitter {
       let signed: SignedTx;
       try {
         await this.objects.ensure();
-        const budget = min(this.opts.gasBudget * BigInt(pending.length), MAX_GAS_BUDGET);
+        const budget = budgetOf(pending.length, this.opts.gasBudget);
         signed = await buildSignedCommitment(
           {
             packageId: this.opts.packageId,
@@ -183,9 +183,11 @@ export class SuiCommitmentSubmitter implements CommitmentSubmitter {
         pending = pending.filter((i) => i !== idx);
         continue;
       }
-      if (why.kind === "insufficient_gas" && rebuilds++ < maxRebuilds) {
-        this.objects.invalidateOwned();
-        continue;
+      if (why.kind === "insufficient_gas") {
+        // Executed and ran out of gas: the budget, not the coins, is too small — resending the same
+        // budget would only burn it again.
+        setAll({ status: "failed", kind: why.kind, reason: `transaction ${t.digest} ran out of gas (budget ${budgetOf(pending.length, this.opts.gasBudget)} MIST); raise client.gas_budget` });
+        break;
       }
       setAll(toOutcome(why, t.digest));
       break;
@@ -274,7 +276,11 @@ export class SuiCommitmentSubmitter implements CommitmentSubmitter {
   }
 }
 
-const min = (a: bigint, b: bigint) => (a < b ? a : b);
+/** Per-call budget × calls, capped at the protocol maximum. */
+function budgetOf(calls: number, perCall: bigint): bigint {
+  const b = perCall * BigInt(calls);
+  return b < MAX_GAS_BUDGET ? b : MAX_GAS_BUDGET;
+}
 
 /** Failures caused by one call's ticket (as opposed to the transaction as a whole). */
 function isPerTicket(c: Classified): boolean {
