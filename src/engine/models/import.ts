@@ -56,7 +56,12 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
   const st = await stat(path).catch(() => null);
   if (!st) throw new ImportError(`${what} file not found: ${path}`);
   if (!st.isFile()) throw new ImportError(`${what} path is not a file: ${path}`);
-  return new Uint8Array(await readFile(path));
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    // e.g. EACCES, or ERR_FS_FILE_TOO_LARGE for checkpoints past the runtime's buffer limit.
+    throw new ImportError(`cannot read ${what} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 export async function importLlama2c(opts: Llama2cImportOptions): Promise<ImportResult> {

@@ -33,7 +33,11 @@ export function llamaWeightBytes(w: LlamaWeights): number {
   return arrays.reduce((n, a) => n + (a?.byteLength ?? 0), 0);
 }
 
-export function llamaHfConfig(w: LlamaWeights, externalFiles: string[] = []): Record<string, unknown> {
+/**
+ * config.json. `defaultDtype` is the variant transformers.js loads when the caller names none
+ * (fp32 when written, else the first variant present).
+ */
+export function llamaHfConfig(w: LlamaWeights, defaultDtype: LlamaVariant = "fp32", externalFiles: string[] = []): Record<string, unknown> {
   const c = w.config;
   return {
     model_type: "llama",
@@ -54,7 +58,7 @@ export function llamaHfConfig(w: LlamaWeights, externalFiles: string[] = []): Re
     tie_word_embeddings: c.tieWordEmbeddings,
     torch_dtype: "float32",
     "transformers.js_config": {
-      dtype: "fp32",
+      dtype: defaultDtype,
       // Per-file chunk counts: transformers.js then fetches `<file>_data` itself (needed for buffer-based onnxruntime-web).
       ...(externalFiles.length ? { use_external_data_format: Object.fromEntries(externalFiles.map((f) => [f, 1])) } : {}),
     },
@@ -78,6 +82,7 @@ export function isCompleteModelDir(dir: string, variants: readonly LlamaVariant[
 /** Writes the directory; replaces an existing `outDir` only when `replace` is set. */
 export async function writeModelDir(outDir: string, contents: ModelDirContents, replace = false): Promise<void> {
   const variants = contents.variants ?? DEFAULT_VARIANTS;
+  if (variants.length === 0) throw new Error("writeModelDir: no ONNX variant requested");
   const c = contents.weights.config;
   const tmp = join(dirname(outDir), `.${basename(outDir)}.tmp-${process.pid}-${Date.now()}`);
   await mkdir(join(tmp, "onnx"), { recursive: true });
@@ -85,7 +90,7 @@ export async function writeModelDir(outDir: string, contents: ModelDirContents, 
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
     const external = llamaWeightBytes(contents.weights) > (contents.externalDataAboveBytes ?? EXTERNAL_DATA_ABOVE_BYTES);
     const onnxFiles = variants.map((v) => VARIANT_FILES[v]);
-    await writeFile(join(tmp, "config.json"), json(llamaHfConfig(contents.weights, external ? onnxFiles : [])));
+    await writeFile(join(tmp, "config.json"), json(llamaHfConfig(contents.weights, variants.includes("fp32") ? "fp32" : variants[0], external ? onnxFiles : [])));
     await writeFile(join(tmp, "generation_config.json"), json({ bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenId }));
     await writeFile(join(tmp, "tokenizer.json"), json(contents.tokenizer));
     await writeFile(join(tmp, "tokenizer_config.json"), json(contents.tokenizerConfig));

@@ -173,6 +173,15 @@ test("--dtypes all writes every variant; each continues the prompt exactly as th
   }
 });
 
+test("--dtypes q4 alone: only model_q4.onnx, and config.json makes it transformers.js's default dtype", async () => {
+  const only = join(work, "q4only");
+  expect(cli(["models", "import", "llama2c", "--weights", STORIES260K.weights, "--tokenizer", STORIES260K.tokenizer, "--out", only, "--dtypes", "q4"]).code).toBe(0);
+  expect(existsSync(join(only, "onnx/model.onnx"))).toBe(false);
+  expect(JSON.parse(readFileSync(join(only, "config.json"), "utf8"))["transformers.js_config"].dtype).toBe("q4");
+  const lm = await AutoModelForCausalLM.from_pretrained(only, { device: "cpu" });
+  await lm.dispose();
+});
+
 test("ensureStories260k returns a complete imported directory, the same path on every call", async () => {
   const a = await ensureStories260k();
   expect(await ensureStories260k()).toBe(a);
