@@ -15,6 +15,7 @@
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { embeddedOrtWebPaths, loadOrtNode } from "./runtime/ort-native.ts";
+import { engineLog } from "./log.ts";
 import { DEVICES, EngineError, type Device } from "./types.ts";
 
 type Transformers = typeof import("@huggingface/transformers");
@@ -38,8 +39,13 @@ export function parseDevice(value: string): Device {
   throw new EngineError(`unknown device "${value}": expected one of ${DEVICES.join(", ")}`);
 }
 
-/** onnxruntime-web configured for local, offline wasm files (transformers would point at a CDN). */
+/**
+ * onnxruntime-web configured for local, offline wasm files (transformers would point at a CDN).
+ * Its thread count is fixed when the first session initialises the wasm module, so a `threads`
+ * request after that (e.g. after a probe) can only be reported, not applied.
+ */
 async function ortWeb(threads?: number): Promise<typeof import("onnxruntime-web")> {
+  const first = !ortWebPromise;
   ortWebPromise ??= import("onnxruntime-web").then((ort) => {
     ort.env.wasm.wasmPaths =
       embeddedOrtWebPaths() ?? dirname(require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm")) + "/";
@@ -47,7 +53,11 @@ async function ortWeb(threads?: number): Promise<typeof import("onnxruntime-web"
     ort.env.logLevel = "error";
     return ort;
   });
-  return ortWebPromise;
+  const ort = await ortWebPromise;
+  if (!first && threads && ort.env.wasm.numThreads !== threads) {
+    engineLog.warn(`wasm threads are fixed per process at ${ort.env.wasm.numThreads ?? "default"}; ignoring threads=${threads}`);
+  }
+  return ort;
 }
 
 /** Returns null when the backend works, else the reason it does not. */
@@ -83,7 +93,8 @@ export async function availableBackends(): Promise<Device[]> {
 }
 
 /** Fails with the list of working backends when `device` cannot run here. */
-export async function requireDevice(device: Device): Promise<void> {
+export async function requireDevice(device: Device, threads?: number): Promise<void> {
+  if (device === "wasm") await ortWeb(threads); // before the probe initialises the wasm module
   const reason = await probeDevice(device);
   if (reason === null) return;
   const avail = await availableBackends();

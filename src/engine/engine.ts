@@ -31,10 +31,16 @@ class OnnxTextEngine implements TextEngine {
 
   async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
     const it = this.stream(req);
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return r.value;
-      onChunk?.(r.value);
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return r.value;
+        onChunk?.(r.value);
+      }
+    } catch (e) {
+      // A throwing onChunk leaves the generator suspended: finish it so its lock and cache are freed.
+      await it.return(undefined as never).catch(() => {});
+      throw e;
     }
   }
 

@@ -21,6 +21,9 @@ import {
 
 /** Prepared input: the token sequence the model sees, and how much was dropped to fit. */
 export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
+  if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
+    throw new EngineError("generate request must be an object with prompt and params");
+  }
   const prompt = checkPrompt(req.prompt);
   const pre = req.prePromptTokens ?? [];
   const limit = m.vocabSize > 0 ? m.vocabSize : Number.MAX_SAFE_INTEGER;
@@ -46,8 +49,8 @@ export async function* generateTokens(
   req: GenerateRequest,
 ): AsyncGenerator<GenerationChunk, GenerationResult, void> {
   const t0 = performance.now();
-  const sampler = new Sampler(req.params);
   const { input, truncated } = prepareInput(m, req);
+  const sampler = new Sampler(req.params);
   const maxNew = Math.min(req.params.maxTokens, m.contextLength - input.length);
   const tokens = input.slice();
   const decoder = new IncrementalDecoder(m.tokenizer, tokens, input.length);
@@ -75,7 +78,7 @@ export async function* generateTokens(
       const logits = out.logits;
       const [, seq, vocab] = logits.dims as number[];
       // Only the last position matters; a view avoids copying the [seq, vocab] block.
-      const row = (logits.data as Float32Array).subarray((seq! - 1) * vocab!, seq! * vocab!);
+      const row = lastRow(logits.data, logits.type, seq!, vocab!);
       const next: Record<string, unknown> = {};
       for (const name in out) if (name.startsWith("present")) next[name.replace("present", "past_key_values")] = out[name];
       cache.update(next);
@@ -114,4 +117,26 @@ export async function* generateTokens(
     tokensPerSecond: steps > 1 && tLast > tFirst ? ((steps - 1) * 1000) / (tLast - tFirst) : 0,
     totalMs: end - t0,
   };
+}
+
+/**
+ * The last position's logits without copying the [seq, vocab] block. fp16 logits arrive as a
+ * Float16Array under Bun, but as raw half-float bits in a Uint16Array where the runtime lacks
+ * Float16Array (Node 20); those are widened exactly.
+ */
+function lastRow(data: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }, type: string, seq: number, vocab: number): ArrayLike<number> {
+  const row = data.subarray((seq - 1) * vocab, seq * vocab);
+  if (type !== "float16" || !(row instanceof Uint16Array)) return row;
+  const out = new Float32Array(vocab);
+  for (let i = 0; i < vocab; i++) out[i] = halfToFloat(row[i]!);
+  return out;
+}
+
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

@@ -73,7 +73,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
   const variant = chooseVariant(dir, opts.dtype);
   if (variant.warning) engineLog.warn(variant.warning);
 
-  await requireDevice(device);
+  await requireDevice(device, opts.threads);
   const tjs = await transformersFor(device, opts.threads);
   let tokenizer: Tokenizer;
   try {

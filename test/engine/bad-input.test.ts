@@ -100,6 +100,18 @@ describe("bad requests", () => {
     const b = await engine.generate({ prompt: "Once", params: P({ maxTokens: 12, temperature: 0.8, topP: 0, seed: 4n }) });
     expect(a.text).toBe(b.text);
   });
+  test("a malformed request object is an EngineError", async () => {
+    const err = await engine.generate({ prompt: "Hi" } as never).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineError);
+  });
+  test("a throwing onChunk propagates and releases the engine", async () => {
+    const err = await engine
+      .generate({ prompt: "Once", params: P({ maxTokens: 10 }) }, () => {
+        throw new Error("consumer gone");
+      })
+      .then(() => null, (e: unknown) => e);
+    expect((err as Error).message).toBe("consumer gone");
+  });
   test("the engine still works after errors", async () => {
     expect((await engine.generate({ prompt: "Once", params: P() })).outputTokens).toBe(4);
   });

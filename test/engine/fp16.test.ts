@@ -3,6 +3,7 @@
 // Random weights: plumbing checks only, never output quality.
 import { afterAll, describe, expect, test } from "bun:test";
 import { loadTextEngine } from "../../src/engine/engine.ts";
+import { halfToFloat } from "../../src/engine/generation.ts";
 import type { SamplingParams } from "../../src/engine/types.ts";
 import { cleanupTempDirs, tinyFp16Dir } from "./fixtures.ts";
 
@@ -47,4 +48,10 @@ describe("fp16 random Llama (shared fixture)", () => {
     expect(pieces.join("").split("\uFFFD").length).toBe(a.text.split("\uFFFD").length);
     await e.dispose();
   });
+});
+
+test("half-float bits widen exactly (fp16 logits where the runtime has no Float16Array)", () => {
+  expect([0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555, 0x0000, 0x8000].map(halfToFloat)).toEqual([1, -2, 65504, 2 ** -24, 0.333251953125, 0, -0]);
+  expect(halfToFloat(0x7c00)).toBe(Infinity);
+  expect(halfToFloat(0x7e00)).toBeNaN();
 });
