@@ -22,6 +22,11 @@ describe("atoma-node events decode", () => {
     expect(j.decoded_output_destination).toEqual({ kind: "Firebase" });
     expect(j.selection).toEqual({ smallId: "9", selected: true, index: 2, leaves: "3", policy: "chunks_count" });
   });
+  test("0x-hex BCS is accepted too", () => {
+    const r = run("FirstSubmissionEvent", "--bcs", `0x${F.FIRST_SUBMISSION}`);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).event).toEqual({ kind: "FirstSubmissionEvent", ticketId: F.ID11, nodeId: "7" });
+  });
   test("JSON form, NewlySampledNodesEvent orders", () => {
     const json = JSON.stringify({ ticket_id: F.ID22, new_nodes: [{ node_id: { inner: "7" }, order: "2" }, { node_id: { inner: "9" }, order: "5" }] });
     const r = run("NewlySampledNodesEvent", "--json", json, "--small-id", "9");
@@ -33,6 +38,7 @@ describe("atoma-node events decode", () => {
       ["Nope", "--bcs", "AA=="],
       ["DisputeEvent"],
       ["DisputeEvent", "--bcs", "!!"],
+      ["DisputeEvent", "--bcs", "0x123"],
       ["DisputeEvent", "--bcs", toBase64(fromHex(F.DISPUTE_NONE + "00"))],
       ["DisputeEvent", "--json", "{"],
       ["DisputeEvent", "--bcs", toBase64(fromHex(F.DISPUTE_NONE)), "--small-id", "-1"],

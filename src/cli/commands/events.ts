@@ -4,7 +4,7 @@
  * numbers, byte vectors as hex); with --small-id, also whether the event is for that node.
  */
 import { defineCommand } from "citty";
-import { fromBase64 } from "@mysten/sui/utils";
+import { fromBase64, fromHex } from "@mysten/sui/utils";
 import type { LeafCountPolicy } from "../../config/types.ts";
 import { decodeEventBcs, decodeEventJson, isEventName } from "../../chain/events/decode.ts";
 import { EVENT_NAMES } from "../../chain/events/schemas.ts";
@@ -31,7 +31,7 @@ const decode = defineCommand({
   meta: { name: "decode", description: "Decode an Atoma event from BCS (base64) or its JSON rendering" },
   args: {
     event: { type: "positional", description: `Event name: ${EVENT_NAMES.join(", ")}`, required: true },
-    bcs: { type: "string", description: "BCS bytes, base64" },
+    bcs: { type: "string", description: "BCS bytes, base64 (or 0x-prefixed hex)" },
     json: { type: "string", description: "JSON rendering (JSON-RPC parsedJson)" },
     "small-id": { type: "string", description: "Node small id: report whether the event selects it" },
     policy: { type: "string", description: "Leaf count policy: chunks_count (default) or nodes", default: "chunks_count" },
@@ -50,9 +50,17 @@ const decode = defineCommand({
     if (policy !== "chunks_count" && policy !== "nodes") fail(`--policy "${policy}": expected chunks_count or nodes`);
     let result;
     if (args.bcs !== undefined) {
-      const b64 = args.bcs.trim();
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) fail("--bcs is not valid base64");
-      result = decodeEventBcs(name, fromBase64(b64));
+      const text = args.bcs.trim();
+      let bytes: Uint8Array;
+      if (/^0x/i.test(text)) {
+        // Hex is accepted too when prefixed with 0x (as block explorers print it).
+        if (!/^0x([0-9a-fA-F]{2})*$/.test(text)) fail("--bcs 0x… is not an even-length hex string");
+        bytes = fromHex(text);
+      } else {
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) fail("--bcs is not valid base64 (or 0x-prefixed hex)");
+        bytes = fromBase64(text);
+      }
+      result = decodeEventBcs(name, bytes);
     } else {
       result = decodeEventJson(name, args.json);
     }
