@@ -178,10 +178,15 @@ describe("submit_commitment against the local Sui server", () => {
     expect(o).toMatchObject({ status: "failed", kind: "insufficient_gas" });
     expect(outbox.txs.length).toBe(0);
     // Two coins of 1 000 000 MIST merge to cover a budget neither covers alone.
-    const [ok] = await new SuiCommitmentSubmitter({ ...base, gasBudget: 1_500_000n, keypair: poor, nodeBadgeId: badgeId })
-      .submit([req(prompt([21]))], outbox);
+    const rich = new SuiCommitmentSubmitter({ ...base, gasBudget: 1_500_000n, keypair: poor, nodeBadgeId: badgeId });
+    const [ok] = await rich.submit([req(prompt([21]))], outbox);
     expect(ok).toMatchObject({ status: "committed" });
     expect(bcsPayment(outbox.txs[0]!)).toBe(2);
+    // The cached pool follows the effects: the smashed coin is gone, the gas coin's balance is exact.
+    const cached = rich.objects.coins!;
+    expect(cached.length).toBe(1);
+    const onChain = server.ledger.get(cached[0]!.objectId)!;
+    expect([cached[0]!.version, cached[0]!.balance]).toEqual([String(onChain.version), onChain.balance!]);
   });
 
   test("response lost after execution (hang past request_timeout) → found by digest, no resend", async () => {

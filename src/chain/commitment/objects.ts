@@ -127,17 +127,18 @@ export class CommitmentObjects {
     const kept: GasCoin[] = [];
     for (const coin of this.coins) {
       const c = changed.get(normalizeSuiAddress(coin.objectId));
-      if (!c || !newer(coin, c)) {
-        kept.push(coin);
-      } else if (c.outputState === "ObjectWrite") {
-        kept.push({ ...coin, version: c.outputVersion!, digest: c.outputDigest! });
+      if (c && (c.outputState === "DoesNotExist" || c.idOperation === "Deleted")) {
+        merged += coin.balance; // smashed into the gas coin, then deleted (deletion is permanent)
+      } else if (c && newer(coin, c)) {
+        const isGas = gasId !== undefined && normalizeSuiAddress(gasId) === normalizeSuiAddress(coin.objectId);
+        kept.push({ ...coin, version: c.outputVersion!, digest: c.outputDigest!, balance: isGas ? coin.balance - spent : coin.balance });
       } else {
-        merged += coin.balance; // smashed into the gas coin, then deleted
+        kept.push(coin);
       }
     }
-    for (const coin of kept) {
-      if (gasId && normalizeSuiAddress(coin.objectId) === normalizeSuiAddress(gasId)) coin.balance += merged - spent;
-    }
+    // Only effects newer than our cache move balances (an old transaction resumed late changes nothing).
+    const gas = gasId === undefined ? undefined : kept.find((k) => normalizeSuiAddress(k.objectId) === normalizeSuiAddress(gasId));
+    if (gas && merged > 0n) gas.balance += merged;
     this.coins = kept;
   }
 }
