@@ -7,6 +7,9 @@ import { EngineError, type DType, type Device, type SamplingParams, type TextEng
 import { ensureStories260k } from "../support/models.ts";
 import { cleanupTempDirs, copyDir, tempDir } from "./fixtures.ts";
 
+/** Model loads and child processes on a loaded 2-core machine: well above bun's 5 s default. */
+const TIMEOUT = 60000;
+
 const P = (o: Partial<SamplingParams> = {}): SamplingParams => ({
   maxTokens: 4, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n, ...o,
 });
@@ -16,7 +19,7 @@ let engine: TextEngine;
 beforeAll(async () => {
   dir = await ensureStories260k();
   engine = await loadTextEngine({ id: "s", dir, device: "cpu", dtype: "f32" });
-});
+}, TIMEOUT);
 afterAll(async () => {
   await engine?.dispose();
   cleanupTempDirs();
@@ -38,32 +41,32 @@ describe("bad model directories", () => {
     const d = copyDir(dir);
     rmSync(join(d, "config.json"));
     await loadFails({ dir: d }, "missing config.json");
-  });
+  }, TIMEOUT);
   test("corrupt config.json", async () => {
     const d = copyDir(dir);
     writeFileSync(join(d, "config.json"), "{ not json");
     await loadFails({ dir: d }, "config.json is not valid JSON");
-  });
+  }, TIMEOUT);
   test("config.json without model_type", async () => {
     const d = copyDir(dir);
     writeFileSync(join(d, "config.json"), JSON.stringify({ hidden_size: 64 }));
     await loadFails({ dir: d }, 'no "model_type"');
-  });
+  }, TIMEOUT);
   test("missing tokenizer.json", async () => {
     const d = copyDir(dir);
     rmSync(join(d, "tokenizer.json"));
     await loadFails({ dir: d }, "missing tokenizer.json");
-  });
+  }, TIMEOUT);
   test("wrong layout: no onnx/ folder", async () => {
     const d = copyDir(dir);
     rmSync(join(d, "onnx"), { recursive: true });
     await loadFails({ dir: d }, "present: none");
-  });
+  }, TIMEOUT);
   test("corrupt ONNX file", async () => {
     const d = copyDir(dir);
     writeFileSync(join(d, "onnx", "model.onnx"), "garbage, not a protobuf");
     await loadFails({ dir: d }, "cannot load");
-  });
+  }, TIMEOUT);
   test("absent dtype variant names the file and lists the present ones", () =>
     loadFails({ dir, dtype: "f16" }, "onnx/model_fp16.onnx is missing (present: onnx/model.onnx, onnx/model_q4.onnx)"));
   test("unknown dtype", () => loadFails({ dir, dtype: "int3" }, 'unknown dtype "int3"'));
@@ -73,7 +76,7 @@ describe("bad model directories", () => {
     const d = tempDir("atoma-empty-");
     mkdirSync(join(d, "onnx"));
     await loadFails({ dir: d }, "missing config.json");
-  });
+  }, TIMEOUT);
 });
 
 describe("bad requests", () => {
@@ -90,7 +93,7 @@ describe("bad requests", () => {
       const err = await engine.generate(req).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(EngineError);
       expect((err as Error).message).toContain(fragment);
-    });
+    }, TIMEOUT);
   }
   test("negative temperature is greedy; top_p outside (0,1) disables the cut-off", async () => {
     const greedy = await engine.generate({ prompt: "Once", params: P({ maxTokens: 12 }) });
@@ -99,11 +102,11 @@ describe("bad requests", () => {
     const a = await engine.generate({ prompt: "Once", params: P({ maxTokens: 12, temperature: 0.8, topP: 1.5, seed: 4n }) });
     const b = await engine.generate({ prompt: "Once", params: P({ maxTokens: 12, temperature: 0.8, topP: 0, seed: 4n }) });
     expect(a.text).toBe(b.text);
-  });
+  }, TIMEOUT);
   test("a malformed request object is an EngineError", async () => {
     const err = await engine.generate({ prompt: "Hi" } as never).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(EngineError);
-  });
+  }, TIMEOUT);
   test("a throwing onChunk propagates and releases the engine", async () => {
     const err = await engine
       .generate({ prompt: "Once", params: P({ maxTokens: 10 }) }, () => {
@@ -111,14 +114,14 @@ describe("bad requests", () => {
       })
       .then(() => null, (e: unknown) => e);
     expect((err as Error).message).toBe("consumer gone");
-  });
+  }, TIMEOUT);
   test("the engine still works after errors", async () => {
     expect((await engine.generate({ prompt: "Once", params: P() })).outputTokens).toBe(4);
-  });
+  }, TIMEOUT);
   test("invalid UTF-8 prompt bytes decode with U+FFFD and generate", async () => {
     const text = decodePromptBytes(new Uint8Array([0x4f, 0x6e, 0x63, 0x65, 0xff, 0xc3]));
     expect(text).toBe("Once\uFFFD\uFFFD");
     const r = await engine.generate({ prompt: text, params: P() });
     expect(r.outputTokens).toBe(4);
-  });
+  }, TIMEOUT);
 });

@@ -6,6 +6,9 @@ import { cleanupTempDirs, copyDir } from "./fixtures.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
+/** Model loads and child processes on a loaded 2-core machine: well above bun's 5 s default. */
+const TIMEOUT = 60000;
+
 const P = (o: Partial<SamplingParams> = {}): SamplingParams => ({
   maxTokens: 48, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n, ...o,
 });
@@ -16,7 +19,7 @@ let engine: TextEngine;
 beforeAll(async () => {
   dir = await ensureStories260k();
   engine = await loadTextEngine({ id: "stories260k", dir, device: "cpu", dtype: "f32" });
-});
+}, TIMEOUT);
 afterAll(async () => {
   await engine?.dispose();
   cleanupTempDirs();
@@ -37,7 +40,7 @@ describe("engine on stories260K (cpu, f32)", () => {
     expect(r.truncatedTokens).toBe(0);
     expect(r.timeToFirstTokenMs).toBeGreaterThan(0);
     expect(r.tokensPerSecond).toBeGreaterThan(0);
-  });
+  }, TIMEOUT);
 
   test("greedy equals transformers.js generate() token for token", async () => {
     const { AutoModelForCausalLM, AutoTokenizer } = await import("@huggingface/transformers");
@@ -48,7 +51,7 @@ describe("engine on stories260K (cpu, f32)", () => {
     const ours = await engine.generate({ prompt: PROMPT, params: P() });
     expect(ours.tokens).toEqual(out.tolist()[0]!.map(Number).filter((t) => t !== 2));
     await model.dispose();
-  });
+  }, TIMEOUT);
 
   test("seeded sampling: same seed ⇒ identical, other seed ⇒ different", async () => {
     const a = await engine.generate({ prompt: PROMPT, params: P({ temperature: 0.8, seed: 7n }) });
@@ -57,7 +60,7 @@ describe("engine on stories260K (cpu, f32)", () => {
     expect(a.text).toBe(b.text);
     expect(a.tokens).toEqual(b.tokens);
     expect(c.text).not.toBe(a.text);
-  });
+  }, TIMEOUT);
 
   test("streamed pieces (onChunk and stream()) concatenate to the final text", async () => {
     const params = P({ temperature: 0.9, topK: 40, topP: 0.95, repeatPenalty: 1.1, seed: 3n, maxTokens: 80 });
@@ -74,7 +77,7 @@ describe("engine on stories260K (cpu, f32)", () => {
     }
     expect(streamed.join("")).toBe(r.text);
     expect(next.value.tokens).toEqual(r.tokens);
-  });
+  }, TIMEOUT);
 
   test("pre_prompt_tokens are prepended and counted", async () => {
     const plain = await engine.generate({ prompt: PROMPT, params: P({ maxTokens: 4 }) });
@@ -82,7 +85,7 @@ describe("engine on stories260K (cpu, f32)", () => {
     const r = await engine.generate({ prompt: PROMPT, prePromptTokens: pre, params: P({ maxTokens: 4 }) });
     expect(r.tokens.slice(0, 3)).toEqual(pre);
     expect(r.inputTokens).toBe(plain.inputTokens + 3);
-  });
+  }, TIMEOUT);
 
   test("a prompt longer than the context is left-truncated and reported", async () => {
     const long = "the cat sat on the mat. ".repeat(120);
@@ -90,12 +93,12 @@ describe("engine on stories260K (cpu, f32)", () => {
     expect(r.truncatedTokens).toBeGreaterThan(0);
     expect(r.inputTokens).toBe(511);
     expect(r.outputTokens).toBe(1); // max_tokens clamped to what is left of the 512-token context
-  });
+  }, TIMEOUT);
 
   test("huge max_tokens is clamped to the context", async () => {
     const r = await engine.generate({ prompt: PROMPT, params: P({ maxTokens: Number.MAX_SAFE_INTEGER, temperature: 1, seed: 1n }) });
     expect(r.inputTokens + r.outputTokens).toBeLessThanOrEqual(512);
-  });
+  }, TIMEOUT);
 
   test("stops at EOS (generation_config array form) without counting or printing it", async () => {
     // llama2.c stories end with BOS (id 1), its sequence delimiter; declare both ids as EOS.
@@ -107,7 +110,7 @@ describe("engine on stories260K (cpu, f32)", () => {
     expect(r.finishReason).toBe("eos");
     expect(r.tokens.slice(r.inputTokens).some((t) => t === 1 || t === 2)).toBe(false);
     expect(r.tokens.length).toBe(r.inputTokens + r.outputTokens);
-  });
+  }, TIMEOUT);
 
   test("an aborted signal stops generation with finishReason aborted", async () => {
     const ac = new AbortController();
@@ -117,18 +120,18 @@ describe("engine on stories260K (cpu, f32)", () => {
     });
     expect(r.finishReason).toBe("aborted");
     expect(r.outputTokens).toBe(3);
-  });
+  }, TIMEOUT);
 
   test("concurrent requests are served one at a time with the same results as sequential ones", async () => {
     const reqs = [1n, 2n, 3n].map((seed) => ({ prompt: PROMPT, params: P({ temperature: 0.8, seed, maxTokens: 24 }) }));
     const together = await Promise.all(reqs.map((r) => engine.generate(r)));
     for (const [i, r] of reqs.entries()) expect((await engine.generate(r)).text).toBe(together[i]!.text);
-  });
+  }, TIMEOUT);
 
   test("wasm cannot join a process already running onnxruntime-node", async () => {
     const err = await loadTextEngine({ id: "w", dir, device: "wasm", dtype: "f32" }).then(() => null, (e: unknown) => e);
     expect((err as Error).message).toContain("start a separate process");
-  });
+  }, TIMEOUT);
 
   test("q4 variant and bf16 fallback load; thread count does not change sampled output", async () => {
     const q4 = await loadTextEngine({ id: "s-q4", dir, device: "cpu", dtype: "q4" });
@@ -142,5 +145,5 @@ describe("engine on stories260K (cpu, f32)", () => {
     const two = await engine.generate({ prompt: PROMPT, params });
     expect(one.text).toBe(two.text);
     await bf16.dispose();
-  });
+  }, TIMEOUT);
 });

@@ -7,6 +7,9 @@ import { halfToFloat } from "../../src/engine/generation.ts";
 import type { SamplingParams } from "../../src/engine/types.ts";
 import { cleanupTempDirs, tinyFp16Dir } from "./fixtures.ts";
 
+/** Model loads and child processes on a loaded 2-core machine: well above bun's 5 s default. */
+const TIMEOUT = 60000;
+
 const P = (o: Partial<SamplingParams> = {}): SamplingParams => ({
   maxTokens: 12, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n, ...o,
 });
@@ -33,7 +36,7 @@ describe("fp16 random Llama (shared fixture)", () => {
     expect((await bf.generate({ prompt: "Hello world", params: P() })).tokens).toEqual(r.tokens);
     await bf.dispose();
     await e.dispose();
-  });
+  }, TIMEOUT);
 
   test("fp16 sampling with a 32k vocabulary is seed-deterministic and streams multi-byte text intact", async () => {
     const e = await loadTextEngine({ id: "tiny", dir: tinyFp16Dir(), device: "cpu", dtype: "f16" });
@@ -47,7 +50,7 @@ describe("fp16 random Llama (shared fixture)", () => {
     for (const p of pieces) expect(/[\uD800-\uDBFF]$/.test(p)).toBe(false);
     expect(pieces.join("").split("\uFFFD").length).toBe(a.text.split("\uFFFD").length);
     await e.dispose();
-  });
+  }, TIMEOUT);
 });
 
 test("half-float bits widen exactly (fp16 logits where the runtime has no Float16Array)", () => {

@@ -6,11 +6,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureStories260k } from "../support/models.ts";
 
+/** Model loads and child processes on a loaded 2-core machine: well above bun's 5 s default. */
+const TIMEOUT = 60000;
+
 const MAIN = resolve(import.meta.dir, "../../src/cli/main.ts");
 let dir: string;
 beforeAll(async () => {
   dir = await ensureStories260k();
-});
+}, TIMEOUT);
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const p = Bun.spawn([process.execPath, MAIN, "generate", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ATOMA_LOG: "warn" } });
@@ -31,7 +34,7 @@ describe("atoma-node generate", () => {
     expect(a.out.length).toBeGreaterThan(20);
     expect(b.out).toBe(a.out);
     expect(c.out).not.toBe(a.out);
-  });
+  }, TIMEOUT);
 
   test("--stream prints the same bytes; --json prints one object with counts and timings", async () => {
     const args = [...base(), "--temperature", "0.7", "--top-k", "40", "--top-p", "0.9", "--repeat-penalty", "1.1", "--repeat-last-n", "32", "--seed", "0xffffffffffffffff"];
@@ -43,14 +46,22 @@ describe("atoma-node generate", () => {
     expect(obj.input_tokens).toBe(5);
     expect(obj.output_tokens).toBe(60);
     expect(json.out.trim().split("\n").length).toBe(1);
-  });
+  }, TIMEOUT);
 
-  test("wasm (onnxruntime-web) gives the same greedy text as cpu", async () => {
-    const [cpu, wasm] = await Promise.all([cli(...base()), cli(...base(), "--device", "wasm")]);
+  test("wasm (onnxruntime-web, 2 threads) gives the same text as cpu", async () => {
+    const sampled = ["--temperature", "0.8", "--seed", "5"];
+    const [cpu, wasm, cpuS, wasmS] = await Promise.all([
+      cli(...base()),
+      cli(...base(), "--device", "wasm"),
+      cli(...base(), ...sampled),
+      cli(...base(), ...sampled, "--device", "wasm", "--threads", "2"),
+    ]);
     expect(wasm.code).toBe(0);
     expect(wasm.out).toBe(cpu.out);
     expect(cpu.out.startsWith(", there was a little girl")).toBe(true);
-  });
+    // Tiny fp32 model: both runtimes' logits agree closely enough that even sampling matches.
+    expect(wasmS.out).toBe(cpuS.out);
+  }, TIMEOUT);
 
   test("--config resolves a model_type to its directory, device and dtype", async () => {
     const cfgDir = mkdtempSync(join(tmpdir(), "atoma-gen-cfg-"));
@@ -73,7 +84,7 @@ describe("atoma-node generate", () => {
     } finally {
       rmSync(cfgDir, { recursive: true, force: true });
     }
-  });
+  }, TIMEOUT);
 
   test("bad input: one line on stderr, exit 2, nothing on stdout", async () => {
     const cases: [string[], string][] = [
@@ -97,5 +108,5 @@ describe("atoma-node generate", () => {
       expect(errLines.length).toBe(1);
       expect(errLines[0]).toContain(fragment);
     });
-  });
+  }, TIMEOUT);
 });
