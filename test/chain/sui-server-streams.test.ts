@@ -164,3 +164,28 @@ describe("Sui test server deadlines", () => {
     expect(server.admin.commitments(ticket).length).toBe(1); // it did execute
   });
 });
+
+describe("Sui test server read masks", () => {
+  test("responses carry only the requested fields, or the documented defaults", async () => {
+    const db = server.admin.info().atomaDbId;
+    const bare = (await text.ledgerService.getObject({ objectId: db }).response).object!;
+    expect(bare.objectId).toBe(db);
+    expect(bare.version).toBeDefined();
+    expect(bare.owner).toBeUndefined();
+    const owned = (await text.ledgerService.getObject({ objectId: db, readMask: { paths: ["owner"] } }).response).object!;
+    expect(owned.owner!.kind).toBe(GrpcTypes.Owner_OwnerKind.SHARED);
+    expect(owned.objectId).toBeUndefined();
+
+    const p = server.admin.injectPrompt({ nodes: [1] });
+    const tx = (await text.ledgerService.getTransaction({ digest: p.txDigest }).response).transaction!;
+    expect(tx.digest).toBe(p.txDigest);
+    expect(tx.events).toBeUndefined();
+    const withEvents = (await text.ledgerService.getTransaction({ digest: p.txDigest, readMask: { paths: ["events.events.event_type"] } }).response).transaction!;
+    expect(withEvents.events!.events[0]!.eventType).toBe(`${pkg}::gate::Text2TextPromptEvent`);
+    expect(withEvents.events!.events[0]!.contents).toBeUndefined();
+
+    const cp = (await text.ledgerService.getCheckpoint({ checkpointId: { oneofKind: "sequenceNumber", sequenceNumber: p.checkpoint } }).response).checkpoint!;
+    expect(cp.sequenceNumber).toBe(p.checkpoint);
+    expect(cp.transactions).toEqual([]);
+  });
+});

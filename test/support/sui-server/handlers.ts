@@ -11,6 +11,21 @@ import { GAS_COIN_TYPE, type Ledger, objectProto } from "./ledger.ts";
 import { checkpointProto, executedTxProto } from "./proto.ts";
 import { listCheckpoints, listEvents, subscribeCheckpoints } from "./streams.ts";
 import { simulateTransaction } from "./simulate.ts";
+import { applyMask } from "./read-mask.ts";
+
+/** Documented defaults when a request has no read mask (sui.rpc.v2 protos). */
+export const DEFAULT_MASK = {
+  object: ["object_id", "version", "digest"],
+  ownedObject: ["object_id", "version", "object_type"],
+  transaction: ["digest"],
+  executed: ["effects.status", "checkpoint"],
+  checkpoint: ["sequence_number", "digest"],
+  epoch: ["epoch"],
+} as const;
+
+const maskObject = (o: GrpcTypes.Object, mask: { paths: string[] } | undefined, dflt: readonly string[] = DEFAULT_MASK.object) => applyMask(GrpcTypes.Object, o, mask, dflt);
+const maskTx = (tx: GrpcTypes.ExecutedTransaction, mask: { paths: string[] } | undefined, dflt: readonly string[] = DEFAULT_MASK.transaction) =>
+  applyMask(GrpcTypes.ExecutedTransaction, tx, mask, dflt);
 
 export interface CallCtx {
   ledger: Ledger;
@@ -59,13 +74,14 @@ export const HANDLERS: Record<string, Handler> = {
   }),
   "LedgerService/GetEpoch": async (req, { ledger }) => {
     if (req.epoch !== undefined && req.epoch !== ledger.epoch) throw notFound(`Epoch ${req.epoch}`);
-    return { epoch: { epoch: ledger.epoch, referenceGasPrice: ledger.referenceGasPrice, firstCheckpoint: 0n } };
+    const epoch = GrpcTypes.Epoch.create({ epoch: ledger.epoch, referenceGasPrice: ledger.referenceGasPrice, firstCheckpoint: 0n });
+    return { epoch: applyMask(GrpcTypes.Epoch, epoch, req.readMask, DEFAULT_MASK.epoch) };
   },
-  "LedgerService/GetObject": async (req, { ledger }) => ({ object: getObject(ledger, req.objectId, req.version) }),
+  "LedgerService/GetObject": async (req, { ledger }) => ({ object: maskObject(getObject(ledger, req.objectId, req.version), req.readMask) }),
   "LedgerService/BatchGetObjects": async (req, { ledger }) => ({
     objects: (req.requests as GrpcTypes.GetObjectRequest[]).map((r) => {
       try {
-        return { result: { oneofKind: "object", object: getObject(ledger, r.objectId, r.version) } };
+        return { result: { oneofKind: "object", object: maskObject(getObject(ledger, r.objectId, r.version), req.readMask) } };
       } catch (e) {
         return { result: { oneofKind: "error", error: { code: Status.NOT_FOUND, message: (e as Error).message, details: [] } } };
       }
@@ -74,13 +90,13 @@ export const HANDLERS: Record<string, Handler> = {
   "LedgerService/GetTransaction": async (req, { ledger }) => {
     const tx = ledger.txs.get(req.digest ?? "");
     if (!tx) throw notFound(`Transaction ${req.digest}`);
-    return { transaction: executedTxProto(tx) };
+    return { transaction: maskTx(executedTxProto(tx), req.readMask) };
   },
   "LedgerService/BatchGetTransactions": async (req, { ledger }) => ({
     transactions: (req.digests as string[]).map((d) => {
       const tx = ledger.txs.get(d);
       return tx
-        ? { result: { oneofKind: "transaction", transaction: executedTxProto(tx) } }
+        ? { result: { oneofKind: "transaction", transaction: maskTx(executedTxProto(tx), req.readMask) } }
         : { result: { oneofKind: "error", error: { code: Status.NOT_FOUND, message: `Transaction ${d} not found`, details: [] } } };
     }),
   }),
@@ -93,7 +109,7 @@ export const HANDLERS: Record<string, Handler> = {
           ? ledger.checkpoints.find((c) => c.digest === id.digest)
           : ledger.tip;
     if (!cp) throw notFound(`Checkpoint ${id.oneofKind === "sequenceNumber" ? id.sequenceNumber : id.oneofKind === "digest" ? id.digest : ""}`);
-    return { checkpoint: checkpointProto(cp, ledger.epoch) };
+    return { checkpoint: applyMask(GrpcTypes.Checkpoint, checkpointProto(cp, ledger.epoch), req.readMask, DEFAULT_MASK.checkpoint) };
   },
   "LedgerService/ListCheckpoints": listCheckpoints,
   "LedgerService/ListEvents": listEvents,
@@ -105,7 +121,7 @@ export const HANDLERS: Record<string, Handler> = {
     const size = Math.min(req.pageSize || 50, 1000);
     const page = all.slice(start, start + size);
     const next = start + size < all.length ? new Uint8Array(new Uint32Array([start + size]).buffer) : undefined;
-    return { objects: page.map(objectProto), nextPageToken: next };
+    return { objects: page.map((o) => maskObject(objectProto(o), req.readMask, DEFAULT_MASK.ownedObject)), nextPageToken: next };
   },
   "StateService/GetBalance": async (req, { ledger }) => ({ balance: balanceOf(ledger, normalizeSuiAddress(req.owner ?? "0x0"), req.coinType ?? "0x2::sui::SUI") }),
   "StateService/ListBalances": async (req, { ledger }) => ({ balances: [balanceOf(ledger, normalizeSuiAddress(req.owner ?? "0x0"), "0x2::sui::SUI")] }),
@@ -124,7 +140,7 @@ export const HANDLERS: Record<string, Handler> = {
       });
       throw new GrpcError(Status.DEADLINE_EXCEEDED, "Deadline Exceeded");
     }
-    return { transaction: executedTxProto(rec) };
+    return { transaction: maskTx(executedTxProto(rec), req.readMask, DEFAULT_MASK.executed) };
   },
   "TransactionExecutionService/SimulateTransaction": simulateTransaction,
 };

@@ -8,6 +8,11 @@ import type { CallCtx } from "./handlers.ts";
 import { GrpcError, Status } from "./grpc-web.ts";
 import type { CheckpointRec } from "./ledger.ts";
 import { checkpointMatches, checkpointProto, eventMatches, eventProto } from "./proto.ts";
+import { applyMask } from "./read-mask.ts";
+
+const CHECKPOINT_DEFAULT = ["sequence_number", "digest"];
+const maskCp = (cp: CheckpointRec, ctx: CallCtx, mask: { paths: string[] } | undefined) =>
+  applyMask(GrpcTypes.Checkpoint, checkpointProto(cp, ctx.ledger.epoch), mask, CHECKPOINT_DEFAULT);
 
 const { QueryEndReason, Ordering } = GrpcTypes;
 /** The real service coerces larger limits down to this. */
@@ -74,7 +79,7 @@ export async function* listEvents(req: GrpcTypes.ListEventsRequest, ctx: CallCtx
         if (eventMatches(req.filter, tx, tx.events[e]!)) {
           items += 1;
           const done = items >= limit;
-          yield { event: eventProto(tx.events[e]!, tx, e), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
+          yield { event: applyMask(GrpcTypes.Event, eventProto(tx.events[e]!, tx, e), req.readMask, null), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
           if (done) return;
         }
         if (scanned >= ctx.faults.scanLimit) {
@@ -109,7 +114,7 @@ export async function* listCheckpoints(req: GrpcTypes.ListCheckpointsRequest, ct
     if (checkpointMatches(req.filter, cp)) {
       items += 1;
       const done = items >= limit;
-      yield { checkpoint: checkpointProto(cp, ctx.ledger.epoch), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
+      yield { checkpoint: maskCp(cp, ctx, req.readMask), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
       if (done) return;
     }
     if (scanned >= ctx.faults.scanLimit && seq + 1n < end) {
@@ -134,7 +139,7 @@ export async function* subscribeCheckpoints(req: GrpcTypes.SubscribeCheckpointsR
     // A real node starts at the checkpoint it is about to publish; the fake publishes only on demand,
     // so it opens with its current tip (progress-only when filtered, as the real service does).
     const tip = ctx.ledger.tip;
-    yield req.filter ? { cursor: tip.seq } : { cursor: tip.seq, checkpoint: checkpointProto(tip, ctx.ledger.epoch) };
+    yield req.filter ? { cursor: tip.seq } : { cursor: tip.seq, checkpoint: maskCp(tip, ctx, req.readMask) };
     while (!ctx.signal.aborted) {
       if (queue.length === 0) {
         await Promise.race([new Promise<void>((r) => (wake = r)), aborted]);
@@ -142,7 +147,7 @@ export async function* subscribeCheckpoints(req: GrpcTypes.SubscribeCheckpointsR
         continue;
       }
       const cp = queue.shift()!;
-      yield checkpointMatches(req.filter, cp) ? { cursor: cp.seq, checkpoint: checkpointProto(cp, ctx.ledger.epoch) } : { cursor: cp.seq };
+      yield checkpointMatches(req.filter, cp) ? { cursor: cp.seq, checkpoint: maskCp(cp, ctx, req.readMask) } : { cursor: cp.seq };
     }
   } finally {
     off();
