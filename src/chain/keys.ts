@@ -14,6 +14,7 @@ import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
 import { Secp256k1Keypair } from "@mysten/sui/keypairs/secp256k1";
 import { Secp256r1Keypair } from "@mysten/sui/keypairs/secp256r1";
 import { fromBase64, isValidSuiAddress, normalizeSuiAddress } from "@mysten/sui/utils";
+import { registerSecret } from "../log/logger.ts";
 
 export const PRIVATE_KEY_ENV = "ATOMA_SUI_PRIVATE_KEY";
 
@@ -75,6 +76,8 @@ function redact<T extends object>(obj: T, label: string): T {
 
 function signer(keypair: Keypair, scheme: Signer["scheme"], source: string): Signer {
   const address = keypair.toSuiAddress();
+  // Mask the key's text forms in any later log line or error, wherever they might surface.
+  registerSecret(keypair.getSecretKey());
   redact(keypair, `${scheme} keypair of ${address}`);
   const s = { address, scheme, source } as Signer;
   Object.defineProperty(s, "keypair", { value: keypair, enumerable: false });
@@ -84,6 +87,7 @@ function signer(keypair: Keypair, scheme: Signer["scheme"], source: string): Sig
 /** A keystore entry or env value: `suiprivkey1…` (bech32) or base64 of `flag || secret`. */
 export function parsePrivateKey(text: string, where: string): { keypair: Keypair; scheme: Signer["scheme"] } {
   const value = text.trim();
+  registerSecret(value);
   if (value.startsWith("suiprivkey")) {
     let decoded: { scheme: string; secretKey: Uint8Array };
     try {

@@ -13,14 +13,14 @@ import type { ClientWithCoreApi, SuiClientTypes } from "@mysten/sui/client";
 import { TransactionError } from "@mysten/sui/client";
 import type { Keypair } from "@mysten/sui/cryptography";
 import { fromBase64, normalizeSuiAddress } from "@mysten/sui/utils";
-import { consola } from "consola";
 import type { CommitmentOutcome, CommitmentRequest, CommitmentSubmitter, Outbox, SignedTx } from "../types.ts";
 import { buildSignedCommitment } from "./build.ts";
 import { classifyExecutionError, classifyThrown, type Classified } from "./classify.ts";
 import { firstSubmissionTickets } from "./first-submission.ts";
 import { CommitmentObjects, ObjectConfigError } from "./objects.ts";
+import { log as rootLog } from "../../log/logger.ts";
 
-const log = consola.withTag("commitment");
+const log = rootLog.withTag("commitment");
 
 /** Protocol maximum gas budget (50 SUI). */
 const MAX_GAS_BUDGET = 50_000_000_000n;

@@ -5,13 +5,13 @@
  */
 import type { BcsType } from "@mysten/bcs";
 import { normalizeStructTag, normalizeSuiAddress } from "@mysten/sui/utils";
-import { consola } from "consola";
 import { u32BitsToF32, f32ToU32Bits } from "../../protocol/floats.ts";
 import type { AtomaEvent } from "../../protocol/types.ts";
 import { rawFromJson } from "./json.ts";
 import { EVENT_NAMES, EVENT_SCHEMAS, type EventName } from "./schemas.ts";
+import { log as rootLog } from "../../log/logger.ts";
 
-const log = consola.withTag("events");
+const log = rootLog.withTag("events");
 
 export type DecodeResult =
   | { ok: true; event: AtomaEvent }
