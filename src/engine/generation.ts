@@ -33,6 +33,7 @@ export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: num
     }
   }
   const input = [...pre, ...m.tokenizer.encode(prompt)];
+  if (input.length === 0) throw new EngineError("prompt encodes to no tokens and there are no pre_prompt_tokens");
   const keep = m.contextLength - 1;
   if (input.length <= keep) return { input, truncated: 0 };
   const truncated = input.length - keep;
