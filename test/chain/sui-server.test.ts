@@ -111,9 +111,21 @@ describe("Sui test server", () => {
     const again = await client.executeTransaction({ transaction: bytes, signatures: [signature], include: { effects: true, events: true } });
     expect(again.Transaction!.digest).toBe(t.digest);
     expect(server.admin.commitments(p!.ticketId).length).toBe(1);
-    // Looked up by digest.
-    const looked = await client.getTransaction({ digest: t.digest, include: { events: true } });
-    expect(looked.Transaction!.events!.length).toBe(1);
+    // Looked up by digest, with the transaction's structure: its arguments decode back to what was sent.
+    const looked = await client.getTransaction({ digest: t.digest, include: { events: true, transaction: true, bcs: true, balanceChanges: true } });
+    const lt = looked.Transaction!;
+    expect(lt.events!.length).toBe(1);
+    expect(lt.bcs).toEqual(bytes);
+    expect(lt.balanceChanges).toEqual([{ coinType: "0x2::sui::SUI", address: node.toSuiAddress(), amount: "-1000000" }]);
+    const call = lt.transaction!.commands[0]!.MoveCall!;
+    expect(`${call.package}::${call.module}::${call.function}`).toBe(`${server.admin.info().packageId}::settlement::submit_commitment`);
+    const pure = (i: number) => Buffer.from((lt.transaction!.inputs[(call.arguments[i] as { Input: number }).Input] as { Pure: { bytes: string } }).Pure.bytes, "base64");
+    expect(bcs.Address.parse(pure(2))).toBe(p!.ticketId);
+    expect(bcs.u64().parse(pure(3))).toBe("5");
+    expect(bcs.u64().parse(pure(4))).toBe("16");
+    expect(Uint8Array.from(bcs.byteVector().parse(pure(5)))).toEqual(root);
+    expect(Uint8Array.from(bcs.byteVector().parse(pure(6)))).toEqual(leaf);
+    expect(lt.transaction!.inputs[7]).toMatchObject({ Object: { SharedObject: { mutable: false } } });
   });
 
   test("stale object version → FAILED_PRECONDITION with Sui's message", async () => {

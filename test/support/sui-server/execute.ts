@@ -216,7 +216,8 @@ export async function executeTransaction(ledger: Ledger, opts: ExecuteOptions, b
       ? [{ kind: GrpcTypes.UnchangedConsensusObject_UnchangedConsensusObjectKind.READ_ONLY_ROOT, objectId: random.objectId, version: random.version, digest: random.digest }]
       : [],
   });
-  const rec: TxRec = { digest, checkpoint: 0n, timestampMs: 0, sender: tx.sender, bytes, signatures: sigs, effects, events: error ? [] : draft.events };
+  const rec: TxRec = { digest, checkpoint: 0n, timestampMs: 0, sender: tx.sender, bytes, signatures: sigs, effects, events: error ? [] : draft.events,
+    balanceChanges: [{ address: normalizeSuiAddress(tx.gas.owner), coinType: "0x2::sui::SUI", amount: (-charged).toString() }] };
   if (dryRun) return rec;
   if (!error) draft.apply(digest, ledger.tip.seq + 1n);
   ledger.appendCheckpoint([rec]);

@@ -49,6 +49,8 @@ export interface TxRec {
   /** TransactionEffects as the protobuf-ts message (plain object). */
   effects: GrpcTypes.TransactionEffects;
   events: EventRec[];
+  /** SUI spent by the gas owner (negative), for `include: { balanceChanges: true }`. */
+  balanceChanges?: { address: string; coinType: string; amount: string }[];
 }
 
 export interface CheckpointRec {

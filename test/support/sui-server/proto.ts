@@ -7,6 +7,7 @@ import { GrpcTypes } from "@mysten/sui/grpc";
 import { normalizeStructTag, normalizeSuiAddress } from "@mysten/sui/utils";
 import { GrpcError, Status } from "./grpc-web.ts";
 import type { CheckpointRec, EventRec, TxRec } from "./ledger.ts";
+import { transactionProto } from "./tx-proto.ts";
 
 const ts = (ms: number) => ({ seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 });
 
@@ -26,12 +27,13 @@ export function eventProto(e: EventRec, tx: TxRec, index: number): GrpcTypes.Eve
 export function executedTxProto(tx: TxRec): GrpcTypes.ExecutedTransaction {
   return GrpcTypes.ExecutedTransaction.create({
     digest: tx.digest,
-    transaction: tx.bytes ? { bcs: { name: "TransactionData", value: tx.bytes }, digest: tx.digest, sender: tx.sender } : { digest: tx.digest, sender: tx.sender },
+    transaction: tx.bytes ? transactionProto(tx.bytes, tx.digest) : { digest: tx.digest, sender: tx.sender },
     signatures: tx.signatures.map((s) => ({ bcs: { name: "UserSignatureBytes", value: s }, signature: { oneofKind: undefined } })),
     effects: tx.effects,
     events: { events: tx.events.map((e, i) => eventProto(e, tx, i)) },
     checkpoint: tx.checkpoint,
     timestamp: ts(tx.timestampMs),
+    balanceChanges: tx.balanceChanges ?? [],
   });
 }
 
