@@ -120,11 +120,6 @@ export class GraphBuilder {
     return outputs[0]!;
   }
 
-  /** Total bytes of initializer data (decides inline vs external storage). */
-  get weightBytes(): number {
-    return this.initializers.reduce((n, t) => n + (t.rawData?.byteLength ?? 0), 0);
-  }
-
   /**
    * Serialises to ONNX (IR 8, ai.onnx opset 17, plus com.microsoft 1 when used). With
    * `externalLocation`, initializers of at least EXTERNAL_MIN_BYTES go to a side file at that

@@ -2,12 +2,15 @@
  * Bad input to `atoma-node models import llama2c`: every case prints one line on stderr naming the
  * problem and exits 2 — never a stack trace. Plus the --if-missing / --force contract.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { STORIES260K } from "../../support/models.ts";
+
+// ONNX sessions and subprocesses are slow on a loaded 2-core CI machine; bunfig's [test] timeout is not applied.
+setDefaultTimeout(60_000);
 
 const ROOT = resolve(import.meta.dir, "../../..");
 let work: string;

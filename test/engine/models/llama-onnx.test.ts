@@ -4,11 +4,14 @@
  * generation token for token; every variant (fp32, fp16, q8, q4, q4f16), the reference running on
  * the weights as that variant stores them (fp16-rounded, block-dequantised).
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, test, setDefaultTimeout } from "bun:test";
 import { buildLlamaOnnx, LLAMA_VARIANTS, VARIANT_SPECS, type LlamaVariant } from "../../../src/engine/models/llama-onnx.ts";
 import { ReferenceLlama, variantWeights } from "../../support/reference-llama.ts";
 import { mulberry32, randomLlama, type RandomLlamaShape } from "../../support/random-llama.ts";
 import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
+
+// ONNX sessions and subprocesses are slow on a loaded 2-core CI machine; bunfig's [test] timeout is not applied.
+setDefaultTimeout(60_000);
 
 const SHAPES: Record<string, RandomLlamaShape> = {
   "MHA, tied, head_dim 8": { hiddenSize: 16, intermediateSize: 40, numLayers: 2, numHeads: 2, numKvHeads: 2, headDim: 8, vocabSize: 300, tied: true },

@@ -5,7 +5,7 @@
  * (an independent path, so this proves the permutation), and its tokenizer.json must tokenize and
  * detokenize as llama2.c does.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +20,9 @@ import { ReferenceLlama, variantWeights } from "../../support/reference-llama.ts
 import { maxAbsDiff, OrtLlama } from "../../support/ort-llama.ts";
 import { mulberry32 } from "../../support/random-llama.ts";
 import { llama2cDecode, llama2cEncode } from "../../support/llama2c-bpe.ts";
+
+// ONNX sessions and subprocesses are slow on a loaded 2-core CI machine; bunfig's [test] timeout is not applied.
+setDefaultTimeout(60_000);
 
 const ROOT = resolve(import.meta.dir, "../../..");
 const BUN = process.execPath;

@@ -3,7 +3,7 @@
  * write (fp32 and q4) and its greedy generate() matches the reference; external-data mode gives
  * identical logits; onnxruntime-web (wasm) runs the same graphs as onnxruntime-node.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -15,6 +15,9 @@ import { llama2cToHfTokenizer, llama2cTokenizerConfig } from "../../../src/engin
 import { ReferenceLlama, variantWeights } from "../../support/reference-llama.ts";
 import { randomLlama, syntheticVocab, writeRandomLlamaDir } from "../../support/random-llama.ts";
 import { maxAbsDiff, OrtLlama, toFloat32 } from "../../support/ort-llama.ts";
+
+// ONNX sessions and subprocesses are slow on a loaded 2-core CI machine; bunfig's [test] timeout is not applied.
+setDefaultTimeout(60_000);
 
 env.allowRemoteModels = false;
 
