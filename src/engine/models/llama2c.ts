@@ -34,7 +34,8 @@ export function parseLlama2cHeader(buf: Uint8Array, where: string): Llama2cHeade
   if (view.getUint32(0, true) === V1_MAGIC) {
     throw new ModelFormatError(`${where}: llama2.c version-1/2 export (magic "ak42") is not supported; expected the legacy format (export with --version 0)`);
   }
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => view.getInt32(i * 4, true)) as number[] as [number, number, number, number, number, number, number];
+  const field = (i: number) => view.getInt32(i * 4, true);
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = [field(0), field(1), field(2), field(3), field(4), field(5), field(6)];
   const bad = (what: string) => new ModelFormatError(`${where}: not a llama2.c model header (${what}; header = ${[dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabRaw, seqLen].join(", ")})`);
   const sane = (v: number, max: number) => Number.isInteger(v) && v > 0 && v <= max;
   if (!sane(dim, 1 << 16) || !sane(hiddenDim, 1 << 18) || !sane(nLayers, 1024) || !sane(nHeads, 1024) || !sane(nKvHeads, 1024) || !sane(Math.abs(vocabRaw), 1 << 20) || !sane(seqLen, 1 << 20)) {
