@@ -1,7 +1,10 @@
 /**
- * `JobStore` on embedded SQLite (bun:sqlite, WAL). `synchronous = FULL` because the outbox row of a
- * signed transaction must survive power loss too: losing it after sending would make the node sign
- * a different transaction over the same owned object versions (equivocation locks the badge).
+ * `JobStore` on embedded SQLite (bun:sqlite, WAL). Commits use `synchronous = NORMAL` (durable
+ * against a process crash; an fsync per commit would block the event loop ~3 ms each), except the
+ * outbox write, which is `FULL`: the row of a signed transaction must survive power loss, or the
+ * node could sign a different transaction over the same owned object versions (equivocation locks
+ * the badge). WAL frames are sequential, so that fsync also makes every earlier commit durable —
+ * nothing a sent transaction depends on can be lost.
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
@@ -109,7 +112,7 @@ export class SqliteJobStore implements JobStore {
   constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true });
-    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
     this.db.exec(SCHEMA);
     this.maxGenAttempts = opts.maxGenerationAttempts ?? 5;
     this.now = opts.now ?? Date.now;
@@ -262,7 +265,12 @@ export class SqliteJobStore implements JobStore {
       );
       for (const id of jobIds) upd.run(tx.digest, nowMs, nowMs, id);
     });
-    put.immediate();
+    this.db.exec("PRAGMA synchronous = FULL");
+    try {
+      put.immediate();
+    } finally {
+      this.db.exec("PRAGMA synchronous = NORMAL");
+    }
   }
 
   applyTxResult(id: number, result: TxResult, nowMs: number): void {
