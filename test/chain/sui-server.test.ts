@@ -117,7 +117,7 @@ describe("Sui test server", () => {
     expect(lt.events!.length).toBe(1);
     expect(lt.bcs).toEqual(bytes);
     expect(lt.balanceChanges).toEqual([{ coinType: "0x2::sui::SUI", address: node.toSuiAddress(), amount: "-1000000" }]);
-    const call = lt.transaction!.commands[0]!.MoveCall!;
+    const call = (lt.transaction!.commands[0] as { MoveCall?: { package: string; module: string; function: string; arguments: unknown[] } }).MoveCall!;
     expect(`${call.package}::${call.module}::${call.function}`).toBe(`${server.admin.info().packageId}::settlement::submit_commitment`);
     const pure = (i: number) => Buffer.from((lt.transaction!.inputs[(call.arguments[i] as { Input: number }).Input] as { Pure: { bytes: string } }).Pure.bytes, "base64");
     expect(bcs.Address.parse(pure(2))).toBe(p!.ticketId);
@@ -219,6 +219,35 @@ describe("Sui test server", () => {
     const rejected = await send(node, batch).catch((e) => e);
     expect(rejected.code).toBe("INVALID_ARGUMENT");
     expect(rejected.message).toContain("Commands following a command with Random");
+  });
+
+  test("equivocation: a transaction that locked the badge/coin blocks any other one until the epoch ends", async () => {
+    const [p] = server.admin.injectPrompts([{ nodes: [7] }]);
+    const r = await refs(node, 7n);
+    server.admin.setFaults({ equivocationLock: { count: 1 } });
+    const a = commitTx(node, r, p!.ticketId, new Uint8Array(32).fill(1), new Uint8Array(32));
+    const aBytes = await a.build();
+    const { signature: aSig } = await node.signTransaction(aBytes);
+    const lost = await client.executeTransaction({ transaction: aBytes, signatures: [aSig] }).catch((e) => e);
+    expect(lost.code).toBe("UNAVAILABLE");
+    // Rebuilding (different root ⇒ different digest) over the same versions is refused.
+    const b = await send(node, commitTx(node, r, p!.ticketId, new Uint8Array(32).fill(2), new Uint8Array(32))).catch((e) => e);
+    expect(b.code).toBe("FAILED_PRECONDITION");
+    expect(b.message).toContain("ObjectLockConflict");
+    // Resending the identical bytes goes through.
+    const ok = await client.executeTransaction({ transaction: aBytes, signatures: [aSig], include: { events: true } });
+    expect(ok.$kind).toBe("Transaction");
+    expect(server.admin.commitments(p!.ticketId)).toMatchObject([{ root: "01".repeat(32) }]);
+    // A lock held by a transaction that never executes lasts until the epoch ends.
+    const [q] = server.admin.injectPrompts([{ nodes: [7] }]);
+    const r2 = await refs(node, 7n);
+    server.admin.setFaults({ equivocationLock: { count: 1 } });
+    await send(node, commitTx(node, r2, q!.ticketId, new Uint8Array(32).fill(3), new Uint8Array(32))).catch((e) => e);
+    expect((await send(node, commitTx(node, r2, q!.ticketId, new Uint8Array(32).fill(4), new Uint8Array(32))).catch((e) => e)).message).toContain("ObjectLockConflict");
+    const before = server.ledger.epoch;
+    expect(server.admin.endEpoch()).toBe(before + 1n);
+    const after = await send(node, commitTx(node, r2, q!.ticketId, new Uint8Array(32).fill(4), new Uint8Array(32)));
+    expect(after.result.$kind).toBe("Transaction");
   });
 
   test("insufficient gas balance is rejected", async () => {

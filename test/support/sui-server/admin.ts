@@ -110,6 +110,13 @@ export class AdminApi {
     return this.ledger.tip.seq;
   }
 
+  /** Ends the epoch: equivocation locks are released (spec sui-integration.md §6.2). */
+  endEpoch(): bigint {
+    this.ledger.epoch += 1n;
+    this.ledger.locks.clear();
+    return this.ledger.epoch;
+  }
+
   /** Forgets checkpoints below `lowest`, like a pruning full node. */
   prune(lowest: bigint): void {
     const cps = this.ledger.checkpoints;
@@ -167,6 +174,8 @@ export async function handleAdminHttp(admin: AdminApi, req: Request, path: strin
         return json(200, admin.injectNewlySampled(body.ticketId, body.newNodes as { nodeId: number; order: number }[]));
       case "POST /admin/advance":
         return json(200, { tip: admin.advance(Number(body.count ?? 1)) });
+      case "POST /admin/end-epoch":
+        return json(200, { epoch: admin.endEpoch() });
       case "POST /admin/nodes":
         return json(200, admin.addNode(body as unknown as NodeSpec));
       case "GET /admin/commitments":

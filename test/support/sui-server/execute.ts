@@ -168,7 +168,32 @@ function run(ledger: Ledger, tx: ParsedTx, draft: SettlementDraft, cost: bigint)
 }
 
 /** Validates, executes and records a signed transaction. Re-sending the same bytes returns the stored result. */
-export async function executeTransaction(ledger: Ledger, opts: ExecuteOptions, bytes: Uint8Array, sigs: Uint8Array[], dryRun = false): Promise<TxRec> {
+/** `lockOnly`: the transaction reached too few validators — its owned inputs are locked to it, nothing executes. */
+export type ExecuteMode = "execute" | "dryRun" | "lockOnly";
+
+/** A different transaction already holds a lock on one of these exact owned versions: equivocation. */
+function checkLocks(ledger: Ledger, objs: ObjectRec[], digest: string): void {
+  for (const o of objs) {
+    const holder = ledger.locks.get(`${o.objectId}@${o.version}`);
+    if (holder && holder !== digest) {
+      reject(
+        `Transaction is rejected as invalid by more than 1/3 of validators by stake (non-retriable): ObjectLockConflict: Object ${o.objectId} Version ${hex(o.version)} Digest ${o.digest} is already locked by a different transaction ${holder}; it stays locked (equivocated) until the end of epoch ${ledger.epoch}`,
+        Status.FAILED_PRECONDITION,
+      );
+    }
+  }
+}
+
+export async function executeTransaction(
+  ledger: Ledger,
+  opts: ExecuteOptions,
+  bytes: Uint8Array,
+  sigs: Uint8Array[],
+  mode: ExecuteMode = "execute",
+  /** Asked only once the transaction is valid: whether to lock its inputs instead of executing (fault). */
+  lockInstead?: () => boolean,
+): Promise<TxRec> {
+  const dryRun = mode === "dryRun";
   const digest = TransactionDataBuilder.getDigestFromBytes(bytes);
   const stored = ledger.txs.get(digest);
   if (stored) return stored;
@@ -177,6 +202,11 @@ export async function executeTransaction(ledger: Ledger, opts: ExecuteOptions, b
   const owned = checkInputs(ledger, tx);
   const gasCoins = checkGas(ledger, tx);
   if (opts.enforceRandomRestriction) checkRandomRestriction(ledger, tx);
+  if (!dryRun) checkLocks(ledger, [...owned, ...gasCoins], digest);
+  if (mode === "lockOnly" || (mode === "execute" && lockInstead?.())) {
+    for (const o of [...owned, ...gasCoins]) ledger.locks.set(`${o.objectId}@${o.version}`, digest);
+    reject("transaction was not certified by a quorum of validators (it may still be); retry with the same transaction", Status.UNAVAILABLE);
+  }
 
   const price = BigInt(tx.gas.price);
   const cost = opts.computationUnits * price;

@@ -38,6 +38,10 @@ export interface FaultSpec {
   /** Execute the next `count` transactions but lose the response: `hang` until the client gives up
    *  (or `hangMs`), or answer `error` DEADLINE_EXCEEDED. */
   executeTimeout?: { count?: number; mode?: "hang" | "error"; hangMs?: number };
+  /** Lock the owned inputs of the next `count` executions to their transaction without executing
+   *  it (it reached too few validators) and answer UNAVAILABLE: resending the same bytes executes
+   *  it; a different transaction over those versions is refused as equivocation until the epoch ends. */
+  equivocationLock?: { count?: number };
   /** Reject the `filter` field of list/subscribe requests with INVALID_ARGUMENT (older servers). */
   rejectFilters?: boolean;
   /** Scan budget of ListEvents/ListCheckpoints per call (short/empty pages with more to come). */
@@ -55,6 +59,7 @@ export class Faults {
   drops: DropFault[] = [];
   delays: DelayFault[] = [];
   executeTimeouts: { remaining: number; mode: "hang" | "error"; hangMs: number }[] = [];
+  lockOnly = 0;
   rejectFilters = false;
   scanLimit = 1000;
   unimplemented = new Set<string>();
@@ -65,6 +70,7 @@ export class Faults {
       this.drops = [];
       this.delays = [];
       this.executeTimeouts = [];
+      this.lockOnly = 0;
       this.rejectFilters = false;
       this.scanLimit = 1000;
       this.unimplemented.clear();
@@ -80,6 +86,7 @@ export class Faults {
     if (spec.executeTimeout) {
       this.executeTimeouts.push({ remaining: spec.executeTimeout.count ?? 1, mode: spec.executeTimeout.mode ?? "hang", hangMs: spec.executeTimeout.hangMs ?? 60_000 });
     }
+    if (spec.equivocationLock) this.lockOnly += spec.equivocationLock.count ?? 1;
     if (spec.rejectFilters !== undefined) this.rejectFilters = spec.rejectFilters;
     if (spec.scanLimit !== undefined) {
       if (!Number.isInteger(spec.scanLimit) || spec.scanLimit < 1) throw new Error(`scanLimit: expected a positive integer, got ${spec.scanLimit}`);
@@ -105,6 +112,12 @@ export class Faults {
 
   takeDelay(method: string): DelayFault | undefined {
     return this.take(this.delays, method);
+  }
+
+  takeLockOnly(): boolean {
+    if (this.lockOnly <= 0) return false;
+    this.lockOnly -= 1;
+    return true;
   }
 
   takeExecuteTimeout(): { mode: "hang" | "error"; hangMs: number } | undefined {

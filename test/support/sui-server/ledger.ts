@@ -124,7 +124,9 @@ export class Ledger {
   readonly atomaDbId: string;
   readonly randomId = normalizeSuiAddress(SUI_RANDOM_OBJECT_ID);
   readonly chainId: string;
-  readonly epoch: bigint;
+  epoch: bigint;
+  /** Owned `objectId@version` → digest of the transaction that locked it (until the epoch ends). */
+  readonly locks = new Map<string, string>();
   referenceGasPrice: bigint;
   readonly objects = new Map<string, ObjectRec>();
   readonly checkpoints: CheckpointRec[] = [];

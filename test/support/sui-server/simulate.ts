@@ -32,7 +32,7 @@ export async function simulateTransaction(req: GrpcTypes.SimulateTransactionRequ
   const t = req.transaction;
   if (!t) throw new GrpcError(Status.INVALID_ARGUMENT, "missing transaction");
   if (t.bcs?.value?.length) {
-    const rec = await executeTransaction(ctx.ledger, ctx.exec, t.bcs.value, [], true);
+    const rec = await executeTransaction(ctx.ledger, ctx.exec, t.bcs.value, [], "dryRun");
     return { transaction: executedTxProto(rec), commandOutputs: [] };
   }
   const kind = t.kind?.data;

@@ -34,6 +34,7 @@ export function saveLedger(ledger: Ledger, path: string): void {
     seed: ledger.seed,
     packageId: ledger.packageId,
     referenceGasPrice: ledger.referenceGasPrice,
+    epoch: ledger.epoch,
     syntheticCount: ledger.syntheticCount,
     objects: [...ledger.objects.values()],
     checkpoints: ledger.checkpoints,
@@ -58,6 +59,7 @@ export function loadLedger(ledger: Ledger, path: string): boolean {
   if (s?.format !== FORMAT) throw new Error(`${path}: unsupported state format ${s?.format}; expected ${FORMAT}`);
   if (s.packageId !== ledger.packageId) throw new Error(`${path}: state of package ${s.packageId}, but this server was started with seed "${ledger.seed}" (package ${ledger.packageId})`);
   ledger.referenceGasPrice = s.referenceGasPrice;
+  ledger.epoch = s.epoch ?? ledger.epoch;
   ledger.syntheticCount = s.syntheticCount;
   ledger.objects.clear();
   for (const o of s.objects) ledger.objects.set(o.objectId, o);
