@@ -323,3 +323,34 @@ describe("event follower (watchdog)", () => {
     await f.stop();
   });
 });
+
+describe("event follower (long gaps)", () => {
+  test("a gap of 150 checkpoints is replayed page by page under a scan budget", async () => {
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    const ts: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      server.admin.advance(9);
+      ts.push(prompt(`gap${i}`));
+    }
+    server.admin.setFaults({ scanLimit: 7 });
+    server.admin.clearCalls();
+    const f = start(store);
+    await until("all 15", () => store.tickets.length === 15, 8000);
+    expect(store.tickets).toEqual(ts);
+    expect(server.admin.calls("ListCheckpoints").length).toBeGreaterThan(3);
+    await f.stop();
+  });
+
+  test("poll mode on a node that rejects filters: unfiltered ListEvents, filtered here", async () => {
+    server.admin.setFaults({ rejectFilters: true });
+    const store = new MemoryStore();
+    store.cursor = server.ledger.tip.seq;
+    server.admin.injectEvents([{ type: `0x${"44".repeat(32)}::gate::Text2TextPromptEvent`, bcs: new Uint8Array([9]) }]);
+    const t = prompt("poll unfiltered");
+    const f = start(store, { mode: "poll" });
+    await until("event", () => store.tickets.length === 1);
+    expect(store.tickets).toEqual([t]);
+    await f.stop();
+  });
+});
