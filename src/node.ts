@@ -53,7 +53,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 async function createChain(
   config: NodeConfig,
   given: { eventSource?: EventSource; submitter?: CommitmentSubmitter },
-): Promise<{ source: EventSource; submitter: CommitmentSubmitter }> {
+): Promise<{ source: EventSource; submitter: CommitmentSubmitter; tip?: () => Promise<bigint> }> {
   const es = config.eventSubscriber!;
   const cl = config.client!;
   let submitter = given.submitter;
@@ -72,7 +72,10 @@ async function createChain(
     });
   }
   const source = given.eventSource ?? createEventFollower(es);
-  return { source, submitter };
+  // Chain tip for the lag metric: one cheap unary call, made only when /metrics is scraped.
+  const client = createSuiClient({ network: es.network, httpUrl: es.httpUrl, requestTimeoutMs: 5000 });
+  const tip = async () => (await client.ledgerService.getServiceInfo({}, { timeout: 2000 })).response.checkpointHeight ?? 0n;
+  return { source, submitter, tip };
 }
 
 async function loadModels(config: NodeConfig): Promise<Map<string, ModelSlot>> {
@@ -103,7 +106,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   const timeoutMs = config.client?.requestTimeoutMs ?? config.eventSubscriber?.requestTimeoutMs ?? 300_000;
 
   let store: SqliteJobStore | undefined;
-  let chain: { source: EventSource; submitter: CommitmentSubmitter } | undefined;
+  let chain: { source: EventSource; submitter: CommitmentSubmitter; tip?: () => Promise<bigint> } | undefined;
   try {
     if (chainMode) {
       store = new SqliteJobStore(join(config.node.dataDir, "jobs.sqlite"));
@@ -157,8 +160,6 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       metrics.notServable.inc({}, stats.notServable - before.notServable);
       metrics.disputes.inc({}, stats.disputes - before.disputes);
       metrics.cursor.set({}, Number(batch.checkpoint));
-      const tip = (source as { tip?: () => bigint | null }).tip?.();
-      if (typeof tip === "bigint") metrics.chainLag.set({}, Math.max(0, Number(tip - batch.checkpoint)));
       if (created > 0) {
         log.debug(`checkpoint ${batch.checkpoint}: ${created} new job(s)`);
         scheduler!.wake();
@@ -198,6 +199,13 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     metrics,
     timeoutMs,
     token: config.inference.jrpcToken,
+    beforeScrape: async () => {
+      const cursor = store?.cursor();
+      if (!chain?.tip || cursor === null || cursor === undefined) return;
+      const tip = await chain.tip();
+      metrics.chainLag.set({}, Math.max(0, Number(tip - cursor)));
+      metrics.cursor.set({}, Number(cursor));
+    },
     nodeInfo: () => ({
       version: VERSION,
       mode: chainMode ? "chain" : "local",

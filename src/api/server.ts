@@ -24,6 +24,8 @@ export interface ApiContext {
   timeoutMs: number;
   token?: string;
   maxBodyBytes?: number;
+  /** Refreshes gauges that need I/O (chain lag) before /metrics renders; errors are logged, not served. */
+  beforeScrape?: () => Promise<void>;
 }
 
 function tokenOk(header: string | undefined, token: string): boolean {
@@ -57,7 +59,10 @@ export function createApi(ctx: ApiContext): Hono {
     await next();
   });
 
-  app.get("/metrics", (c) => {
+  app.get("/metrics", async (c) => {
+    if (ctx.beforeScrape) {
+      await ctx.beforeScrape().catch((e: Error) => log.debug(`metrics refresh: ${e.message}`));
+    }
     if (ctx.store) for (const [state, n] of Object.entries(ctx.store.countByState())) ctx.metrics.jobs.set({ state }, n);
     return c.text(ctx.metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });

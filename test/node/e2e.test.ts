@@ -160,6 +160,10 @@ describe("node end to end", () => {
     expect(m).toMatch(/atoma_jobs\{state="committed"\} (\d+)/);
     expect(m).toContain('atoma_jobs_not_servable_total 1');
     expect(m).toMatch(/atoma_commitments_total\{first_submission="true"\} \d+/);
+    // The follower is live: the cursor is at (or within a checkpoint of) the test server's tip.
+    const lag = Number(/atoma_chain_lag_checkpoints (\d+)/.exec(m)?.[1]);
+    expect(lag).toBeLessThanOrEqual(1);
+    expect(m).toMatch(/atoma_chain_cursor_checkpoint \d+/);
     const info = await rpc(env, "node_info");
     expect(info).toMatchObject({ mode: "chain", small_id: String(env.smallId), address: env.key.toSuiAddress(), models: [MODEL] });
     node.proc.kill("SIGTERM");
