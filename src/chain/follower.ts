@@ -66,6 +66,13 @@ interface Run {
 
 class PrunedError extends Error {}
 
+/** A page that ends "more to come" must move the watermark; otherwise asking again would spin. */
+function mustAdvance(before: Uint8Array | undefined, after: Uint8Array | undefined, method: string): void {
+  if (!after || (before && before.length === after.length && before.every((b, i) => b === after[i]))) {
+    throw new Error(`${method} returned a partial page without advancing its watermark`);
+  }
+}
+
 const codeOf = (e: unknown) => (e instanceof RpcError ? e.code : undefined);
 
 /** Runs `fn` with a controller that also fires when `fn` leaves early, so no stream outlives its reader. */
@@ -218,6 +225,7 @@ export class EventFollower implements EventSource {
     }
     let after: Uint8Array | undefined;
     for (;;) {
+      const before = after;
       const reason = await scoped(st.signal, async (ctl) => {
         const call = this.client.ledgerService.listCheckpoints(
           { startCheckpoint: from, endCheckpoint: end, readMask: CHECKPOINT_MASK, filter: this.txFilter(), options: { limit: PAGE, after } },
@@ -231,7 +239,10 @@ export class EventFollower implements EventSource {
         }
         return reason;
       });
-      if (reason === QueryEndReason.ITEM_LIMIT || reason === QueryEndReason.SCAN_LIMIT) continue;
+      if (reason === QueryEndReason.ITEM_LIMIT || reason === QueryEndReason.SCAN_LIMIT) {
+        mustAdvance(before, after, "ListCheckpoints");
+        continue;
+      }
       if (reason === QueryEndReason.CHECKPOINT_BOUND || reason === QueryEndReason.CURSOR_BOUND) break;
       if (reason === QueryEndReason.LEDGER_TIP) {
         // The node's index trails the subscription: wait for it to cover the gap.
@@ -331,6 +342,7 @@ export class EventFollower implements EventSource {
     };
     let after: Uint8Array | undefined;
     for (;;) {
+      const before = after;
       let covered: bigint | undefined;
       const reason = await scoped(st.signal, async (ctl) => {
         const call = this.client.ledgerService.listEvents({ readMask: EVENT_MASK, filter: this.eventFilter(), startCheckpoint: from, options: { limit: PAGE, after } }, { abort: ctl.signal });
@@ -352,6 +364,7 @@ export class EventFollower implements EventSource {
       if (reason === QueryEndReason.ITEM_LIMIT || reason === QueryEndReason.SCAN_LIMIT) {
         // Short or empty pages with more to come: keep reading from the watermark.
         if (covered !== undefined) await flushBelow(covered);
+        mustAdvance(before, after, "ListEvents");
         continue;
       }
       // Reached the indexed tip: every checkpoint up to the watermark is complete.

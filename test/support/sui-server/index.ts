@@ -45,6 +45,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
   });
 
+const MAX_CALLS = 10_000;
 const UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 /** Honours the client's `grpc-timeout` header on unary calls like a real server: DEADLINE_EXCEEDED. */
@@ -72,6 +73,7 @@ async function handleGrpc(req: Request, ctxBase: Omit<CallCtx, "signal">): Promi
     if (!method) throw new GrpcError(Status.UNIMPLEMENTED, `unknown method ${path}`);
     input = method.I.fromBinary(readRequestMessage(format, new Uint8Array(await req.arrayBuffer())));
     ledger.calls.push({ at: Date.now(), service: method.service, method: method.name, input: method.I.toJson(input), headers: Object.fromEntries(req.headers) });
+    if (ledger.calls.length > MAX_CALLS) ledger.calls.splice(0, ledger.calls.length - MAX_CALLS); // a long-running CLI server stays bounded
     if (!handler) throw new GrpcError(Status.UNIMPLEMENTED, `method ${method.name} is not implemented by the Atoma test server`);
     const delay = faults.takeDelay(method.name);
     if (delay) await sleep(delay.ms, req.signal);
