@@ -118,7 +118,7 @@ describe("Committer", () => {
     await c.submitFresh();
     // A second leaf job for the same ticket: the contract answers EAlreadyCommitted.
     const first = store.byTicket(dup!)[0]!;
-    store.applyBatch({ checkpoint: BigInt(++cp), events: [{ origin: { ...first.origin, txDigest: `dup-${cp}` }, prompts: [], settled: [], jobs: [{ ...first, leafIndex: 1, numLeaves: 2, state: undefined }] }] });
+    store.applyBatch({ checkpoint: BigInt(++cp), events: [{ origin: { ...first.origin, txDigest: `dup-${cp}` }, prompts: [], settled: [], jobs: [{ ticketId: first.ticketId, model: first.model, job: first.job, outputDestination: first.outputDestination, origin: first.origin, leafIndex: 1, numLeaves: 2 }] }] });
     const j2 = store.claimNext("m")!;
     store.markGenerated(j2.id, { text: "dup", tokens: null, inputTokens: 1, outputTokens: 3, rootHex: first.rootHex!, leafHex: first.leafHex!, generationMs: 1 });
     const [notMine] = generatedJobs(["nope"], [2]);
