@@ -250,6 +250,16 @@ describe("Sui test server", () => {
     expect(after.result.$kind).toBe("Transaction");
   });
 
+  test("congestion fault: cancelled by consensus as CongestedObjects, gas charged, a new transaction succeeds", async () => {
+    const [p] = server.admin.injectPrompts([{ nodes: [7] }]);
+    server.admin.setFaults({ congestion: { count: 1 } });
+    const { result } = await send(node, commitTx(node, await refs(node, 7n), p!.ticketId, new Uint8Array(32), new Uint8Array(32)));
+    expect(result.FailedTransaction!.status.error).toMatchObject({ $kind: "CongestedObjects", CongestedObjects: { objects: [server.admin.info().atomaDbId] } });
+    expect(server.admin.commitments(p!.ticketId)).toEqual([]);
+    const again = await send(node, commitTx(node, await refs(node, 7n), p!.ticketId, new Uint8Array(32), new Uint8Array(32)));
+    expect(again.result.$kind).toBe("Transaction");
+  });
+
   test("insufficient gas balance is rejected", async () => {
     const [p] = server.admin.injectPrompts([{ nodes: [2] }]);
     const r = await refs(other, 2n);

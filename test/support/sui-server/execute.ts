@@ -192,6 +192,8 @@ export async function executeTransaction(
   mode: ExecuteMode = "execute",
   /** Asked only once the transaction is valid: whether to lock its inputs instead of executing (fault). */
   lockInstead?: () => boolean,
+  /** Asked at execution: whether consensus cancels it for shared-object congestion (fault). */
+  congested?: () => boolean,
 ): Promise<TxRec> {
   const dryRun = mode === "dryRun";
   const digest = TransactionDataBuilder.getDigestFromBytes(bytes);
@@ -211,7 +213,14 @@ export async function executeTransaction(
   const price = BigInt(tx.gas.price);
   const cost = opts.computationUnits * price;
   const draft = new SettlementDraft(ledger, tx.sender);
-  const error = run(ledger, tx, draft, cost);
+  const congestedDb = !dryRun && tx.inputs.some((i) => i.Object?.SharedObject?.mutable) && congested?.();
+  const error: GrpcTypes.ExecutionError | null = congestedDb
+    ? {
+        kind: Kind.EXECUTION_CANCELED_DUE_TO_CONSENSUS_OBJECT_CONGESTION,
+        description: `ExecutionCancelledDueToConsensusObjectCongestion { congested_objects: [${ledger.atomaDbId}] }`,
+        errorDetails: { oneofKind: "congestedObjects", congestedObjects: { objects: [ledger.atomaDbId] } },
+      }
+    : run(ledger, tx, draft, cost);
   const charged = error?.kind === Kind.INSUFFICIENT_GAS ? BigInt(tx.gas.budget) : cost;
 
   // Lamport version: 1 + the highest input version; every mutated object gets it, even on failure.

@@ -42,6 +42,9 @@ export interface FaultSpec {
    *  it (it reached too few validators) and answer UNAVAILABLE: resending the same bytes executes
    *  it; a different transaction over those versions is refused as equivocation until the epoch ends. */
   equivocationLock?: { count?: number };
+  /** Consensus cancels the next `count` transactions that write a shared object (congestion):
+   *  executed-but-failed with CongestedObjects, gas charged, owned versions bumped. */
+  congestion?: { count?: number };
   /** Reject the `filter` field of list/subscribe requests with INVALID_ARGUMENT (older servers). */
   rejectFilters?: boolean;
   /** Scan budget of ListEvents/ListCheckpoints per call (short/empty pages with more to come). */
@@ -60,6 +63,7 @@ export class Faults {
   delays: DelayFault[] = [];
   executeTimeouts: { remaining: number; mode: "hang" | "error"; hangMs: number }[] = [];
   lockOnly = 0;
+  congested = 0;
   rejectFilters = false;
   scanLimit = 1000;
   unimplemented = new Set<string>();
@@ -71,6 +75,7 @@ export class Faults {
       this.delays = [];
       this.executeTimeouts = [];
       this.lockOnly = 0;
+      this.congested = 0;
       this.rejectFilters = false;
       this.scanLimit = 1000;
       this.unimplemented.clear();
@@ -87,6 +92,7 @@ export class Faults {
       this.executeTimeouts.push({ remaining: spec.executeTimeout.count ?? 1, mode: spec.executeTimeout.mode ?? "hang", hangMs: spec.executeTimeout.hangMs ?? 60_000 });
     }
     if (spec.equivocationLock) this.lockOnly += spec.equivocationLock.count ?? 1;
+    if (spec.congestion) this.congested += spec.congestion.count ?? 1;
     if (spec.rejectFilters !== undefined) this.rejectFilters = spec.rejectFilters;
     if (spec.scanLimit !== undefined) {
       if (!Number.isInteger(spec.scanLimit) || spec.scanLimit < 1) throw new Error(`scanLimit: expected a positive integer, got ${spec.scanLimit}`);
@@ -117,6 +123,12 @@ export class Faults {
   takeLockOnly(): boolean {
     if (this.lockOnly <= 0) return false;
     this.lockOnly -= 1;
+    return true;
+  }
+
+  takeCongested(): boolean {
+    if (this.congested <= 0) return false;
+    this.congested -= 1;
     return true;
   }
 

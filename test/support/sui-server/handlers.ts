@@ -129,7 +129,7 @@ export const HANDLERS: Record<string, Handler> = {
     const bytes = req.transaction?.bcs?.value as Uint8Array | undefined;
     if (!bytes?.length) throw new GrpcError(Status.INVALID_ARGUMENT, "transaction.bcs.value is required by this server");
     const sigs = (req.signatures as GrpcTypes.UserSignature[]).map((s) => s.bcs?.value ?? new Uint8Array());
-    const rec = await executeTransaction(ctx.ledger, ctx.exec, bytes, sigs, "execute", () => ctx.faults.takeLockOnly());
+    const rec = await executeTransaction(ctx.ledger, ctx.exec, bytes, sigs, "execute", () => ctx.faults.takeLockOnly(), () => ctx.faults.takeCongested());
     const timeout = ctx.faults.takeExecuteTimeout();
     if (timeout?.mode === "error") throw new GrpcError(Status.DEADLINE_EXCEEDED, "Deadline Exceeded");
     if (timeout) {
