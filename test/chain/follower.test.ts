@@ -324,6 +324,28 @@ describe("event follower (watchdog)", () => {
   });
 });
 
+describe("event follower (live chain)", () => {
+  test("a chain sealing empty checkpoints every 5 ms: cursor keeps up, events still exactly once", async () => {
+    const live = await startSuiServer({ seed: "live", checkpointIntervalMs: 5 });
+    try {
+      const c = new SuiGrpcClient({ network: "localnet", baseUrl: live.url });
+      const store = new MemoryStore();
+      const ctl = new AbortController();
+      const done = new EventFollower({ client: c, eventPackageId: live.ledger.packageId, progressIntervalMs: 20 }).run(null, store.handle, ctl.signal);
+      await until("cursor", () => store.cursor !== null);
+      const ts = [live.admin.injectPrompt({ nodes: [1] }).ticketId, live.admin.injectPrompt({ nodes: [2] }).ticketId];
+      await until("events", () => store.tickets.length === 2);
+      await until("cursor near tip", () => store.cursor! >= live.ledger.tip.seq - 10n);
+      ctl.abort();
+      await done;
+      expect(store.tickets).toEqual(ts);
+      expect(store.batches.length).toBeLessThan(Number(live.ledger.tip.seq)); // empty checkpoints are throttled
+    } finally {
+      await live.stop();
+    }
+  });
+});
+
 describe("event follower (long gaps)", () => {
   test("a gap of 150 checkpoints is replayed page by page under a scan budget", async () => {
     const store = new MemoryStore();

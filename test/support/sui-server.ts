@@ -29,6 +29,7 @@ function parse() {
       nodes: { type: "string", default: "1" },
       seed: { type: "string", default: "atoma" },
       state: { type: "string" },
+      "checkpoint-ms": { type: "string", default: "0" },
       help: { type: "boolean", short: "h" },
     },
   }).values;
@@ -40,7 +41,7 @@ try {
   fail(`${(e as Error).message} (see --help)`);
 }
 if (args.help) {
-  console.log("usage: bun test/support/sui-server.ts [--port 9124] [--out DIR] [--state FILE] [--small-id 1] [--nodes 1] [--seed atoma]");
+  console.log("usage: bun test/support/sui-server.ts [--port 9124] [--out DIR] [--state FILE] [--checkpoint-ms 0] [--small-id 1] [--nodes 1] [--seed atoma]");
   process.exit(0);
 }
 const port = Number(args.port);
@@ -65,12 +66,15 @@ function keyFor(i: number): Ed25519Keypair {
   }
   return new Ed25519Keypair();
 }
+const tick = Number(args["checkpoint-ms"]);
+if (!Number.isInteger(tick) || tick < 0) fail(`--checkpoint-ms: expected a non-negative integer, got ${args["checkpoint-ms"]}`);
 const keys = Array.from({ length: count }, (_, i) => keyFor(i));
 const server = await startSuiServer({
   port,
   seed: args.seed,
   nodes: keys.map((k, i) => ({ address: k.toSuiAddress(), smallId: firstSmallId + i })),
   statePath: args.state ? resolve(args.state) : undefined,
+  checkpointIntervalMs: tick,
 }).catch((e) => fail((e as Error).message));
 const info = server.admin.info();
 

@@ -19,6 +19,8 @@ export interface SuiServerOptions extends LedgerOptions {
   enforceRandomRestriction?: boolean;
   /** Gas units charged per transaction (default 1000; × gas price = MIST). */
   computationUnits?: bigint;
+  /** Seal an empty checkpoint this often, like a live chain (default 0 = only when something happens). */
+  checkpointIntervalMs?: number;
   /** JSON file the ledger is restored from (if present) and saved to after every checkpoint. */
   statePath?: string;
 }
@@ -143,6 +145,7 @@ export async function startSuiServer(opts: SuiServerOptions = {}): Promise<SuiSe
     });
   }
   const faults = new Faults();
+  const ticker = opts.checkpointIntervalMs ? setInterval(() => ledger.appendCheckpoint([]), opts.checkpointIntervalMs) : undefined;
   const exec = { enforceRandomRestriction: opts.enforceRandomRestriction ?? true, computationUnits: opts.computationUnits ?? 1000n };
   const admin = new AdminApi(ledger, faults);
   const server: Server<undefined> = Bun.serve({
@@ -162,6 +165,7 @@ export async function startSuiServer(opts: SuiServerOptions = {}): Promise<SuiSe
     ledger,
     admin,
     async stop() {
+      clearInterval(ticker);
       await server.stop(true);
       if (saveTimer) clearTimeout(saveTimer);
       if (opts.statePath) saveLedger(ledger, opts.statePath);
