@@ -55,7 +55,10 @@ export class Committer {
     while (!signal.aborted) {
       let worked = false;
       try {
-        worked = (await this.resumePending()) || (await this.submitFresh());
+        worked = await this.resumePending();
+        // While any signed transaction is unresolved (even one waiting out its backoff, or left by
+        // a previous process), nothing new is signed: it could use the same owned object versions.
+        if (!worked && !this.store.hasPendingTransactions()) worked = await this.submitFresh();
       } catch (e) {
         log.error(`commitment loop: ${(e as Error).message}`);
       }

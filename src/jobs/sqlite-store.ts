@@ -255,6 +255,10 @@ export class SqliteJobStore implements JobStore {
     return out;
   }
 
+  hasPendingTransactions(): boolean {
+    return this.db.query("SELECT 1 FROM jobs WHERE state = 'generated' AND tx_digest IS NOT NULL LIMIT 1").get() !== null;
+  }
+
   recordTx(tx: SignedTx, jobIds: number[], nowMs: number): void {
     const put = this.db.transaction(() => {
       this.db
@@ -325,6 +329,7 @@ export class SqliteJobStore implements JobStore {
         )
         .run(now, this.maxGenAttempts).changes;
       const back = this.db.query("UPDATE jobs SET state = 'received', updated_at = ? WHERE state = 'running'").run(now).changes;
+      this.db.query("UPDATE jobs SET next_attempt_at = 0 WHERE state = 'generated' AND next_attempt_at > 0").run();
       // Outbox rows no live job refers to are history; keep them a day for forensics.
       this.db
         .query(

@@ -124,6 +124,8 @@ export interface JobStore {
   takeSubmittable(limit: number, nowMs: number): JobRecord[];
   /** Recorded transactions whose outcome is not known yet (due now). */
   pendingTransactions(nowMs: number): { tx: SignedTx; jobs: JobRecord[] }[];
+  /** Whether any recorded transaction is still unresolved (due or not). */
+  hasPendingTransactions(): boolean;
   /** Outbox: persist signed bytes and link the jobs BEFORE the transaction is sent. */
   recordTx(tx: SignedTx, jobIds: number[], nowMs: number): void;
   applyTxResult(id: number, result: TxResult, nowMs: number): void;
@@ -132,7 +134,8 @@ export interface JobStore {
   unpublished(limit: number): JobRecord[];
   markPublished(id: number, nowMs: number, error?: string): void;
 
-  /** Crash recovery: `running` jobs (no output stored) go back to `received`. Returns how many. */
+  /** Crash recovery: `running` jobs (no output stored) go back to `received`; backoffs of
+   * `generated` jobs are reset (a new process retries at once). Returns how many jobs were reset. */
   recover(): number;
 
   get(id: number): JobRecord | null;

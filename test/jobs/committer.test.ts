@@ -26,8 +26,13 @@ let cp = 0;
 
 beforeAll(async () => {
   server = await startSuiServer({ nodes: [{ address: key.toSuiAddress(), smallId: 1 }, { address: new Ed25519Keypair().toSuiAddress(), smallId: 2 }] });
+  submitter = makeSubmitter();
+});
+
+/** A submitter as a (re)started node builds it: no memory of earlier transactions. */
+function makeSubmitter(): SuiCommitmentSubmitter {
   const info = server.admin.info();
-  submitter = new SuiCommitmentSubmitter({
+  return new SuiCommitmentSubmitter({
     client: createSuiClient({ network: "localnet", httpUrl: server.url, requestTimeoutMs: 2000 }),
     keypair: key,
     packageId: info.packageId,
@@ -37,7 +42,7 @@ beforeAll(async () => {
     requestTimeoutMs: 2000,
     backoffMs: 10,
   });
-});
+}
 afterAll(async () => {
   await server.stop();
 });
@@ -110,6 +115,35 @@ describe("Committer", () => {
     const done = store.byTicket(t!)[0]!;
     expect(done).toMatchObject({ state: "committed", txDigest: j.txDigest, firstSubmission: true });
     expect(ours(t!)).toHaveLength(1);
+  });
+
+  test("nothing new is signed while a recorded transaction is unresolved", async () => {
+    const [t1] = generatedJobs(["first"]);
+    server.admin.setFaults({ executeTimeout: { count: 100, mode: "error" } });
+    server.admin.setFaults({ error: { method: "GetTransaction", status: "UNAVAILABLE", count: 1000 } });
+    const c = new Committer(store, submitter, { maxBatchSize: 4, backoffBaseMs: 5000 });
+    await c.submitFresh(); // t1's transaction is now in doubt, with a long backoff
+    expect(store.hasPendingTransactions()).toBe(true);
+    const [t2] = generatedJobs(["second"]);
+    // A fresh submitter (as after a restart) has no in-memory doubt: the store alone must hold it back.
+    const restarted = new Committer(store, makeSubmitter(), { maxBatchSize: 4, backoffBaseMs: 5000 });
+    const ctl = new AbortController();
+    const run = restarted.run(ctl.signal);
+    await Bun.sleep(300);
+    expect(store.byTicket(t2!)[0]!.txDigest).toBeNull(); // not signed: t1's tx may still land
+    ctl.abort();
+    await run;
+    server.admin.setFaults({ clear: true });
+    // A restart resets backoffs: the pending transaction is resolved first, then t2 goes out.
+    store.recover();
+    const ctl2 = new AbortController();
+    const run2 = new Committer(store, makeSubmitter(), { maxBatchSize: 4 }).run(ctl2.signal);
+    while (store.byTicket(t2!)[0]!.state !== "committed") await Bun.sleep(10);
+    ctl2.abort();
+    await run2;
+    expect(store.byTicket(t1!)[0]!.state).toBe("committed");
+    expect(ours(t1!)).toHaveLength(1);
+    expect(ours(t2!)).toHaveLength(1);
   });
 
   test("contract aborts: already committed → committed (not first); not awaiting → failed", async () => {

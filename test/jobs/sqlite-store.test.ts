@@ -194,3 +194,23 @@ describe("codec", () => {
     expect(back.g).toEqual([1n, "x"]);
   });
 });
+
+test("recover() resets submission backoffs so a restarted node retries at once", () => {
+  const dir = mkdtempSync(join(tmpdir(), "atoma-store-"));
+  try {
+    const s = new SqliteJobStore(join(dir, "jobs.sqlite"));
+    s.applyBatch({ checkpoint: 1n, events: [promptEffect(1, "tx", 0, 1)] });
+    const j = s.claimNext("m1")!;
+    s.markGenerated(j.id, { text: "x", tokens: null, inputTokens: 1, outputTokens: 1, rootHex: "aa", leafHex: "bb", generationMs: 1 });
+    s.recordTx({ digest: "D", bytes: "", signatures: [], ticketIds: [j.ticketId] }, [j.id], 1);
+    s.applyTxResult(j.id, { kind: "retry", reason: "timeout", keepTx: true, nextAttemptAtMs: Date.now() + 60_000, bumpAttempts: true }, 2);
+    expect(s.hasPendingTransactions()).toBe(true);
+    expect(s.pendingTransactions(Date.now())).toEqual([]);
+    expect(s.get(j.id)!.txAttempts).toBe(2);
+    s.recover();
+    expect(s.pendingTransactions(Date.now()).map((p) => p.tx.digest)).toEqual(["D"]);
+    s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
