@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { bcs } from "@mysten/sui/bcs";
 import { RpcError, SuiGrpcClient } from "@mysten/sui/grpc";
 import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
@@ -19,6 +19,7 @@ beforeAll(async () => {
   client = new SuiGrpcClient({ network: "localnet", baseUrl: server.url });
 });
 afterAll(() => server.stop());
+afterEach(() => server.admin.setFaults({ clear: true }));
 
 interface Refs {
   badge: { objectId: string; version: string; digest: string };
@@ -258,6 +259,19 @@ describe("Sui test server", () => {
     expect(server.admin.commitments(p!.ticketId)).toEqual([]);
     const again = await send(node, commitTx(node, await refs(node, 7n), p!.ticketId, new Uint8Array(32), new Uint8Array(32)));
     expect(again.result.$kind).toBe("Transaction");
+  });
+
+  test("read-lag fault: object reads right after a transaction show the old version; effects are current", async () => {
+    const [p] = server.admin.injectPrompts([{ nodes: [7] }]);
+    const r = await refs(node, 7n);
+    server.admin.setFaults({ readLagMs: 60_000 });
+    const { result } = await send(node, commitTx(node, r, p!.ticketId, new Uint8Array(32), new Uint8Array(32)));
+    const fromEffects = result.Transaction!.effects!.changedObjects.find((c) => c.objectId === r.badge.objectId)!.outputVersion;
+    const lagged = await refs(node, 7n);
+    expect(BigInt(lagged.badge.version)).toBeLessThanOrEqual(BigInt(r.badge.version)); // stale
+    expect(BigInt(fromEffects!)).toBeGreaterThan(BigInt(r.badge.version));
+    server.admin.setFaults({ readLagMs: 0 });
+    expect((await refs(node, 7n)).badge.version).toBe(fromEffects!);
   });
 
   test("insufficient gas balance is rejected", async () => {

@@ -45,6 +45,9 @@ export interface FaultSpec {
   /** Consensus cancels the next `count` transactions that write a shared object (congestion):
    *  executed-but-failed with CongestedObjects, gas charged, owned versions bumped. */
   congestion?: { count?: number };
+  /** Object reads show the state of `ms` ago (a replica lagging behind execution, spec §9:
+   *  "reads right after execution may be stale; use effects"). 0 = off. */
+  readLagMs?: number;
   /** Reject the `filter` field of list/subscribe requests with INVALID_ARGUMENT (older servers). */
   rejectFilters?: boolean;
   /** Scan budget of ListEvents/ListCheckpoints per call (short/empty pages with more to come). */
@@ -64,6 +67,7 @@ export class Faults {
   executeTimeouts: { remaining: number; mode: "hang" | "error"; hangMs: number }[] = [];
   lockOnly = 0;
   congested = 0;
+  readLagMs = 0;
   rejectFilters = false;
   scanLimit = 1000;
   unimplemented = new Set<string>();
@@ -76,6 +80,7 @@ export class Faults {
       this.executeTimeouts = [];
       this.lockOnly = 0;
       this.congested = 0;
+      this.readLagMs = 0;
       this.rejectFilters = false;
       this.scanLimit = 1000;
       this.unimplemented.clear();
@@ -93,6 +98,7 @@ export class Faults {
     }
     if (spec.equivocationLock) this.lockOnly += spec.equivocationLock.count ?? 1;
     if (spec.congestion) this.congested += spec.congestion.count ?? 1;
+    if (spec.readLagMs !== undefined) this.readLagMs = spec.readLagMs;
     if (spec.rejectFilters !== undefined) this.rejectFilters = spec.rejectFilters;
     if (spec.scanLimit !== undefined) {
       if (!Number.isInteger(spec.scanLimit) || spec.scanLimit < 1) throw new Error(`scanLimit: expected a positive integer, got ${spec.scanLimit}`);

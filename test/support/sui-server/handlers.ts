@@ -41,8 +41,8 @@ export type Handler = (req: Req, ctx: CallCtx) => Promise<object> | AsyncGenerat
 
 const notFound = (what: string) => new GrpcError(Status.NOT_FOUND, `${what} not found`);
 
-function getObject(ledger: Ledger, id: string | undefined, version: bigint | undefined): GrpcTypes.Object {
-  const o = id ? ledger.get(id) : undefined;
+function getObject(ledger: Ledger, id: string | undefined, version: bigint | undefined, lagMs = 0): GrpcTypes.Object {
+  const o = id ? ledger.readLagged(id, lagMs) : undefined;
   if (!o || (version !== undefined && version !== o.version)) throw notFound(`Object ${id}${version !== undefined ? ` at version ${version}` : ""}`);
   return objectProto(o);
 }
@@ -77,11 +77,11 @@ export const HANDLERS: Record<string, Handler> = {
     const epoch = GrpcTypes.Epoch.create({ epoch: ledger.epoch, referenceGasPrice: ledger.referenceGasPrice, firstCheckpoint: 0n });
     return { epoch: applyMask(GrpcTypes.Epoch, epoch, req.readMask, DEFAULT_MASK.epoch) };
   },
-  "LedgerService/GetObject": async (req, { ledger }) => ({ object: maskObject(getObject(ledger, req.objectId, req.version), req.readMask) }),
-  "LedgerService/BatchGetObjects": async (req, { ledger }) => ({
+  "LedgerService/GetObject": async (req, { ledger, faults }) => ({ object: maskObject(getObject(ledger, req.objectId, req.version, faults.readLagMs), req.readMask) }),
+  "LedgerService/BatchGetObjects": async (req, { ledger, faults }) => ({
     objects: (req.requests as GrpcTypes.GetObjectRequest[]).map((r) => {
       try {
-        return { result: { oneofKind: "object", object: maskObject(getObject(ledger, r.objectId, r.version), req.readMask) } };
+        return { result: { oneofKind: "object", object: maskObject(getObject(ledger, r.objectId, r.version, faults.readLagMs), req.readMask) } };
       } catch (e) {
         return { result: { oneofKind: "error", error: { code: Status.NOT_FOUND, message: (e as Error).message, details: [] } } };
       }
@@ -114,9 +114,12 @@ export const HANDLERS: Record<string, Handler> = {
   "LedgerService/ListCheckpoints": listCheckpoints,
   "LedgerService/ListEvents": listEvents,
   "SubscriptionService/SubscribeCheckpoints": subscribeCheckpoints,
-  "StateService/ListOwnedObjects": async (req, { ledger }) => {
+  "StateService/ListOwnedObjects": async (req, { ledger, faults }) => {
     if (!req.owner) throw new GrpcError(Status.INVALID_ARGUMENT, "missing owner");
-    const all = ledger.ownedBy(req.owner).filter((o) => !req.objectType || sameType(req.objectType, o.objectType));
+    const all = ledger
+      .ownedBy(req.owner)
+      .filter((o) => !req.objectType || sameType(req.objectType, o.objectType))
+      .map((o) => ledger.readLagged(o.objectId, faults.readLagMs)!);
     const start = req.pageToken ? new DataView((req.pageToken as Uint8Array).buffer, (req.pageToken as Uint8Array).byteOffset).getUint32(0, true) : 0;
     const size = Math.min(req.pageSize || 50, 1000);
     const page = all.slice(start, start + size);

@@ -127,6 +127,8 @@ export class Ledger {
   epoch: bigint;
   /** Owned `objectId@version` → digest of the transaction that locked it (until the epoch ends). */
   readonly locks = new Map<string, string>();
+  /** Recent earlier versions per object (for the read-lag fault). */
+  readonly history = new Map<string, { rec: ObjectRec; replacedAt: number }[]>();
   referenceGasPrice: bigint;
   readonly objects = new Map<string, ObjectRec>();
   readonly checkpoints: CheckpointRec[] = [];
@@ -173,8 +175,19 @@ export class Ledger {
 
   put(o: Omit<ObjectRec, "digest"> & { digest?: string }): ObjectRec {
     const rec: ObjectRec = { ...o, objectId: normalizeSuiAddress(o.objectId), digest: o.digest ?? objectDigest(o.objectId, o.version) };
+    const old = this.objects.get(rec.objectId);
+    if (old) this.history.set(rec.objectId, [...(this.history.get(rec.objectId) ?? []).slice(-15), { rec: old, replacedAt: Date.now() }]);
     this.objects.set(rec.objectId, rec);
     return rec;
+  }
+
+  /** The object as a lagging replica would show it: the version that was current `lagMs` ago. */
+  readLagged(id: string, lagMs: number): ObjectRec | undefined {
+    const cur = this.get(id);
+    if (!cur || lagMs <= 0) return cur;
+    const at = Date.now() - lagMs;
+    const older = (this.history.get(cur.objectId) ?? []).find((h) => h.replacedAt > at);
+    return older?.rec ?? cur;
   }
 
   get(id: string): ObjectRec | undefined {
