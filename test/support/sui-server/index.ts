@@ -136,12 +136,13 @@ export async function startSuiServer(opts: SuiServerOptions = {}): Promise<SuiSe
   if (opts.statePath) {
     const path = opts.statePath;
     loadLedger(ledger, path);
-    // Debounced: a burst of checkpoints costs one write; tickets opened right after a checkpoint are included.
+    // Debounced (and always written on stop): a burst of checkpoints costs one write, and tickets
+    // opened right after their checkpoint are included.
     ledger.onCheckpoint(() => {
       saveTimer ??= setTimeout(() => {
         saveTimer = undefined;
         saveLedger(ledger, path);
-      }, 50);
+      }, 500);
     });
   }
   const faults = new Faults();
