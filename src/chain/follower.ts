@@ -52,6 +52,8 @@ export interface FollowerOptions {
   requestTimeoutMs?: number;
   /** Event decoder (default: src/chain/events/decode.ts). */
   decode?: (raw: RawChainEvent, eventPackageId: string) => DecodeResult;
+  /** Latest chain tip seen (stream cursor / scan watermark), for a "chain lag" metric. */
+  onTip?: (tip: bigint) => void;
 }
 
 type Handle = (batch: CheckpointBatch) => Promise<void>;
@@ -188,6 +190,7 @@ export class EventFollower implements EventSource {
       for await (const frame of call.responses) {
         clearTimeout(idle);
         const cursor = frame.cursor ?? frame.checkpoint?.sequenceNumber;
+        if (cursor !== undefined) this.opts.onTip?.(cursor);
         if (cursor !== undefined) {
           if (first) {
             first = false;
@@ -368,6 +371,7 @@ export class EventFollower implements EventSource {
         continue;
       }
       // Reached the indexed tip: every checkpoint up to the watermark is complete.
+      if (covered !== undefined) this.opts.onTip?.(covered);
       await flushBelow(covered !== undefined ? covered + 1n : 1n << 64n);
       if (covered !== undefined) await this.progress(st, covered);
       return;

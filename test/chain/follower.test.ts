@@ -331,11 +331,13 @@ describe("event follower (live chain)", () => {
       const c = new SuiGrpcClient({ network: "localnet", baseUrl: live.url });
       const store = new MemoryStore();
       const ctl = new AbortController();
-      const done = new EventFollower({ client: c, eventPackageId: live.ledger.packageId, progressIntervalMs: 20 }).run(null, store.handle, ctl.signal);
+      let tip = 0n;
+      const done = new EventFollower({ client: c, eventPackageId: live.ledger.packageId, progressIntervalMs: 20, onTip: (t) => (tip = t) }).run(null, store.handle, ctl.signal);
       await until("cursor", () => store.cursor !== null);
       const ts = [live.admin.injectPrompt({ nodes: [1] }).ticketId, live.admin.injectPrompt({ nodes: [2] }).ticketId];
       await until("events", () => store.tickets.length === 2);
       await until("cursor near tip", () => store.cursor! >= live.ledger.tip.seq - 10n);
+      expect(tip).toBeGreaterThanOrEqual(store.cursor!);
       ctl.abort();
       await done;
       expect(store.tickets).toEqual(ts);
