@@ -86,6 +86,7 @@ export function ingest(batch: CheckpointBatch, ctx: IngestContext, stats?: Inges
         break;
       case "DisputeEvent":
         if (stats) stats.disputes++;
+        fx.disputed = [e.ticketId];
         log.warn(`DisputeEvent for ticket ${e.ticketId}`);
         break;
       default:

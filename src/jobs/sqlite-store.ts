@@ -135,6 +135,9 @@ export class SqliteJobStore implements JobStore {
     );
     const insertPrompt = this.db.query("INSERT INTO prompts (ticket_id, event, created_at) VALUES (?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING");
     const dropPrompt = this.db.query("DELETE FROM prompts WHERE ticket_id = ?");
+    const noteDispute = this.db.query(
+      "UPDATE jobs SET error = COALESCE(error || '; ', '') || ?1, updated_at = ?2 WHERE ticket_id = ?3",
+    );
     const apply = this.db.transaction((): number => {
       let created = 0;
       for (const ev of batch.events) {
@@ -143,6 +146,7 @@ export class SqliteJobStore implements JobStore {
         markDone.run(txDigest, eventIndex, checkpoint);
         for (const p of ev.prompts) insertPrompt.run(p.ticketId, encodeValue(p), now);
         for (const t of ev.settled) dropPrompt.run(t);
+        for (const t of ev.disputed ?? []) noteDispute.run(`DisputeEvent at checkpoint ${checkpoint}`, now, t);
         for (const j of ev.jobs) {
           const res = insertJob.run(
             j.ticketId, j.leafIndex, j.numLeaves, j.model, encodeValue(j.job), j.outputDestination, j.origin.checkpoint,

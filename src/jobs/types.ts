@@ -74,6 +74,8 @@ export interface EventEffects {
   prompts: PromptEventRecord[];
   /** Tickets settled: their prompt index entries can go. */
   settled: string[];
+  /** Tickets with a `DisputeEvent`: noted on their jobs for operators (spec §13 #2: never fatal). */
+  disputed?: string[];
 }
 
 export interface StoreBatch {

@@ -214,3 +214,16 @@ test("recover() resets submission backoffs so a restarted node retries at once",
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a DisputeEvent is noted on the ticket's jobs", () => {
+  const dir = mkdtempSync(join(tmpdir(), "atoma-store-"));
+  try {
+    const s = new SqliteJobStore(join(dir, "jobs.sqlite"));
+    s.applyBatch({ checkpoint: 1n, events: [promptEffect(1, "tx", 0, 1)] });
+    s.applyBatch({ checkpoint: 9n, events: [{ origin: origin(9, "d", 0), jobs: [], prompts: [], settled: [], disputed: [ticket(1)] }] });
+    expect(s.byTicket(ticket(1))[0]!.error).toBe("DisputeEvent at checkpoint 9");
+    s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
