@@ -172,7 +172,10 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         while (!follow.signal.aborted) {
           try {
             await source.run(s.cursor(), handle, follow.signal);
-            backoff = 500;
+            if (!follow.signal.aborted) {
+              log.warn(`event follower returned; restarting in ${backoff} ms`);
+              await sleep(backoff, follow.signal);
+            }
           } catch (e) {
             log.error(`event follower stopped: ${(e as Error).message}; restarting in ${backoff} ms`);
             await sleep(backoff * (0.5 + Math.random()), follow.signal);
