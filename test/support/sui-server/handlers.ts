@@ -35,7 +35,7 @@ export interface CallCtx {
   signal: AbortSignal;
 }
 
-// biome-ignore lint: request messages are typed by the method table at run time
+// Requests are decoded with the method table's own MessageType at run time; handlers cast them.
 type Req = any;
 export type Handler = (req: Req, ctx: CallCtx) => Promise<object> | AsyncGenerator<object>;
 
