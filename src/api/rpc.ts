@@ -42,17 +42,23 @@ export function makeHandlers(ctx: ApiContext): RpcHandlers {
     if (!slot) {
       throw new JsonRpcError(RPC.invalidParams, `params.model: ${JSON.stringify(p.model)} is not hosted here (hosted: ${[...ctx.models.keys()].join(", ") || "none"})`);
     }
-    const v = toGenerateRequest(p, AbortSignal.any([signal, AbortSignal.timeout(ctx.timeoutMs)]));
+    const timeout = AbortSignal.timeout(ctx.timeoutMs);
+    const v = toGenerateRequest(p, AbortSignal.any([signal, timeout]));
     if (!v.ok) throw new JsonRpcError(RPC.invalidParams, v.reason);
+    let res: GenerationResult;
     try {
-      const res = await slot.lock.with(() => slot.engine.generate(v.request));
-      ctx.metrics.tokens.inc({ model: p.model, source: "rpc" }, res.outputTokens);
-      ctx.metrics.generation.observe({ model: p.model }, res.totalMs / 1000);
-      return res;
+      res = await slot.lock.with(() => slot.engine.generate(v.request));
     } catch (e) {
       if (e instanceof EngineError) throw new JsonRpcError(RPC.invalidParams, e.message);
       throw new JsonRpcError(RPC.internal, `generation failed: ${(e as Error).message}`);
     }
+    // A partial text is not an answer: the time ran out (waiting for the model counts) or the client left.
+    if (res.finishReason === "aborted") {
+      throw new JsonRpcError(RPC.internal, timeout.aborted ? `generation timed out after ${ctx.timeoutMs} ms (request_timeout)` : "generation aborted: client disconnected");
+    }
+    ctx.metrics.tokens.inc({ model: p.model, source: "rpc" }, res.outputTokens);
+    ctx.metrics.generation.observe({ model: p.model }, res.totalMs / 1000);
+    return res;
   }
 
   const parse = (raw: unknown) => {

@@ -141,6 +141,13 @@ describe("compatibility and HTTP routes", () => {
     expect(big.json.error.code).toBe(-32600);
   });
 
+  test("request_timeout: an unfinished generation is an error, not a partial text", async () => {
+    const models = new Map<string, ModelSlot>([["stories260k", { engine, lock: new Semaphore(1) }]]);
+    const quick = createApi({ models, store, metrics: new NodeMetrics(), timeoutMs: 30, nodeInfo: () => ({}) });
+    const res = await quick.request("/", { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "generate", params: { prompt: "Once", max_tokens: 100000, temperature: 1 } }) });
+    expect(((await res.json()) as any).error).toEqual({ code: -32603, message: "generation timed out after 30 ms (request_timeout)" });
+  });
+
   test("bearer token guards everything but health; real socket bind", async () => {
     const models = new Map<string, ModelSlot>([["stories260k", { engine, lock: new Semaphore(1) }]]);
     const guarded = createApi({ models, store, metrics: new NodeMetrics(), timeoutMs: 10_000, nodeInfo: () => ({}), token: "s3cret" });
