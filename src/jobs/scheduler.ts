@@ -68,8 +68,11 @@ export class Scheduler {
     this.stopCtl.abort();
     this.wakeup.notify();
     const all = Promise.all(this.loops);
-    const timer = new Promise<"late">((r) => setTimeout(() => r("late"), graceMs));
-    if ((await Promise.race([all.then(() => "ok" as const), timer])) === "late") {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const timer = new Promise<"late">((r) => (t = setTimeout(() => r("late"), graceMs)));
+    const outcome = await Promise.race([all.then(() => "ok" as const), timer]);
+    clearTimeout(t);
+    if (outcome === "late") {
       log.warn(`shutdown: aborting ${this.inFlight.size} generation(s) still running after ${graceMs} ms; they resume on restart`);
       for (const c of this.inFlight.values()) c.abort("shutdown" satisfies AbortWhy);
       await all;
