@@ -20,6 +20,8 @@ export interface LlamaConfig {
   tieWordEmbeddings: boolean;
   bosTokenId: number;
   eosTokenId: number;
+  /** Further ids that end generation (written to generation_config.json beside eosTokenId). */
+  extraStopTokenIds?: number[];
 }
 
 export interface LlamaLayerWeights {

@@ -62,6 +62,9 @@ export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
     tieWordEmbeddings: h.shared,
     bosTokenId: 1,
     eosTokenId: 2,
+    // llama2.c's run.c ends a sample at BOS (1): its training data delimits stories with BOS, so a
+    // trained model emits BOS, never EOS (2), when a story is over.
+    extraStopTokenIds: [1],
   };
 }
 

@@ -91,7 +91,7 @@ export async function writeModelDir(outDir: string, contents: ModelDirContents, 
     const external = llamaWeightBytes(contents.weights) > (contents.externalDataAboveBytes ?? EXTERNAL_DATA_ABOVE_BYTES);
     const onnxFiles = variants.map((v) => VARIANT_FILES[v]);
     await writeFile(join(tmp, "config.json"), json(llamaHfConfig(contents.weights, variants.includes("fp32") ? "fp32" : variants[0], external ? onnxFiles : [])));
-    await writeFile(join(tmp, "generation_config.json"), json({ bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenId }));
+    await writeFile(join(tmp, "generation_config.json"), json({ bos_token_id: c.bosTokenId, eos_token_id: c.extraStopTokenIds?.length ? [c.eosTokenId, ...c.extraStopTokenIds] : c.eosTokenId }));
     await writeFile(join(tmp, "tokenizer.json"), json(contents.tokenizer));
     await writeFile(join(tmp, "tokenizer_config.json"), json(contents.tokenizerConfig));
     for (const v of variants) {

@@ -68,7 +68,7 @@ describe("models import llama2c stories260K", () => {
       max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, bos_token_id: 1, eos_token_id: 2,
       tie_word_embeddings: true,
     });
-    expect(JSON.parse(await readFile(join(dir, "generation_config.json"), "utf8"))).toEqual({ bos_token_id: 1, eos_token_id: 2 });
+    expect(JSON.parse(await readFile(join(dir, "generation_config.json"), "utf8"))).toEqual({ bos_token_id: 1, eos_token_id: [2, 1] });
   });
 
   test("the tokenizer encodes like llama2.c", async () => {
