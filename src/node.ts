@@ -21,7 +21,7 @@ import { Publisher } from "./publish/publisher.ts";
 import { VERSION } from "./version.ts";
 import { createSuiClient } from "./chain/client.ts";
 import { SuiCommitmentSubmitter } from "./chain/commitment/submitter.ts";
-import { loadSigner } from "./chain/keys.ts";
+import { KeyLoadError, loadSigner } from "./chain/keys.ts";
 import { createEventFollower } from "./chain/follower.ts";
 
 export interface NodeHandle {
@@ -58,7 +58,12 @@ async function createChain(
   const cl = config.client!;
   let submitter = given.submitter;
   if (!submitter) {
-    const signer = loadSigner({ configPath: cl.configPath, address: cl.address });
+    let signer;
+    try {
+      signer = loadSigner({ configPath: cl.configPath, address: cl.address });
+    } catch (e) {
+      throw e instanceof KeyLoadError ? new StartupInputError(e.message) : e;
+    }
     log.info(`signing commitments as ${signer.address} (${signer.scheme}, key from ${signer.source})`);
     submitter = new SuiCommitmentSubmitter({
       client: createSuiClient({ network: es.network, httpUrl: es.httpUrl, requestTimeoutMs: cl.requestTimeoutMs }),
@@ -78,6 +83,12 @@ async function createChain(
   return { source, submitter, tip };
 }
 
+/** The node cannot start because of something the operator supplied (model files, key files):
+ * the CLI prints its one-line message and exits 2, like a configuration error. */
+export class StartupInputError extends Error {
+  override name = "StartupInputError";
+}
+
 async function loadModels(config: NodeConfig): Promise<Map<string, ModelSlot>> {
   const models = new Map<string, ModelSlot>();
   for (const m of config.inference.models) {
@@ -89,7 +100,7 @@ async function loadModels(config: NodeConfig): Promise<Map<string, ModelSlot>> {
       log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
     } catch (e) {
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
-      throw new Error(`model ${m.modelId} (${m.path}): ${(e as Error).message}`);
+      throw new StartupInputError(`model ${m.modelId} (${m.path}): ${(e as Error).message}`);
     }
   }
   return models;

@@ -114,6 +114,38 @@ describe("run: configuration errors", () => {
   });
 });
 
+describe("run: start-up input errors", () => {
+  test("a model directory that is not there: exit 2, one line naming the model", async () => {
+    const file = join(tmp, "missing-model.toml");
+    const dir = join(tmp, "no-such-model");
+    writeFileSync(file, `[inference]\ncache_dir = "c"\njrpc_port = ${await freePort()}\n[[inference.models]]\nmodel_id = "mine"\ndtype = "f32"\npath = "${dir}"\n`);
+    const r = await cli(["run", "--config", file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    // Start-up logs come first; the error is the last line, with no stack trace.
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr.trim().split("\n").at(-1)).toStartWith(`model mine (${dir}): `);
+  });
+
+  test("a Sui client.yaml that is not there: exit 2, one line naming the file", async () => {
+    const file = join(tmp, "missing-keys.toml");
+    const yaml = join(tmp, "no-client.yaml");
+    const id = (n: string) => "0x" + n.padStart(64, "0");
+    writeFileSync(
+      file,
+      `[inference]\ncache_dir = "c"\njrpc_port = ${await freePort()}\nmodels = []\n` +
+        `[event_subscriber]\nhttp_url = "http://127.0.0.1:9"\npackage_id = "${id("a")}"\nsmall_id = 1\n` +
+        `[client]\nconfig_path = "${yaml}"\nnode_badge_id = "${id("b")}"\nsmall_id = 1\npackage_id = "${id("a")}"\natoma_db_id = "${id("d")}"\n` +
+        `[node]\ndata_dir = "${join(tmp, "state-missing-keys")}"\n`,
+    );
+    const r = await cli(["run", "--config", file], { ...baseEnv, ATOMA_SUI_PRIVATE_KEY: undefined });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr.trim().split("\n").at(-1)).toContain(yaml);
+  });
+});
+
 describe("run: local mode starts, logs its config without secrets, stops on signals", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     test(`stops cleanly on ${signal} with exit 0`, async () => {

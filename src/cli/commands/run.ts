@@ -7,7 +7,7 @@ import { configArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { ConfigError, exitOnConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
 import { applyTracing, log, redact } from "../../log/logger.ts";
-import { startNode } from "../../node.ts";
+import { StartupInputError, startNode } from "../../node.ts";
 import { VERSION } from "../../version.ts";
 
 interface NodeHandle {
@@ -53,7 +53,7 @@ export default defineCommand({
       log.info("node stopped");
       process.exit(0);
     } catch (e) {
-      if (e instanceof ConfigError) {
+      if (e instanceof ConfigError || e instanceof StartupInputError) {
         process.stderr.write(`${e.message}\n`);
         process.exit(2);
       }
