@@ -11,6 +11,7 @@ import type { NodeConfig } from "./config/types.ts";
 import { loadTextEngine } from "./engine/engine.ts";
 import { Committer } from "./jobs/committer.ts";
 import { ingest, type IngestStats } from "./jobs/ingest.ts";
+import { Resampler } from "./jobs/resampler.ts";
 import { Scheduler, type ModelSlot } from "./jobs/scheduler.ts";
 import { Semaphore } from "./jobs/semaphore.ts";
 import { SqliteJobStore } from "./jobs/sqlite-store.ts";
@@ -23,6 +24,7 @@ import { createSuiClient } from "./chain/client.ts";
 import { SuiCommitmentSubmitter } from "./chain/commitment/submitter.ts";
 import { KeyLoadError, loadSigner } from "./chain/keys.ts";
 import { createEventFollower } from "./chain/follower.ts";
+import { findPromptEvent } from "./chain/prompt-lookup.ts";
 
 export interface NodeHandle {
   stop(reason?: string): Promise<void>;
@@ -165,9 +167,20 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       hostedModels: new Set(models.keys()),
       store: s,
     };
+    // Resampled leaves whose prompt was never indexed here: looked up on chain off the follower's path.
+    const es = config.eventSubscriber;
+    const lookupClient = createSuiClient({ network: es.network, httpUrl: es.httpUrl });
+    const resampler = new Resampler(s, {
+      ctx,
+      lookup: (ticketId, o) => findPromptEvent(lookupClient, es.eventPackageId, ticketId, o),
+      requestTimeoutMs: es.requestTimeoutMs,
+      onJobs: () => scheduler!.wake(),
+    });
     const handle = async (batch: CheckpointBatch) => {
       const before = { ...stats };
-      const created = s.applyBatch(ingest(batch, ctx, stats));
+      const fx = ingest(batch, ctx, stats);
+      const created = s.applyBatch(fx);
+      if (fx.events.some((e) => e.unresolved?.length)) resampler.wake();
       metrics.notServable.inc({}, stats.notServable - before.notServable);
       metrics.disputes.inc({}, stats.disputes - before.disputes);
       metrics.cursor.set({}, Number(batch.checkpoint));
@@ -195,7 +208,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         }
       })(),
     );
-    tasks.push(committer.run(loops.signal), publisher.run(loops.signal));
+    tasks.push(committer.run(loops.signal), publisher.run(loops.signal), resampler.run(loops.signal));
     followTasks.push(
       (async () => {
         while (!follow.signal.aborted) {

@@ -7,7 +7,7 @@ import type { LeafCountPolicy } from "../config/types.ts";
 import { leafCount, resampledOrders, selectPrompt } from "../chain/events/selection.ts";
 import { MAX_LEAVES } from "../commitment/merkle.ts";
 import { log } from "../log/logger.ts";
-import type { ChainEvent, CheckpointBatch } from "../protocol/types.ts";
+import type { CheckpointBatch, EventOrigin } from "../protocol/types.ts";
 import type { EventEffects, JobStore, NewJob, PromptEventRecord, StoreBatch } from "./types.ts";
 
 export interface IngestContext {
@@ -21,16 +21,19 @@ export interface IngestContext {
 export interface IngestStats {
   notServable: number;
   disputes: number;
+  /** Resampled leaves whose prompt must be looked up on chain. */
+  unresolved?: number;
 }
 
-function jobFor(prompt: PromptEventRecord, ev: ChainEvent, index: bigint, n: bigint, ctx: IngestContext): NewJob {
+/** The job serving leaf `index` of `n` for `prompt`, or a failed / not-servable record with its reason. */
+export function jobFor(prompt: PromptEventRecord, origin: EventOrigin, index: bigint, n: bigint, ctx: Pick<IngestContext, "policy" | "hostedModels">): NewJob {
   const base = {
     ticketId: prompt.ticketId,
     leafIndex: Number(index),
     numLeaves: Number(n),
     model: prompt.params.model,
     outputDestination: prompt.outputDestination,
-    origin: ev.origin,
+    origin,
   };
   const job: NewJob =
     prompt.kind === "Text2TextPromptEvent"
@@ -52,6 +55,12 @@ function jobFor(prompt: PromptEventRecord, ev: ChainEvent, index: bigint, n: big
   return job;
 }
 
+/** A `NewlySampledNodesEvent` leaf (`order`, spec §5.4) of a known prompt; the leaf count is the
+ * original prompt's (§5.3), whether the prompt came from this batch, the index or the chain. */
+export function resampledJob(prompt: PromptEventRecord, origin: EventOrigin, order: bigint, ctx: Pick<IngestContext, "policy" | "hostedModels">): NewJob {
+  return jobFor(prompt, origin, order, leafCount(prompt.chunksCount, prompt.nodes.length, ctx.policy), ctx);
+}
+
 export function ingest(batch: CheckpointBatch, ctx: IngestContext, stats?: IngestStats): StoreBatch {
   // Prompts earlier in the same batch are not in the store yet but may be re-sampled right away.
   const inBatch = new Map<string, PromptEventRecord>();
@@ -66,7 +75,7 @@ export function ingest(batch: CheckpointBatch, ctx: IngestContext, stats?: Inges
         fx.prompts.push(e);
         inBatch.set(e.ticketId, e);
         const sel = selectPrompt(e, ctx.smallId, ctx.policy);
-        if (sel.selected) fx.jobs.push(jobFor(e, ev, BigInt(sel.index), sel.leaves, ctx));
+        if (sel.selected) fx.jobs.push(jobFor(e, ev.origin, BigInt(sel.index), sel.leaves, ctx));
         break;
       }
       case "NewlySampledNodesEvent": {
@@ -74,11 +83,13 @@ export function ingest(batch: CheckpointBatch, ctx: IngestContext, stats?: Inges
         if (orders.length === 0) break;
         const prompt = inBatch.get(e.ticketId) ?? ctx.store.findPrompt(e.ticketId);
         if (!prompt) {
-          log.error(`NewlySampledNodesEvent for ticket ${e.ticketId}: original prompt event unknown to this node; cannot serve it`);
+          // Looked up on chain by the resampler, never here: ingest runs inside the follower (§13 #18).
+          if (stats) stats.unresolved = (stats.unresolved ?? 0) + orders.length;
+          log.info(`NewlySampledNodesEvent for ticket ${e.ticketId}: original prompt not indexed here; it will be looked up on chain`);
+          fx.unresolved = orders.map((order) => ({ ticketId: e.ticketId, leafIndex: Number(order) }));
           break;
         }
-        const n = leafCount(prompt.chunksCount, prompt.nodes.length, ctx.policy);
-        for (const order of orders) fx.jobs.push(jobFor(prompt, ev, order, n, ctx));
+        for (const order of orders) fx.jobs.push(resampledJob(prompt, ev.origin, order, ctx));
         break;
       }
       case "SettledEvent":

@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SignedTx } from "../chain/types.ts";
 import { decodeValue, encodeValue } from "./codec.ts";
+import { RESAMPLE_SCHEMA, ResampleRows } from "./resample-store.ts";
 import {
   JOB_STATES,
   type GeneratedOutput,
@@ -19,6 +20,8 @@ import {
   type JobRecord,
   type JobState,
   type JobStore,
+  type NewJob,
+  type PendingResample,
   type PromptEventRecord,
   type StoreBatch,
   type TxResult,
@@ -108,14 +111,16 @@ export class SqliteJobStore implements JobStore {
   readonly db: Database;
   private readonly maxGenAttempts: number;
   private readonly now: () => number;
+  private readonly resamples: ResampleRows;
 
   constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-    this.db.exec(SCHEMA);
+    this.db.exec(SCHEMA + RESAMPLE_SCHEMA);
     this.maxGenAttempts = opts.maxGenerationAttempts ?? 5;
     this.now = opts.now ?? Date.now;
+    this.resamples = new ResampleRows(this.db, this.now);
   }
 
   cursor(): bigint | null {
@@ -154,6 +159,7 @@ export class SqliteJobStore implements JobStore {
           );
           created += res.changes;
         }
+        for (const u of ev.unresolved ?? []) this.resamples.add(u.ticketId, u.leafIndex, ev.origin);
       }
       const prev = this.cursor();
       if (prev === null || batch.checkpoint > prev) {
@@ -178,6 +184,26 @@ export class SqliteJobStore implements JobStore {
 
   prunePrompts(olderThanMs: number): number {
     return this.db.query("DELETE FROM prompts WHERE created_at < ?").run(olderThanMs).changes;
+  }
+
+  dueResamples(nowMs: number, limit: number): PendingResample[] {
+    return this.resamples.due(nowMs, limit);
+  }
+
+  hasResamples(): boolean {
+    return this.resamples.any();
+  }
+
+  resolveResamples(ticketId: string, prompt: PromptEventRecord, jobs: NewJob[]): number {
+    return this.resamples.resolve(ticketId, prompt, jobs);
+  }
+
+  deferResamples(ticketId: string, reason: string, nextAttemptAtMs: number): void {
+    this.resamples.defer(ticketId, reason, nextAttemptAtMs);
+  }
+
+  failResamples(ticketId: string, reason: string): number {
+    return this.resamples.fail(ticketId, reason);
   }
 
   claimNext(model: string): JobRecord | null {

@@ -76,6 +76,20 @@ export interface EventEffects {
   settled: string[];
   /** Tickets with a `DisputeEvent`: noted on their jobs for operators (spec §13 #2: never fatal). */
   disputed?: string[];
+  /** `NewlySampledNodesEvent` leaves for this node whose prompt is not indexed: the resampler looks
+   * the prompt up on chain later (spec §5.4), off the follower's path (§13 #18). */
+  unresolved?: { ticketId: string; leafIndex: number }[];
+}
+
+/** A durable "serve leaf `leafIndex` of `ticketId` once its prompt is found" row. */
+export interface PendingResample {
+  ticketId: string;
+  leafIndex: number;
+  /** The `NewlySampledNodesEvent` that asked for it. */
+  origin: EventOrigin;
+  /** Failed lookups so far. */
+  attempts: number;
+  lastError: string | null;
 }
 
 export interface StoreBatch {
@@ -114,6 +128,19 @@ export interface JobStore {
   findPrompt(ticketId: string): PromptEventRecord | null;
   /** Drops prompt index entries older than `olderThanMs` (epoch ms). */
   prunePrompts(olderThanMs: number): number;
+
+  /** Unresolved resamples due for a lookup (`next_attempt_at <= nowMs`), oldest first. */
+  dueResamples(nowMs: number, limit: number): PendingResample[];
+  /** Whether any unresolved resample is waiting (due or not). */
+  hasResamples(): boolean;
+  /** One transaction: index `prompt`, insert `jobs` (existing (ticket, leaf) rows win) and drop the
+   * ticket's unresolved rows. Returns the number of new jobs. */
+  resolveResamples(ticketId: string, prompt: PromptEventRecord, jobs: NewJob[]): number;
+  /** A lookup failed: count it and retry the ticket's rows at `nextAttemptAtMs`. */
+  deferResamples(ticketId: string, reason: string, nextAttemptAtMs: number): void;
+  /** Give up: one transaction turns the ticket's rows into `failed` jobs with `reason` (visible in
+   * `jobs list`; the prompt is unknown, so model is empty and params are placeholders). */
+  failResamples(ticketId: string, reason: string): number;
 
   /** Atomically moves the oldest `received` job of `model` to `running`. */
   claimNext(model: string): JobRecord | null;

@@ -43,8 +43,8 @@ function checkFilter(ctx: CallCtx, filter: unknown): void {
   if (filter && ctx.faults.rejectFilters) throw new GrpcError(Status.INVALID_ARGUMENT, "unknown field `filter` in request");
 }
 
-function range(ctx: CallCtx, req: { startCheckpoint?: bigint; endCheckpoint?: bigint; options?: GrpcTypes.QueryOptions }) {
-  if (req.options?.ordering === Ordering.DESCENDING) throw new GrpcError(Status.INVALID_ARGUMENT, "descending order is not supported by this test server");
+function range(ctx: CallCtx, req: { startCheckpoint?: bigint; endCheckpoint?: bigint; options?: GrpcTypes.QueryOptions }, descendingServed = false) {
+  if (req.options?.ordering === Ordering.DESCENDING && !descendingServed) throw new GrpcError(Status.INVALID_ARGUMENT, "descending order is not supported by this test server");
   const lowest = ctx.ledger.checkpoints[0]!.seq;
   const start = req.startCheckpoint ?? lowest;
   if (start < lowest) throw new GrpcError(Status.NOT_FOUND, `checkpoint ${start} has been pruned; lowest available is ${lowest}`);
@@ -56,6 +56,7 @@ function range(ctx: CallCtx, req: { startCheckpoint?: bigint; endCheckpoint?: bi
 
 export async function* listEvents(req: GrpcTypes.ListEventsRequest, ctx: CallCtx): AsyncGenerator<GrpcTypes.ListEventsResponse> {
   checkFilter(ctx, req.filter);
+  if (req.options?.ordering === Ordering.DESCENDING) return yield* listEventsDescending(req, ctx);
   const { start, end, bounded, limit } = range(ctx, req);
   const after = readCursor(req.options?.after, "options.after");
   const before = readCursor(req.options?.before, "options.before");
@@ -92,6 +93,48 @@ export async function* listEvents(req: GrpcTypes.ListEventsRequest, ctx: CallCtx
   // Everything up to `end` (exclusive) was scanned: resume point is the end of checkpoint end-1.
   const final: [bigint, number, number] = end > start ? [end - 1n, U32_MAX, U32_MAX] : last;
   yield { watermark: { cursor: cursorBytes(...final), checkpoint: final[0] }, end: { reason: bounded ? QueryEndReason.CHECKPOINT_BOUND : QueryEndReason.LEDGER_TIP } };
+}
+
+/** Newest first (how a node finds an old prompt event, spec §5.4): the interval and cursor bounds
+ * mean the same as ascending, only the scan runs from the upper bound down; watermarks never regress
+ * in that order, and the resume cursor of a page is passed back as `before`. */
+async function* listEventsDescending(req: GrpcTypes.ListEventsRequest, ctx: CallCtx): AsyncGenerator<GrpcTypes.ListEventsResponse> {
+  const { start, end, limit } = range(ctx, req, true);
+  const after = readCursor(req.options?.after, "options.after");
+  const before = readCursor(req.options?.before, "options.before");
+  let scanned = 0;
+  let items = 0;
+  let last: [bigint, number, number] = before ?? [end, 0, 0];
+  for (let seq = end - 1n; seq >= start; seq--) {
+    const cp = ctx.ledger.checkpoint(seq)!;
+    for (let t = cp.txs.length - 1; t >= 0; t--) {
+      const tx = cp.txs[t]!;
+      for (let e = tx.events.length - 1; e >= 0; e--) {
+        const pos: [bigint, number, number] = [seq, t, e];
+        if (before && cmp(pos, before) >= 0) continue;
+        if (after && cmp(pos, after) <= 0) {
+          yield { watermark: { cursor: cursorBytes(...last), checkpoint: last[0] }, end: { reason: QueryEndReason.CURSOR_BOUND } };
+          return;
+        }
+        scanned += 1;
+        last = pos;
+        const wm = { cursor: cursorBytes(...pos), checkpoint: seq };
+        if (eventMatches(req.filter, tx, tx.events[e]!)) {
+          items += 1;
+          const done = items >= limit;
+          yield { event: applyMask(GrpcTypes.Event, eventProto(tx.events[e]!, tx, e), req.readMask, null), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
+          if (done) return;
+        }
+        if (scanned >= ctx.faults.scanLimit) {
+          yield { watermark: wm, end: { reason: QueryEndReason.SCAN_LIMIT } };
+          return;
+        }
+      }
+    }
+  }
+  // Scanned down to the lower checkpoint bound (requested start or the oldest retained checkpoint).
+  const final: [bigint, number, number] = end > start ? [start, 0, 0] : last;
+  yield { watermark: { cursor: cursorBytes(...final), checkpoint: final[0] }, end: { reason: QueryEndReason.CHECKPOINT_BOUND } };
 }
 
 export async function* listCheckpoints(req: GrpcTypes.ListCheckpointsRequest, ctx: CallCtx): AsyncGenerator<GrpcTypes.ListCheckpointsResponse> {
