@@ -7,6 +7,7 @@ import { SuiGrpcClient } from "@mysten/sui/grpc";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jobView } from "../../src/api/views.ts";
 import { decodeChainEvent } from "../../src/chain/events/decode.ts";
 import { findPromptEvent } from "../../src/chain/prompt-lookup.ts";
 import { ingest, type IngestStats } from "../../src/jobs/ingest.ts";
@@ -113,6 +114,8 @@ describe("resampled prompts not in the local index", () => {
     const failed = store.list({ state: "failed", ticketId });
     expect(failed.map((j) => j.leafIndex).sort()).toEqual([1, 3]);
     expect(failed[0]!.error).toMatch(/^NewlySampledNodesEvent for this node: original prompt event not found on chain \(\d+ page\(s\) of prompt events scanned, whole history\); gave up after 3 attempt\(s\)$/);
+    // What `atoma-node jobs list --json` / JSON-RPC `jobs` show for it.
+    expect(jobView(failed[0]!)).toMatchObject({ ticket_id: ticketId, state: "failed", model: "", num_leaves: 0, event_tx: rs.txDigest, error: failed[0]!.error });
     expect(store.hasResamples()).toBe(false);
     expect(store.claimNext("")).toBeNull(); // failed rows are never picked up by a worker
     store.close();

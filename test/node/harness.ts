@@ -43,6 +43,8 @@ export interface EnvOptions {
   webhookUrl?: string;
   maxBatchSize?: number;
   extraNodes?: { address: string; smallId: number }[];
+  /** First checkpoint the node follows (default 0: the whole test chain). */
+  startCheckpoint?: number;
 }
 
 export async function makeEnv(o: EnvOptions): Promise<Env> {
@@ -82,7 +84,7 @@ network = "localnet"
 package_id = "${info.packageId}"
 small_id = ${smallId}
 request_timeout = { secs = 30, nanos = 0 }
-start_checkpoint = 0
+start_checkpoint = ${o.startCheckpoint ?? 0}
 
 [client]
 config_path = "${join(sui, "client.yaml")}"
