@@ -3,7 +3,9 @@
  * serial on-chain submission → output publication, plus the JSON-RPC/HTTP server.
  * Without `[event_subscriber]`/`[client]` it runs in local mode: the HTTP server and models only.
  */
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import { createApi, serveApi, type RunningServer } from "./api/server.ts";
 import { NodeMetrics } from "./api/metrics.ts";
 import type { CommitmentSubmitter, EventSource } from "./chain/types.ts";
@@ -24,6 +26,7 @@ import { createSuiClient } from "./chain/client.ts";
 import { SuiCommitmentSubmitter } from "./chain/commitment/submitter.ts";
 import { KeyLoadError, loadSigner } from "./chain/keys.ts";
 import { createEventFollower } from "./chain/follower.ts";
+import { Backoff, sleep } from "./chain/backoff.ts";
 import { findPromptEvent } from "./chain/prompt-lookup.ts";
 
 export interface NodeHandle {
@@ -45,11 +48,6 @@ export interface StartOptions {
 /** Prompt index retention (spec §5.4: well above 3 × the 60 s settlement timeout). */
 const PROMPT_TTL_MS = 6 * 3600_000;
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
-  });
 
 /** The Sui-backed event source and commitment submitter from configuration. */
 async function createChain(
@@ -81,8 +79,27 @@ async function createChain(
   const source = given.eventSource ?? createEventFollower(es);
   // Chain tip for the lag metric: one cheap unary call, made only when /metrics is scraped.
   const client = createSuiClient({ network: es.network, httpUrl: es.httpUrl, requestTimeoutMs: 5000 });
-  const tip = async () => (await client.ledgerService.getServiceInfo({}, { timeout: 2000 })).response.checkpointHeight ?? 0n;
+  // `abort`, not `timeout`: the SDK's timeout option only sends a grpc-timeout header and never
+  // fires on the client, so a hung full node would hang /metrics.
+  const tip = async () =>
+    (await client.ledgerService.getServiceInfo({}, { abort: AbortSignal.timeout(2000) })).response.checkpointHeight ?? 0n;
   return { source, submitter, tip };
+}
+
+/** `flush_storage = true` (seed semantics): delete `cache_dir` on graceful shutdown. Refuses
+ * paths whose removal would be a disaster rather than a flush (/, the home or working directory). */
+async function flushCacheDir(dir: string): Promise<void> {
+  const target = resolve(dir);
+  if ([resolve("/"), resolve(homedir()), resolve(process.cwd())].includes(target)) {
+    log.error(`flush_storage: refusing to delete ${target} (cache_dir must be a dedicated directory)`);
+    return;
+  }
+  try {
+    await rm(target, { recursive: true, force: true });
+    log.info(`flush_storage: deleted cache_dir ${target}`);
+  } catch (e) {
+    log.error(`flush_storage: could not delete ${target}: ${(e as Error).message}`);
+  }
 }
 
 /** The node cannot start because of something the operator supplied (model files, key files):
@@ -192,19 +209,22 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     // Supervised: a follower that throws (store error, bug) is restarted with backoff, never fatal.
     followTasks.push(
       (async () => {
-        let backoff = 500;
+        const backoff = new Backoff({ initialMs: 500 });
         while (!follow.signal.aborted) {
+          const runStarted = Date.now();
+          let why: string;
           try {
             await source.run(s.cursor(), handle, follow.signal);
-            if (!follow.signal.aborted) {
-              log.warn(`event follower returned; restarting in ${backoff} ms`);
-              await sleep(backoff, follow.signal);
-            }
+            why = "event follower returned";
           } catch (e) {
-            log.error(`event follower stopped: ${(e as Error).message}; restarting in ${backoff} ms`);
-            await sleep(backoff * (0.5 + Math.random()), follow.signal);
-            backoff = Math.min(backoff * 2, 30_000);
+            why = `event follower stopped: ${(e as Error).message}`;
           }
+          if (follow.signal.aborted) break;
+          // A follower that ran for a while was healthy: start the next backoff from the bottom.
+          if (Date.now() - runStarted > 60_000) backoff.reset();
+          const delay = backoff.next();
+          log.error(`${why}; restarting in ${Math.round(delay)} ms`);
+          await sleep(delay, follow.signal);
         }
       })(),
     );
@@ -212,7 +232,12 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     followTasks.push(
       (async () => {
         while (!follow.signal.aborted) {
-          s.prunePrompts(Date.now() - PROMPT_TTL_MS);
+          try {
+            s.prunePrompts(Date.now() - PROMPT_TTL_MS);
+          } catch (e) {
+            // A busy or full disk must not end the process (an un-awaited rejection would).
+            log.error(`pruning the prompt index failed: ${(e as Error).message}`);
+          }
           await sleep(60_000, follow.signal);
         }
       })(),
@@ -278,11 +303,13 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       await server.stop().catch(() => {});
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
       store?.close();
+      if (config.inference.flushStorage) await flushCacheDir(config.inference.cacheDir);
       finish();
     })();
     return stopping;
   };
-  opts.signal?.addEventListener("abort", () => void stop(String(opts.signal?.reason ?? "signal")), { once: true });
-  if (opts.signal?.aborted) void stop("signal");
+  const stopOnSignal = (reason: string) => stop(reason).catch((e) => log.error(`stopping failed: ${(e as Error).message}`));
+  opts.signal?.addEventListener("abort", () => void stopOnSignal(String(opts.signal?.reason ?? "signal")), { once: true });
+  if (opts.signal?.aborted) void stopOnSignal("signal");
   return { stop, done, url: server.url, store };
 }
