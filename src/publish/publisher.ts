@@ -4,6 +4,7 @@
  * is also POSTed as `{"metadata", "data", "output_destination"}`. Best effort: a webhook that keeps
  * failing is recorded on the job, never retried forever, and never affects the commitment.
  */
+import { Backoff, sleep } from "../chain/backoff.ts";
 import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "../api/metrics.ts";
 import { Wakeup } from "../jobs/semaphore.ts";
@@ -20,7 +21,7 @@ export interface PublisherOptions {
   metrics?: NodeMetrics;
 }
 
-export function webhookBody(job: JobRecord, nodeAddress: string): unknown {
+function webhookBody(job: JobRecord, nodeAddress: string): unknown {
   const metadata = outputMetadata(job, nodeAddress);
   return { metadata, data: job.outputText ?? "", output_destination: metadata.output_destination };
 }
@@ -34,11 +35,21 @@ export class Publisher {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
     while (!signal.aborted) {
-      const jobs = this.store.unpublished(16);
-      for (const j of jobs) {
-        if (signal.aborted) return;
-        await this.publish(j, signal);
+      let jobs: JobRecord[];
+      try {
+        jobs = this.store.unpublished(16);
+        for (const j of jobs) {
+          if (signal.aborted) return;
+          await this.publish(j, signal);
+        }
+        backoff.reset();
+      } catch (e) {
+        // A store error must not reject this un-awaited loop (Bun would exit): log, back off, go on.
+        log.error(`publisher loop: ${(e as Error).message}`);
+        await backoff.wait(signal);
+        continue;
       }
       if (jobs.length === 0) await this.wakeup.wait(1000, signal);
     }
@@ -71,7 +82,8 @@ export class Publisher {
         last = (e as Error).message;
       }
       this.opts.metrics?.webhook.inc({ outcome: "retry" });
-      await this.wakeup.wait((this.opts.backoffMs ?? 500) * 2 ** i, signal);
+      // Plain sleep, not the wakeup: a new job's wake() must not cut a webhook's backoff short.
+      if (i + 1 < attempts) await sleep((this.opts.backoffMs ?? 500) * 2 ** i, signal);
     }
     if (signal.aborted) return; // unpublished rows are picked up again after restart
     this.store.markPublished(job.id, Date.now(), `webhook failed after ${attempts} attempts: ${last}`);

@@ -187,4 +187,34 @@ describe("Committer", () => {
       hook.stop(true);
     }
   });
+
+  test("a store error does not end the publisher loop (the un-awaited run() never rejects)", async () => {
+    const broken = new SqliteJobStore(join(dir, "broken.sqlite"));
+    broken.close(); // every query now throws
+    const ctl = new AbortController();
+    const run = new Publisher(broken, { webhookUrl: undefined, nodeAddress: key.toSuiAddress() }).run(ctl.signal);
+    await Bun.sleep(100);
+    ctl.abort();
+    await expect(run).resolves.toBeUndefined();
+  });
+
+  test("a webhook's retry backoff is not cut short by wake()", async () => {
+    const times: number[] = [];
+    const hook = Bun.serve({ port: 0, fetch: () => (times.push(Date.now()), new Response("no", { status: 500 })) });
+    try {
+      generatedJobs(["waking"]);
+      await new Committer(store, submitter, { maxBatchSize: 4 }).submitFresh();
+      const ctl = new AbortController();
+      const p = new Publisher(store, { webhookUrl: `http://127.0.0.1:${hook.port}/`, nodeAddress: key.toSuiAddress(), backoffMs: 300, attempts: 2 });
+      const run = p.run(ctl.signal);
+      while (times.length === 0) await Bun.sleep(5);
+      for (let i = 0; i < 10; i++) (p.wake(), await Bun.sleep(10));
+      while (times.length < 2) await Bun.sleep(10);
+      ctl.abort();
+      await run;
+      expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(250);
+    } finally {
+      hook.stop(true);
+    }
+  });
 });
