@@ -24,8 +24,8 @@ export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: num
   if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
     throw new EngineError("generate request must be an object with prompt and params");
   }
-  const prompt = checkPrompt(req.prompt);
   const pre = req.prePromptTokens ?? [];
+  const prompt = checkPrompt(req.prompt, Array.isArray(pre) && pre.length > 0);
   const limit = m.vocabSize > 0 ? m.vocabSize : Number.MAX_SAFE_INTEGER;
   for (const [i, t] of pre.entries()) {
     if (!Number.isInteger(t) || t < 0 || t >= limit) {

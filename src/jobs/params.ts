@@ -36,9 +36,10 @@ function finiteF32(name: string, v: number): string | null {
 }
 
 export function toGenerateRequest(p: Text2TextPromptParams, signal?: AbortSignal): Validated {
+  // Size first: never decode (MessagePack, UTF-8) an absurdly large prompt just to reject it.
+  if (p.prompt.length > LIMITS.promptBytes) return { ok: false, reason: `prompt is ${p.prompt.length} bytes; at most ${LIMITS.promptBytes} accepted` };
   const prompt = promptText(p.prompt);
   if ("error" in prompt) return { ok: false, reason: prompt.error };
-  if (p.prompt.length > LIMITS.promptBytes) return { ok: false, reason: `prompt is ${p.prompt.length} bytes; at most ${LIMITS.promptBytes} accepted` };
   if (prompt.text.length === 0 && p.prePromptTokens.length === 0) return { ok: false, reason: "prompt is empty" };
   if (p.maxTokens === 0n) return { ok: false, reason: "max_tokens is 0; expected at least 1" };
   if (p.maxTokens > BigInt(LIMITS.maxTokens)) return { ok: false, reason: `max_tokens ${p.maxTokens} is absurd; at most ${LIMITS.maxTokens}` };

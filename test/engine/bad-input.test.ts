@@ -115,6 +115,10 @@ describe("bad requests", () => {
       .then(() => null, (e: unknown) => e);
     expect((err as Error).message).toBe("consumer gone");
   }, TIMEOUT);
+  test("an empty prompt with pre_prompt_tokens generates (chain jobs allow it)", async () => {
+    const r = await engine.generate({ prompt: "", prePromptTokens: [1, 2, 3], params: P() });
+    expect(r.outputTokens).toBe(4);
+  }, TIMEOUT);
   test("the engine still works after errors", async () => {
     expect((await engine.generate({ prompt: "Once", params: P() })).outputTokens).toBe(4);
   }, TIMEOUT);
