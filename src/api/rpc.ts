@@ -9,6 +9,7 @@ import type { Text2TextPromptParams } from "../protocol/types.ts";
 import type { ApiContext } from "./server.ts";
 import type { NodeMetrics } from "./metrics.ts";
 import { ParamError, parseTextParams } from "./rpc-params.ts";
+import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";
 
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, internal: -32603 } as const;
@@ -92,8 +93,8 @@ export function makeHandlers(ctx: ApiContext): RpcHandlers {
     async job(params) {
       const o = paramsObj(params);
       const t = o.ticket_id;
-      if (typeof t !== "string" || !/^(0x)?[0-9a-fA-F]{1,64}$/.test(t)) throw new JsonRpcError(RPC.invalidParams, "params.ticket_id: expected a hex object id");
-      const id = "0x" + t.replace(/^0x/, "").toLowerCase().padStart(64, "0");
+      const id = typeof t === "string" ? parseObjectId(t) : null;
+      if (!id) throw new JsonRpcError(RPC.invalidParams, "params.ticket_id: expected a hex object id");
       const jobs = ctx.store?.byTicket(id) ?? [];
       if (jobs.length === 0) return null;
       return { ticket_id: id, jobs: jobs.map(jobView) };

@@ -12,6 +12,7 @@ import type { ModelSlot } from "../jobs/scheduler.ts";
 import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "./metrics.ts";
 import { JsonRpcError, RPC, type RpcHandlers, handleRpc, makeHandlers } from "./rpc.ts";
+import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";
 
 export interface ApiContext {
@@ -69,8 +70,10 @@ export function createApi(ctx: ApiContext): Hono {
 
   app.get("/v1/jobs/:ticket", (c) => {
     if (!ctx.store) return c.json({ error: "no job store" }, 404);
-    const ticket = c.req.param("ticket").toLowerCase();
-    const jobs = ctx.store.byTicket(ticket.startsWith("0x") ? ticket : `0x${ticket}`);
+    const raw = c.req.param("ticket");
+    const ticket = parseObjectId(raw);
+    if (!ticket) return c.json({ error: `ticket id ${JSON.stringify(raw.slice(0, 80))} is not a hex object id (0x + up to 64 hex digits)` }, 400);
+    const jobs = ctx.store.byTicket(ticket);
     if (jobs.length === 0) return c.json({ error: `no job for ticket ${ticket}` }, 404);
     return c.json({ ticket_id: jobs[0]!.ticketId, jobs: jobs.map(jobView) });
   });

@@ -141,6 +141,31 @@ describe("compatibility and HTTP routes", () => {
     expect(big.json.error.code).toBe(-32600);
   });
 
+  test("job by ticket accepts short, unprefixed and upper-case ids; rejects non-hex with 400", async () => {
+    const short = "0x" + "0".repeat(62) + "2a";
+    const origin = { checkpoint: 2n, txDigest: "T2", eventIndex: 0, eventType: "x::gate::Text2TextPromptEvent" };
+    store.applyBatch({
+      checkpoint: 2n,
+      events: [{
+        origin, prompts: [], settled: [],
+        jobs: [{
+          ticketId: short, leafIndex: 0, numLeaves: 1, model: "stories260k", outputDestination: new Uint8Array(), origin,
+          job: { kind: "text", params: { maxTokens: 8n, model: "stories260k", prePromptTokens: [], prependOutputWithInput: false, prompt: new TextEncoder().encode("Once"), randomSeed: 7n, repeatLastN: 64n, repeatPenalty: 1, shouldStreamOutput: false, temperature: 0, topK: 0n, topP: 1 } },
+        }],
+      }],
+    });
+    for (const path of ["0x2a", "2A", "0x002a", short]) {
+      const r = await app.request(`/v1/jobs/${path}`);
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as any).ticket_id).toBe(short);
+    }
+    const rpcShort = await rpc({ jsonrpc: "2.0", id: 1, method: "job", params: { ticket_id: "0x2a" } });
+    expect(rpcShort.json.result.ticket_id).toBe(short);
+    const bad = await app.request("/v1/jobs/0xnothex");
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error).toContain("not a hex object id");
+  });
+
   test("request_timeout: an unfinished generation is an error, not a partial text", async () => {
     const models = new Map<string, ModelSlot>([["stories260k", { engine, lock: new Semaphore(1) }]]);
     const quick = createApi({ models, store, metrics: new NodeMetrics(), timeoutMs: 30, nodeInfo: () => ({}) });

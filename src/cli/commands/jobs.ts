@@ -7,6 +7,7 @@ import { defineCommand } from "citty";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { jobView } from "../../api/views.ts";
+import { parseObjectId } from "../../chain/object-id.ts";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { exitOnConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
@@ -80,8 +81,7 @@ const show = defineCommand({
   args: { ...storeArgs, ticket_id: { type: "positional", description: "Ticket object id (0x…)", required: true } },
   async run({ args }) {
     const raw = String(args.ticket_id);
-    if (!/^(0x)?[0-9a-fA-F]{1,64}$/.test(raw)) fail(`ticket id ${JSON.stringify(raw)} is not a hex object id`);
-    const id = "0x" + raw.replace(/^0x/, "").toLowerCase().padStart(64, "0");
+    const id = parseObjectId(raw) ?? fail(`ticket id ${JSON.stringify(raw)} is not a hex object id`);
     const store = await openStore(args);
     try {
       const jobs = store.byTicket(id);
