@@ -206,7 +206,41 @@ function readClient(s: Section, cwd: string): SuiClientConfig {
   };
 }
 
+/**
+ * A webhook URL may carry its credentials (`https://user:TOKEN@host/…`, `?token=…`). They are
+ * registered as secrets before the URL is validated, so neither config errors, the printed
+ * effective configuration nor fetch errors quoting the URL show them. Text that is not a URL but
+ * looks like it could hold credentials is masked whole.
+ */
+function registerUrlSecrets(raw: unknown): void {
+  if (typeof raw !== "string") return;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    if (/[@?]/.test(raw)) registerSecret(raw);
+    return;
+  }
+  const query = u.search.replace(/^\?/, "");
+  if (!u.password && !query && !u.username) return;
+  registerSecret(raw);
+  registerSecret(u.href);
+  registerSecret(u.password);
+  registerSecret(safeDecode(u.password));
+  if (!u.password) registerSecret(u.username); // `https://TOKEN@host`: the user name is the token
+  registerSecret(query);
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function readNode(s: Section, cwd: string): NodeSection {
+  registerUrlSecrets(s.peek("webhook_url"));
   const webhookUrl = s.has("webhook_url") ? s.url("webhook_url", ["http", "https"]) : (s.peek("webhook_url"), undefined);
   const node: NodeSection = {
     dataDir: s.path("data_dir", cwd, DEFAULTS.dataDir),

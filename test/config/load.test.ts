@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../src/config/errors.ts";
 import { DEFAULTS, loadConfig, networkFromUrl } from "../../src/config/load.ts";
+import { redact, redactText } from "../../src/log/redact.ts";
 import { BADGE, CLIENT, DB, fixtures, INFERENCE, merged, PKG, SUBSCRIBER } from "./helpers.ts";
 
 const { dir: tempDir, tomlFile } = fixtures();
@@ -266,6 +267,25 @@ describe("bad input: one-line message naming file, key and expectation", () => {
       expect((err as Error).message).not.toContain("\n");
     });
   }
+
+  test("webhook_url credentials (password, token user, query) never print", () => {
+    const url = "https://hook:pw-s3cret-9@hooks.example.com/out?token=q-s3cret-7";
+    const c = loadConfig({ config: tomlFile(merged({ extra: `[node]\nwebhook_url = "${url}"\n` })) }, noEnv);
+    expect(c.node.webhookUrl).toBe(url);
+    const printed = JSON.stringify(redact(c.node)) + redactText(`fetch ${url} failed; password pw-s3cret-9, query token=q-s3cret-7`);
+    expect(printed).not.toContain("pw-s3cret-9");
+    expect(printed).not.toContain("q-s3cret-7");
+    let err: unknown;
+    try {
+      loadConfig({ config: tomlFile(merged({ extra: `[node]\nwebhook_url = "ftp://u:ftp-s3cret-1@x/"\n` })) }, noEnv);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).not.toContain("ftp-s3cret-1");
+    const tokenUser = loadConfig({ config: tomlFile(merged({ extra: `[node]\nwebhook_url = "https://user-tok-s3cret@h.example/"\n` })) }, noEnv);
+    expect(JSON.stringify(redact(tokenUser.node))).not.toContain("user-tok-s3cret");
+  });
 
   test("missing file", () => {
     const file = join(tempDir, "nope.toml");
