@@ -5,7 +5,7 @@
  * failing is recorded on the job, never retried forever, and never affects the commitment.
  */
 import { Backoff, sleep } from "../chain/backoff.ts";
-import { log } from "../log/logger.ts";
+import { log, redactText } from "../log/logger.ts";
 import type { NodeMetrics } from "../api/metrics.ts";
 import { Wakeup } from "../jobs/semaphore.ts";
 import type { JobRecord, JobStore } from "../jobs/types.ts";
@@ -79,7 +79,7 @@ export class Publisher {
         }
         last = `HTTP ${res.status}`;
       } catch (e) {
-        last = (e as Error).message;
+        last = redactText((e as Error).message); // may quote the URL; it is stored on the job too
       }
       this.opts.metrics?.webhook.inc({ outcome: "retry" });
       // Plain sleep, not the wakeup: a new job's wake() must not cut a webhook's backoff short.
