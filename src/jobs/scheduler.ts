@@ -83,9 +83,11 @@ export class Scheduler {
     const poll = this.opts.pollMs ?? 250;
     while (!this.stopping) {
       let claimed = false;
-      await this.overall.acquire();
+      // Model lock first: it is shared with JSON-RPC generations, and waiting for it while holding
+      // a global permit would leave that permit idle and starve the other models' workers.
+      await slot.lock.acquire();
       try {
-        await slot.lock.acquire();
+        await this.overall.acquire();
         try {
           if (this.stopping) break;
           const job = this.store.claimNext(model);
@@ -94,13 +96,13 @@ export class Scheduler {
             await this.runJob(job, slot);
           }
         } finally {
-          slot.lock.release();
+          this.overall.release();
         }
       } catch (e) {
         // A store error (disk full, locked) must not kill the worker; it retries after the poll delay.
         log.error(`worker ${model}: ${(e as Error).message}`);
       } finally {
-        this.overall.release();
+        slot.lock.release();
       }
       if (!claimed) await this.wakeup.wait(poll, this.stopCtl.signal);
     }

@@ -86,6 +86,26 @@ describe("Scheduler", () => {
     }
   });
 
+  test("a model busy with an RPC generation does not hold the global permit: other models go on", async () => {
+    const a = models.get("a")!;
+    await a.lock.acquire(); // as a long JSON-RPC generation on model a would
+    let released = false;
+    try {
+      const s = new Scheduler(store, models, { maxConcurrent: 1, timeoutMs: 30_000, pollMs: 10 });
+      const [ta, tb] = add([{ model: "a" }, { model: "b" }]);
+      s.start();
+      await Bun.sleep(50); // let worker a block on its model lock first
+      await until(() => job(tb!).state === "generated", 10_000);
+      expect(job(ta!).state).toBe("received");
+      a.lock.release();
+      released = true;
+      await until(() => job(ta!).state === "generated");
+      await s.stop(1000);
+    } finally {
+      if (!released) a.lock.release();
+    }
+  });
+
   test("bad params and a throwing model fail only their job; the worker goes on", async () => {
     const [empty, nan, throws, fine] = add([
       { prompt: new Uint8Array() },
