@@ -40,9 +40,9 @@ export class Backoff {
 
   /** The next delay in ms; each call counts one more failure. */
   next(): number {
-    const base = Math.min(this.maxMs, this.initialMs * this.factor ** this.attempt);
+    const delay = backoffDelay(this.attempt, { initialMs: this.initialMs, maxMs: this.maxMs, factor: this.factor, random: this.random });
     this.attempt += 1;
-    return base / 2 + (base / 2) * this.random();
+    return delay;
   }
 
   /** Call after a success: the next failure starts again from `initialMs`. */
@@ -54,6 +54,15 @@ export class Backoff {
   wait(signal?: AbortSignal): Promise<boolean> {
     return sleep(this.next(), signal);
   }
+}
+
+/** The delay after `attempt` earlier failures (0-based), for callers that keep the count elsewhere
+ * (e.g. per job in the store). Same equal-jitter rule as `Backoff.next()`. */
+export function backoffDelay(attempt: number, opts: BackoffOptions = {}): number {
+  const initialMs = opts.initialMs ?? 250;
+  const maxMs = opts.maxMs ?? 30_000;
+  const base = Math.min(maxMs, initialMs * (opts.factor ?? 2) ** attempt);
+  return base / 2 + (base / 2) * (opts.random ?? Math.random)();
 }
 
 /** Abort-aware sleep: true after `ms`, false as soon as `signal` aborts. */

@@ -1,11 +1,13 @@
 /**
  * The single serial commitment loop. The NodeBadge is an owned object used by every commitment,
- * so transactions are serial per node (sui-integration.md §6.2); throughput comes from batching up
- * to `maxBatchSize` submit_commitment calls into one PTB. Signed bytes reach the store (outbox)
+ * so transactions are serial per node (sui-integration.md §6.2); each round hands up to
+ * `maxBatchSize` jobs to the submitter (one PTB, or one transaction per call where the contract's
+ * Random restriction applies, the default). Signed bytes reach the store (outbox)
  * before they are sent, so after a crash an unknown outcome is resolved with `resume(tx)` — the
  * same bytes or a digest lookup — never by signing something new over the same object versions.
  */
 import type { CommitmentOutcome, CommitmentRequest, CommitmentSubmitter, SignedTx, TxFailureKind } from "../chain/types.ts";
+import { backoffDelay } from "../chain/backoff.ts";
 import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "../api/metrics.ts";
 import { Wakeup } from "./semaphore.ts";
@@ -156,7 +158,7 @@ export class Committer {
         this.opts.metrics?.txFailures.inc({ kind: o.kind });
         const attempts = job.txAttempts + 1;
         if (attempts >= this.maxAttempts) return { kind: "failed", reason: `gave up after ${attempts} attempts: ${o.kind}: ${o.reason}` };
-        const delay = Math.min(this.cap, this.base * 2 ** Math.min(attempts, 16)) * (0.5 + Math.random() / 2);
+        const delay = backoffDelay(Math.min(attempts, 16), { initialMs: this.base, maxMs: this.cap });
         return { kind: "retry", reason: `${o.kind}: ${o.reason}`, keepTx: hadTx && IN_DOUBT.has(o.kind), nextAttemptAtMs: now + delay, bumpAttempts: resumed };
       }
     }

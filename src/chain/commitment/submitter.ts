@@ -2,8 +2,9 @@
  * Serial commitment executor for one NodeBadge (spec sui-integration.md §5–§6).
  *
  * Why serial: the badge and the gas coin are owned objects that get a new version with every
- * transaction, so two transactions cannot be in flight at once without equivocating. Throughput
- * comes from batching several `submit_commitment` calls into one PTB instead (queue.ts).
+ * transaction, so two transactions cannot be in flight at once without equivocating. A batch is
+ * one PTB only with `randomRestriction: false`; by default (real contracts) each call is its own
+ * transaction, sent back to back (see SubmitterOptions.randomRestriction).
  *
  * Safety rule: signed bytes go to the outbox before the first send; an unknown outcome is resolved
  * only by looking up the digest or resending the *identical* bytes — never by signing a different
@@ -14,6 +15,7 @@ import { TransactionError } from "@mysten/sui/client";
 import type { Keypair } from "@mysten/sui/cryptography";
 import { fromBase64, normalizeSuiAddress } from "@mysten/sui/utils";
 import type { CommitmentOutcome, CommitmentRequest, CommitmentSubmitter, Outbox, SignedTx } from "../types.ts";
+import { backoffDelay, sleep } from "../backoff.ts";
 import { buildSignedCommitment } from "./build.ts";
 import { classifyExecutionError, classifyThrown, type Classified } from "./classify.ts";
 import { firstSubmissionTickets } from "./first-submission.ts";
@@ -54,7 +56,6 @@ type TxResult = SuiClientTypes.TransactionResult<{ effects: true; events: true }
 type Sent = { kind: "executed"; result: TxResult } | { kind: "rejected"; why: Classified } | { kind: "unknown"; why: Classified };
 
 const INCLUDE = { effects: true, events: true } as const;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SuiCommitmentSubmitter implements CommitmentSubmitter {
   readonly address: string;
@@ -240,7 +241,7 @@ export class SuiCommitmentSubmitter implements CommitmentSubmitter {
       if (lookupFirst || attempt > 0) {
         const found = await this.#lookup(tx.digest);
         if (found) return { kind: "executed", result: found };
-        await sleep((this.opts.backoffMs ?? 250) * 2 ** attempt * (0.5 + Math.random() / 2));
+        await sleep(backoffDelay(attempt, { initialMs: this.opts.backoffMs ?? 250, maxMs: Number.MAX_SAFE_INTEGER }));
       }
       try {
         const result = await this.opts.client.core.executeTransaction({
