@@ -6,12 +6,11 @@
  * Caveat printed with the result: real Sui rejects any MoveCall after one that takes `Random`
  * (PostRandomCommandRestrictions), and `submit_commitment` takes `&Random` — so multi-call PTBs only
  * run on a server with that rule switched off. The "batched, restricted" row shows what the node
- * really does by default: the queue still drains in batches, one transaction per call.
+ * really does by default: the committer hands over batches of 8, sent as one transaction per call.
  */
 import { parseArgs } from "node:util";
 import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
 import { createSuiClient } from "../../src/chain/client.ts";
-import { CommitmentQueue } from "../../src/chain/commitment/queue.ts";
 import { SuiCommitmentSubmitter } from "../../src/chain/commitment/submitter.ts";
 import type { CommitmentRequest, SignedTx } from "../../src/chain/types.ts";
 import { startSuiServer } from "../support/sui-server/index.ts";
@@ -47,8 +46,9 @@ async function run(mode: Mode, latencyMs: number): Promise<{ seconds: number; tx
       outcomes = [];
       for (const r of requests) outcomes.push(...(await submitter.submit([r], outbox)));
     } else {
-      const q = new CommitmentQueue(submitter, outbox, 8);
-      outcomes = await Promise.all(requests.map((r) => q.submit(r)));
+      // As the Committer does: one submit() per batch of up to 8 ready commitments.
+      outcomes = [];
+      for (let i = 0; i < requests.length; i += 8) outcomes.push(...(await submitter.submit(requests.slice(i, i + 8), outbox)));
     }
     const seconds = (performance.now() - t0) / 1000;
     const bad = outcomes.filter((o) => o.status !== "committed");

@@ -8,7 +8,6 @@ import { Secp256k1Keypair } from "@mysten/sui/keypairs/secp256k1";
 import { bcs } from "@mysten/sui/bcs";
 import { fromBase64, toHex } from "@mysten/sui/utils";
 import { createSuiClient } from "../../src/chain/client.ts";
-import { CommitmentQueue } from "../../src/chain/commitment/queue.ts";
 import { SuiCommitmentSubmitter, type SubmitterOptions } from "../../src/chain/commitment/submitter.ts";
 import type { CommitmentRequest, SignedTx } from "../../src/chain/types.ts";
 import { startSuiServer, type SuiServer } from "../support/sui-server/index.ts";
@@ -232,13 +231,13 @@ describe("submit_commitment against the local Sui server", () => {
     expect((await s.resume(o1.txs[0]!))[0]).toMatchObject({ status: "committed", digest: o1.txs[0]!.digest });
   });
 
-  test("queue of several commitments: one transaction per call (Random restriction), all committed", async () => {
+  test("a batch of several commitments: one transaction per call (Random restriction), all committed", async () => {
     const tickets = [prompt([7]), prompt([7]), prompt([7])];
     const outbox = new MemoryOutbox();
-    const q = new CommitmentQueue(submitter(me), outbox, 8);
-    const outs = await Promise.all(tickets.map((t) => q.submit(req(t))));
+    const outs = await submitter(me).submit(tickets.map((t) => req(t)), outbox);
     expect(outs.map((o) => o.status)).toEqual(["committed", "committed", "committed"]);
     expect(new Set(outbox.txs.map((t) => t.digest)).size).toBe(3);
+    for (const tx of outbox.txs) expect(tx.ticketIds).toHaveLength(1);
   });
 });
 
@@ -267,21 +266,17 @@ describe("batched PTB (server without the Random restriction)", () => {
     expect(relaxed.admin.commitments(t1!).length + relaxed.admin.commitments(t3!).length).toBe(2);
   });
 
-  test("queue: batches up to maxBatchSize; a ticket queued twice never shares a PTB with itself", async () => {
+  test("batches of up to 3 requests each go out as one PTB", async () => {
     const info = relaxed.admin.info();
     const s = new SuiCommitmentSubmitter({
       ...base, client: createSuiClient({ network: "localnet", httpUrl: relaxed.url }), packageId: info.packageId,
       atomaDbId: info.atomaDbId, keypair: me, nodeBadgeId: info.nodes[0]!.badgeId, randomRestriction: false,
     });
     const outbox = new MemoryOutboxFor(relaxed);
-    const q = new CommitmentQueue(s, outbox, 3);
     const tickets = Array.from({ length: 5 }, () => relaxed.admin.injectPrompt({ nodes: [7, 8] }).ticketId);
-    const outs = await Promise.all([...tickets, tickets[1]!].map((t) => q.submit(req(t))));
-    expect(outs.map((o) => o.status)).toEqual(["committed", "committed", "committed", "committed", "committed", "done"]);
-    // First drain takes one request (nothing else queued yet), then batches of ≤ 3 without duplicates.
-    for (const tx of outbox.txs) expect(tx.ticketIds.length).toBeLessThanOrEqual(3);
-    for (const tx of outbox.txs) expect(new Set(tx.ticketIds).size).toBe(tx.ticketIds.length);
-    expect(outbox.txs.length).toBeLessThan(6);
+    const outs = [...(await s.submit(tickets.slice(0, 3).map((t) => req(t)), outbox)), ...(await s.submit(tickets.slice(3).map((t) => req(t)), outbox))];
+    expect(outs.map((o) => o.status)).toEqual(["committed", "committed", "committed", "committed", "committed"]);
+    expect(outbox.txs.map((t) => t.ticketIds.length)).toEqual([3, 2]);
   });
 
   class MemoryOutboxFor {
