@@ -85,7 +85,7 @@ function signer(keypair: Keypair, scheme: Signer["scheme"], source: string): Sig
 }
 
 /** A keystore entry or env value: `suiprivkey1…` (bech32) or base64 of `flag || secret`. */
-export function parsePrivateKey(text: string, where: string): { keypair: Keypair; scheme: Signer["scheme"] } {
+function parsePrivateKey(text: string, where: string): { keypair: Keypair; scheme: Signer["scheme"] } {
   const value = text.trim();
   registerSecret(value);
   if (value.startsWith("suiprivkey")) {

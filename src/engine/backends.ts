@@ -132,10 +132,6 @@ export async function transformersFor(device: Device, threads?: number): Promise
   return tjs;
 }
 
-export function boundFamily(): RuntimeFamily | undefined {
-  return bound?.family;
-}
-
 export function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split("\n").find((l) => l.trim() !== "")?.trim() ?? "unknown error";

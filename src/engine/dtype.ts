@@ -40,7 +40,7 @@ export function parseDtype(value: string): DType {
 }
 
 /** Which precisions the model directory can serve, by present ONNX files. */
-export function presentVariants(dir: string): string[] {
+function presentVariants(dir: string): string[] {
   const onnxDir = join(dir, "onnx");
   if (!existsSync(onnxDir)) return [];
   const files = new Set(readdirSync(onnxDir));

@@ -8,6 +8,7 @@
 import { IncrementalDecoder } from "./detokenizer.ts";
 import type { LoadedModel } from "./loader.ts";
 import { engineLog } from "./log.ts";
+import { fromFloat16Bits } from "./models/float16.ts";
 import { checkPrompt } from "./prompt.ts";
 import { Sampler } from "./sampler.ts";
 import { firstLine } from "./backends.ts";
@@ -20,7 +21,7 @@ import {
 } from "./types.ts";
 
 /** Prepared input: the token sequence the model sees, and how much was dropped to fit. */
-export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
+function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
   if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
     throw new EngineError("generate request must be an object with prompt and params");
   }
@@ -129,15 +130,6 @@ function lastRow(data: ArrayLike<number> & { subarray(a: number, b: number): Arr
   const row = data.subarray((seq - 1) * vocab, seq * vocab);
   if (type !== "float16" || !(row instanceof Uint16Array)) return row;
   const out = new Float32Array(vocab);
-  for (let i = 0; i < vocab; i++) out[i] = halfToFloat(row[i]!);
+  for (let i = 0; i < vocab; i++) out[i] = fromFloat16Bits(row[i]!);
   return out;
-}
-
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

@@ -105,10 +105,6 @@ export function setLogLevel(level: LogLevelName | number): void {
   log.level = LEVELS[level];
 }
 
-export function getLogLevel(): LogLevelName {
-  return current;
-}
-
 /** `tracing = true` in the configuration: raise to trace (never lowers a level set elsewhere). */
 export function applyTracing(tracing: boolean): void {
   if (tracing) setLogLevel("trace");

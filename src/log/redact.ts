@@ -28,7 +28,7 @@ export function registerSecret(value: string | undefined | null): void {
 }
 
 /** Whether an object key names a secret (its value is masked regardless of content). */
-export function isSecretKey(key: string): boolean {
+function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
 }
 

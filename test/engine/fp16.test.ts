@@ -3,7 +3,7 @@
 // Random weights: plumbing checks only, never output quality.
 import { afterAll, describe, expect, test } from "bun:test";
 import { loadTextEngine } from "../../src/engine/engine.ts";
-import { halfToFloat } from "../../src/engine/generation.ts";
+import { fromFloat16Bits as halfToFloat } from "../../src/engine/models/float16.ts";
 import type { SamplingParams } from "../../src/engine/types.ts";
 import { cleanupTempDirs, tinyFp16Dir } from "./fixtures.ts";
 

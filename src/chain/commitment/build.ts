@@ -33,7 +33,7 @@ export interface CommitmentTxInput {
   requests: CommitmentRequest[];
 }
 
-export const SUBMIT_COMMITMENT = "settlement::submit_commitment";
+const SUBMIT_COMMITMENT = "settlement::submit_commitment";
 
 function check32(name: string, bytes: Uint8Array, ticketId: string) {
   // The contract aborts (EBlake2b256HashMustBe32Bytes) otherwise; fail before paying gas.

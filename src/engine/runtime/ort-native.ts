@@ -13,10 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { embeddedOrt } from "./ort-embedded.ts";
 
+/** Held for the life of the process: closing the handle would unload ORT. */
 let library: { close(): void } | undefined;
 let preloadedFrom: string | undefined;
 
-export function isCompiledBinary(): boolean {
+function isCompiledBinary(): boolean {
   return Bun.isStandaloneExecutable === true;
 }
 
@@ -69,7 +70,3 @@ export function ortRuntimeInfo(): { compiled: boolean; target: string | undefine
   };
 }
 
-/** Keeps the handle referenced for the life of the process (closing it would unload ORT). */
-export function nativeLibraryHandle(): unknown {
-  return library;
-}
