@@ -79,7 +79,7 @@ export interface SuiClientConfig {
 }
 
 export interface NodeSection {
-  /** Directory for the SQLite job store and other state (default `<cache_dir>/../state` → see load.ts). */
+  /** Directory for the SQLite job store and other state (default `.state`, relative to the working directory; load.ts DEFAULTS). */
   dataDir: string;
   /** Optional URL the first submitter POSTs outputs + metadata to. */
   webhookUrl: string | undefined;
