@@ -13,20 +13,6 @@ export function blake2b256(data: Uint8Array): Uint8Array {
   return blake2b(data, { dkLen: 32 });
 }
 
-function u64le(j: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(j), true);
-  return out;
-}
-
-/** `blake2b256(data ‖ u64_le(j))`. */
-export function leafHash(data: Uint8Array, j: number): Uint8Array {
-  const buf = new Uint8Array(data.length + 8);
-  buf.set(data, 0);
-  buf.set(u64le(j), data.length);
-  return blake2b256(buf);
-}
-
 export interface Commitment {
   root: Uint8Array;
   /** The leaf at `index` (this node's `chunk_hash`). */
@@ -42,7 +28,7 @@ export function commit(data: Uint8Array, n: number, index: number): Commitment {
   if (!Number.isInteger(index) || index < 0 || index >= n) {
     throw new RangeError(`commitment: leaf index ${index} is invalid; expected an integer in 0..${n - 1}`);
   }
-  // Hash data once into a reusable buffer: only the 8-byte suffix changes per leaf.
+  // Leaf j = blake2b256(data ‖ u64_le(j)), built in one reusable buffer: only the suffix changes.
   const buf = new Uint8Array(data.length + 8);
   buf.set(data, 0);
   const view = new DataView(buf.buffer);
@@ -60,8 +46,4 @@ export function commit(data: Uint8Array, n: number, index: number): Commitment {
 /** Commitment of a text output: UTF-8 bytes of the generated text only (§8.1). */
 export function commitText(text: string, n: number, index: number): Commitment {
   return commit(new TextEncoder().encode(text), n, index);
-}
-
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("hex");
 }

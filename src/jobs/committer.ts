@@ -7,6 +7,7 @@
  * same bytes or a digest lookup — never by signing something new over the same object versions.
  */
 import type { CommitmentOutcome, CommitmentRequest, CommitmentSubmitter, SignedTx, TxFailureKind } from "../chain/types.ts";
+import { fromHex } from "@mysten/bcs";
 import { backoffDelay } from "../chain/backoff.ts";
 import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "../api/metrics.ts";
@@ -28,8 +29,6 @@ export interface CommitterOptions {
 /** Kinds that leave a recorded transaction's outcome unknown: only resume() may touch it again.
  * Any other retry means it executed (and failed) or was rejected, so a new transaction is safe. */
 const IN_DOUBT: ReadonlySet<TxFailureKind> = new Set(["timeout", "unavailable"]);
-
-const hexBytes = (h: string) => Uint8Array.from(Buffer.from(h, "hex"));
 
 export class Committer {
   private readonly wakeup = new Wakeup();
@@ -96,8 +95,8 @@ export class Committer {
       ticketId: j.ticketId,
       inputTokens: BigInt(j.inputTokens ?? 0),
       outputTokens: BigInt(j.outputTokens ?? 0),
-      merkleRoot: hexBytes(j.rootHex ?? ""),
-      leaf: hexBytes(j.leafHex ?? ""),
+      merkleRoot: fromHex(j.rootHex ?? ""),
+      leaf: fromHex(j.leafHex ?? ""),
     }));
     // The submitter may split a batch into several transactions (Sui forbids Move calls after a
     // Random-using one), so each recorded transaction is linked only to the tickets it carries.

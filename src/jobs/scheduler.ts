@@ -4,7 +4,8 @@
  * failure never touches another's jobs: every error is caught per job (spec §13 #8).
  */
 import type { TextEngine } from "../engine/types.ts";
-import { commitText, toHex } from "../commitment/merkle.ts";
+import { toHex } from "@mysten/bcs";
+import { commitText } from "../commitment/merkle.ts";
 import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "../api/metrics.ts";
 import type { Text2TextPromptParams } from "../protocol/types.ts";

@@ -3,6 +3,7 @@
  * names exactly as the reference's serde structs. Output destinations are rendered as serde JSON
  * of the Rust enum (`"Firebase"`, `{"Gateway":{"gateway_user_id":…}}`, `{"Ipfs":{"request_id":…}}`).
  */
+import { fromHex } from "@mysten/bcs";
 import { decodeOutputDestination, type OutputDestination } from "../protocol/msgpack.ts";
 import type { JobRecord } from "../jobs/types.ts";
 
@@ -38,7 +39,8 @@ export function destinationJson(d: OutputDestination): unknown {
   }
 }
 
-const bytesOfHex = (h: string | null) => [...Buffer.from(h ?? "", "hex")];
+/** Hex as stored by the scheduler → the byte array (`Vec<u8>` JSON) the metadata carries. */
+const bytesOfHex = (h: string | null) => [...fromHex(h ?? "")];
 
 export function outputMetadata(job: JobRecord, nodeAddress: string): AtomaOutputMetadata {
   const meta: AtomaOutputMetadata = {

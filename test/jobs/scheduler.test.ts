@@ -6,7 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commitText, toHex } from "../../src/commitment/merkle.ts";
+import { toHex } from "@mysten/bcs";
+import { commitText } from "../../src/commitment/merkle.ts";
 import { loadTextEngine } from "../../src/engine/engine.ts";
 import type { TextEngine } from "../../src/engine/types.ts";
 import { Scheduler, type ModelSlot } from "../../src/jobs/scheduler.ts";

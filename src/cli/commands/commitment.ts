@@ -3,7 +3,8 @@
  * Operators use it to check a dispute: recompute what an honest node should have committed.
  */
 import { defineCommand } from "citty";
-import { commit, MAX_LEAVES, toHex } from "../../commitment/merkle.ts";
+import { fromHex, toHex } from "@mysten/bcs";
+import { commit, MAX_LEAVES } from "../../commitment/merkle.ts";
 
 function fail(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -33,7 +34,7 @@ export default defineCommand({
     if (args.hex !== undefined) {
       const h = args.hex.replace(/^0x/, "");
       if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) fail(`--hex is not an even-length hex string`);
-      bytes = Uint8Array.from(Buffer.from(h, "hex"));
+      bytes = fromHex(h); // validated above: fromHex would pad an odd length instead of refusing it
     } else {
       bytes = new TextEncoder().encode(args.data);
     }
