@@ -3,13 +3,10 @@
  * Operators use it to check a dispute: recompute what an honest node should have committed.
  */
 import { defineCommand } from "citty";
+import { fail } from "../fail.ts";
 import { fromHex, toHex } from "@mysten/bcs";
 import { commit, MAX_LEAVES } from "../../commitment/merkle.ts";
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(2);
-}
 
 function parseCount(name: string, raw: unknown, min: number, max: number): number {
   const s = String(raw ?? "").trim();

@@ -4,6 +4,7 @@
  * numbers, byte vectors as hex); with --small-id, also whether the event is for that node.
  */
 import { defineCommand } from "citty";
+import { fail } from "../fail.ts";
 import { fromBase64, fromHex } from "@mysten/sui/utils";
 import type { LeafCountPolicy } from "../../config/types.ts";
 import { decodeEventBcs, decodeEventJson, isEventName } from "../../chain/events/decode.ts";
@@ -13,10 +14,6 @@ import { decodeInputSource, decodeOutputDestination } from "../../protocol/msgpa
 import { renderJson } from "../../protocol/render.ts";
 import type { AtomaEvent } from "../../protocol/types.ts";
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(2);
-}
 
 /** MessagePack payloads shown decoded next to their hex, so operators see where output goes. */
 function annotations(event: AtomaEvent): Record<string, unknown> {

@@ -4,14 +4,11 @@
  * Any error prints one line on stderr and exits 2.
  */
 import { defineCommand } from "citty";
+import { fail } from "../fail.ts";
 import { existsSync, statSync } from "node:fs";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import type { DType, Device, SamplingParams } from "../../engine/types.ts";
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message.split("\n")[0]}\n`);
-  process.exit(2);
-}
 
 function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;

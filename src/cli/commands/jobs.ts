@@ -4,6 +4,7 @@
  * (SQLite WAL readers do not block the writer).
  */
 import { defineCommand } from "citty";
+import { fail } from "../fail.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { jobView } from "../../api/views.ts";
@@ -14,10 +15,6 @@ import { loadConfig } from "../../config/load.ts";
 import { SqliteJobStore } from "../../jobs/sqlite-store.ts";
 import { JOB_STATES, type JobRecord, type JobState } from "../../jobs/types.ts";
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(2);
-}
 
 const storeArgs = {
   ...configArgs,

@@ -3,11 +3,8 @@
  * writes a transformers.js-layout directory (fp32 + q4 ONNX). Bad input prints one line and exits 2.
  */
 import { defineCommand } from "citty";
+import { fail } from "../fail.ts";
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(2);
-}
 
 const llama2c = defineCommand({
   meta: { name: "llama2c", description: "Import a llama2.c legacy checkpoint and its tokenizer.bin" },
