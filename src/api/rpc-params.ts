@@ -4,6 +4,7 @@
  * u32 bit patterns, spec §11); u64 values are accepted as integers or decimal strings.
  */
 import type { Text2TextPromptParams } from "../protocol/types.ts";
+import { parseU64 } from "../protocol/u64.ts";
 
 export class ParamError extends Error {
   override name = "ParamError";
@@ -14,9 +15,8 @@ type Obj = Record<string, unknown>;
 function u64(o: Obj, key: string, dflt: bigint): bigint {
   const v = o[key];
   if (v === undefined || v === null) return dflt;
-  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-  if (typeof v === "string" && /^\d{1,20}$/.test(v) && BigInt(v) < 1n << 64n) return BigInt(v);
-  if (typeof v === "bigint" && v >= 0n && v < 1n << 64n) return v;
+  const parsed = parseU64(v);
+  if (parsed !== null) return parsed;
   throw new ParamError(`params.${key}: expected a u64 (non-negative integer or decimal string), got ${JSON.stringify(v)}`);
 }
 

@@ -5,6 +5,7 @@
  */
 import { defineCommand } from "citty";
 import { fail } from "../fail.ts";
+import { parseU64 } from "../../protocol/u64.ts";
 import { fromBase64, fromHex } from "@mysten/sui/utils";
 import type { LeafCountPolicy } from "../../config/types.ts";
 import { decodeEventBcs, decodeEventJson, isEventName } from "../../chain/events/decode.ts";
@@ -40,8 +41,7 @@ const decode = defineCommand({
     let smallId: bigint | undefined;
     if (args["small-id"] !== undefined) {
       const s = String(args["small-id"]).trim();
-      if (!/^\d+$/.test(s) || BigInt(s) >= 1n << 64n) fail(`--small-id "${s}" is not a u64`);
-      smallId = BigInt(s);
+      smallId = parseU64(s) ?? fail(`--small-id "${s}" is not a u64`);
     }
     const policy = args.policy as LeafCountPolicy;
     if (policy !== "chunks_count" && policy !== "nodes") fail(`--policy "${policy}": expected chunks_count or nodes`);

@@ -5,6 +5,7 @@
  */
 import { defineCommand } from "citty";
 import { fail } from "../fail.ts";
+import { parseU64, U64_MAX } from "../../protocol/u64.ts";
 import { existsSync, statSync } from "node:fs";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import type { DType, Device, SamplingParams } from "../../engine/types.ts";
@@ -28,11 +29,7 @@ function floatFlag(name: string, raw: string | undefined, fallback: number): num
 
 function seedFlag(raw: string | undefined): bigint {
   if (raw === undefined) return 0n;
-  const t = raw.trim();
-  if (!/^(\d+|0x[0-9a-fA-F]+)$/.test(t)) fail(`--seed ${JSON.stringify(raw)}: expected a u64 (decimal or 0x hex)`);
-  const v = BigInt(t);
-  if (v >= 1n << 64n) fail(`--seed ${raw}: expected a u64 (at most 18446744073709551615)`);
-  return v;
+  return parseU64(raw.trim(), { hex: true }) ?? fail(`--seed ${JSON.stringify(raw)}: expected a u64 (decimal or 0x hex, at most ${U64_MAX})`);
 }
 
 /** `--model` is a directory, or a model_type served in the configuration given by --config. */
