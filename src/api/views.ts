@@ -3,7 +3,7 @@ import type { JobRecord } from "../jobs/types.ts";
 import { decodeOutputDestination } from "../protocol/msgpack.ts";
 import { destinationJson } from "../publish/metadata.ts";
 import { promptText } from "../jobs/params.ts";
-import { toPlainJson } from "../jobs/codec.ts";
+import { toJsonValue } from "../protocol/render.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -21,7 +21,7 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     attempts: j.attempts,
     tx_attempts: j.txAttempts,
     prompt: "text" in p ? p.text : null,
-    params: toPlainJson(rest),
+    params: toJsonValue(rest),
     output: j.outputText,
     tokens: j.tokens,
     input_tokens: j.inputTokens,

@@ -25,14 +25,3 @@ export function decodeValue<T>(text: string): T {
     return v;
   }) as T;
 }
-
-/** Plain-JSON view for APIs and CLI output: bigint → decimal string, bytes → hex. */
-export function toPlainJson(value: unknown): unknown {
-  return JSON.parse(
-    JSON.stringify(value, (_key, v: unknown) => {
-      if (typeof v === "bigint") return v.toString();
-      if (v instanceof Uint8Array) return Buffer.from(v).toString("hex");
-      return v;
-    }),
-  );
-}
