@@ -1,8 +1,7 @@
 /** Plain-JSON views of store records for the API and the `jobs` CLI (u64 as strings, bytes as hex). */
 import type { JobRecord } from "../jobs/types.ts";
-import { decodeOutputDestination } from "../protocol/msgpack.ts";
+import { decodeOutputDestination, promptText } from "../protocol/msgpack.ts";
 import { destinationJson } from "../publish/metadata.ts";
-import { promptText } from "../jobs/params.ts";
 import { toJsonValue } from "../protocol/render.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

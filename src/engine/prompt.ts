@@ -1,13 +1,8 @@
 /**
- * Prompt text handling. The engine takes JS strings; on-chain prompts arrive as bytes, and a
- * prompt that is not valid UTF-8 must still produce the same text on every node, so invalid
- * sequences are replaced by U+FFFD with the WHATWG decoder (deterministic, never throws).
+ * Prompt checks. The engine takes JS strings; turning chain prompt bytes into text (MessagePack
+ * InputSource or UTF-8 with U+FFFD replacement) happens once, in protocol/msgpack.ts promptText.
  */
 import { EngineError } from "./types.ts";
-
-export function decodePromptBytes(bytes: Uint8Array): string {
-  return new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }).decode(bytes);
-}
 
 /** The engine refuses prompts it cannot tokenise meaningfully. An empty prompt is fine when
  * pre-prompt tokens carry the input (chain jobs allow that); prepareInput still rejects an input

@@ -3,7 +3,7 @@
  * job with a reason, never the node). Shared by workers and the JSON-RPC `generate` method.
  */
 import type { GenerateRequest, SamplingParams } from "../engine/types.ts";
-import { decodePrompt } from "../protocol/msgpack.ts";
+import { promptText } from "../protocol/msgpack.ts";
 import type { Text2TextPromptParams } from "../protocol/types.ts";
 
 /** Upper bounds for "absurd sizes": far above any context window, low enough to keep memory sane. */
@@ -15,21 +15,6 @@ export const LIMITS = {
 } as const;
 
 export type Validated = { ok: true; request: GenerateRequest } | { ok: false; reason: string };
-
-const lossy = new TextDecoder("utf-8", { fatal: false });
-
-/**
- * Prompt bytes per spec §6.3: a MessagePack `InputSource::Raw` first, else UTF-8 text. Bytes that
- * are neither are decoded with U+FFFD replacement (every node of the echelon does the same, so the
- * output stays comparable). Firebase/IPFS/Supabase sources need services this node does not use.
- */
-export function promptText(bytes: Uint8Array): { text: string } | { error: string } {
-  const p = decodePrompt(bytes);
-  if ("text" in p) return { text: p.text };
-  if ("invalid" in p) return { text: lossy.decode(bytes) };
-  if (p.source.kind === "Raw") return { text: p.source.prompt };
-  return { error: `prompt InputSource::${p.source.kind} is not supported (only Raw prompts or plain text)` };
-}
 
 function finiteF32(name: string, v: number): string | null {
   return Number.isFinite(v) ? null : `${name} is ${v}; expected a finite number`;

@@ -18,8 +18,10 @@ export type InputSource =
   | { kind: "Supabase"; requestId: string }
   | { kind: "Ipfs"; cid: string; format: "Image" | "Text" };
 
-/** The prompt as the node should read it: a decoded InputSource, or legacy plain UTF-8 text. */
-export type PromptInput = { source: InputSource } | { text: string } | { invalid: string };
+/** The prompt as the node should read it: a decoded InputSource, or legacy plain UTF-8 text.
+ * Text that is not valid UTF-8 is still text (U+FFFD replacement, identical on every node) and
+ * carries `invalid` saying so; `{ invalid }` alone only when `input_source` was required. */
+export type PromptInput = { source: InputSource } | { text: string; invalid?: string } | { invalid: string };
 
 type Variant = { name: string; body: unknown };
 
@@ -124,7 +126,10 @@ export function decodeInputSource(bytes: Uint8Array): InputSource | null {
   }
 }
 
+// Both decoders strip a leading UTF-8 BOM (ignoreBOM: false), so "\uFEFFhi" and "hi" are the same
+// prompt whether or not the bytes are valid UTF-8 elsewhere.
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const lossy = new TextDecoder("utf-8", { fatal: false });
 
 /** How prompt bytes are read: `auto` tries MessagePack InputSource (contracts from 2024-08-27) then
  * UTF-8 text; `text` / `input_source` pin one contract generation (spec §6.3 recommends a setting
@@ -141,6 +146,19 @@ export function decodePrompt(bytes: Uint8Array, encoding: PromptEncoding = "auto
   try {
     return { text: utf8.decode(bytes) };
   } catch {
-    return { invalid: "prompt is neither a MessagePack InputSource nor UTF-8 text" };
+    return { text: lossy.decode(bytes), invalid: "prompt is neither a MessagePack InputSource nor UTF-8 text (decoded with U+FFFD replacement)" };
   }
+}
+
+/**
+ * The prompt text a job runs on (spec §6.3): `InputSource::Raw` or plain text (invalid UTF-8 with
+ * U+FFFD replacement, so every node of the echelon reads the same text). Firebase/IPFS/Supabase
+ * sources need services this node does not use.
+ */
+export function promptText(bytes: Uint8Array, encoding: PromptEncoding = "auto"): { text: string } | { error: string } {
+  const p = decodePrompt(bytes, encoding);
+  if ("text" in p) return { text: p.text };
+  if (!("source" in p)) return { error: p.invalid };
+  if (p.source.kind === "Raw") return { text: p.source.prompt };
+  return { error: `prompt InputSource::${p.source.kind} is not supported (only Raw prompts or plain text)` };
 }

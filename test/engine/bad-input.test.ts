@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadTextEngine } from "../../src/engine/engine.ts";
-import { decodePromptBytes } from "../../src/engine/prompt.ts";
+import { promptText } from "../../src/protocol/msgpack.ts";
 import { EngineError, type DType, type Device, type SamplingParams, type TextEngine } from "../../src/engine/types.ts";
 import { ensureStories260k } from "../support/models.ts";
 import { cleanupTempDirs, copyDir, tempDir } from "./fixtures.ts";
@@ -123,8 +123,9 @@ describe("bad requests", () => {
     expect((await engine.generate({ prompt: "Once", params: P() })).outputTokens).toBe(4);
   }, TIMEOUT);
   test("invalid UTF-8 prompt bytes decode with U+FFFD and generate", async () => {
-    const text = decodePromptBytes(new Uint8Array([0x4f, 0x6e, 0x63, 0x65, 0xff, 0xc3]));
-    expect(text).toBe("Once\uFFFD\uFFFD");
+    const p = promptText(new Uint8Array([0x4f, 0x6e, 0x63, 0x65, 0xff, 0xc3]));
+    expect(p).toEqual({ text: "Once\uFFFD\uFFFD" });
+    const text = (p as { text: string }).text;
     const r = await engine.generate({ prompt: text, params: P() });
     expect(r.outputTokens).toBe(4);
   }, TIMEOUT);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { fromHex } from "@mysten/bcs";
 import { f32ToU32Bits, u32BitsToF32 } from "../../src/protocol/floats.ts";
-import { decodeInputSource, decodeOutputDestination, decodePrompt } from "../../src/protocol/msgpack.ts";
+import { decodeInputSource, decodeOutputDestination, decodePrompt, promptText } from "../../src/protocol/msgpack.ts";
 import { renderJson, toJsonValue } from "../../src/protocol/render.ts";
 
 const hex = (s: string) => fromHex(s.replaceAll(" ", ""));
@@ -72,6 +72,14 @@ describe("InputSource (spec §6.3)", () => {
     expect(decodePrompt(new TextEncoder().encode("plain"), "text")).toEqual({ text: "plain" });
     expect(decodePrompt(new TextEncoder().encode("plain"), "input_source")).toMatchObject({ invalid: expect.any(String) });
     expect(decodeInputSource(hex("81 a4 49 70 66 73 92 a3 51 6d 58 a3 42 61 64"))).toBeNull(); // format "Bad"
+  });
+  test("invalid UTF-8 is still text (U+FFFD) flagged invalid; a leading BOM is stripped either way", () => {
+    expect(decodePrompt(hex("68 69 ff"))).toMatchObject({ text: "hi\uFFFD", invalid: expect.any(String) });
+    expect(promptText(hex("ef bb bf 68 69"))).toEqual({ text: "hi" });
+    expect(promptText(hex("ef bb bf 68 69 ff"))).toEqual({ text: "hi\uFFFD" });
+    expect(promptText(hex("81 a3 52 61 77 91 a2 68 69"))).toEqual({ text: "hi" });
+    expect(promptText(hex("81 a8 46 69 72 65 62 61 73 65 91 a5 72 65 71 2d 31"))).toMatchObject({ error: expect.stringContaining("Firebase") });
+    expect(promptText(new TextEncoder().encode("plain"), "input_source")).toMatchObject({ error: expect.any(String) });
   });
 });
 
