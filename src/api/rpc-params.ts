@@ -5,6 +5,7 @@
  */
 import type { Text2TextPromptParams } from "../protocol/types.ts";
 import { parseU64 } from "../protocol/u64.ts";
+import { DEFAULT_SAMPLING_PARAMS as D } from "../engine/sampler.ts";
 
 export class ParamError extends Error {
   override name = "ParamError";
@@ -57,13 +58,13 @@ export function parseTextParams(raw: unknown, defaultModel: string | undefined):
   return {
     prompt: prompt(o),
     model,
-    maxTokens: u64(o, "max_tokens", 128n),
-    temperature: f32(o, "temperature", 0),
-    randomSeed: u64(o, "random_seed", 0n),
-    repeatPenalty: f32(o, "repeat_penalty", 1),
-    repeatLastN: u64(o, "repeat_last_n", 64n),
-    topK: u64(o, "top_k", 0n),
-    topP: f32(o, "top_p", 1),
+    maxTokens: u64(o, "max_tokens", BigInt(D.maxTokens)),
+    temperature: f32(o, "temperature", D.temperature),
+    randomSeed: u64(o, "random_seed", D.seed),
+    repeatPenalty: f32(o, "repeat_penalty", D.repeatPenalty),
+    repeatLastN: u64(o, "repeat_last_n", BigInt(D.repeatLastN)),
+    topK: u64(o, "top_k", BigInt(D.topK)),
+    topP: f32(o, "top_p", D.topP),
     prePromptTokens: tokens(o),
     prependOutputWithInput: bool(o, "chat") || bool(o, "prepend_output_with_input"),
     shouldStreamOutput: bool(o, "should_stream_output"),

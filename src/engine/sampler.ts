@@ -27,6 +27,12 @@ export type LogitsRow = ArrayLike<number>;
 
 const U64_MAX = (1n << 64n) - 1n;
 
+/** Defaults for parameters a local request (JSON-RPC `generate`, the `generate` CLI) leaves out:
+ * greedy, no top-k/top-p cut, no repeat penalty. Chain jobs always carry every field. */
+export const DEFAULT_SAMPLING_PARAMS: Readonly<SamplingParams> = Object.freeze({
+  maxTokens: 128, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n,
+});
+
 /** Throws an EngineError naming the first invalid field. Documented lenient cases pass. */
 export function validateSamplingParams(p: SamplingParams): void {
   const bad = (field: string, value: unknown, expected: string) => {

@@ -9,6 +9,7 @@ import { parseU64, U64_MAX } from "../../protocol/u64.ts";
 import { existsSync, statSync } from "node:fs";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import type { DType, Device, SamplingParams } from "../../engine/types.ts";
+import { DEFAULT_SAMPLING_PARAMS as D } from "../../engine/sampler.ts";
 
 
 function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -28,7 +29,7 @@ function floatFlag(name: string, raw: string | undefined, fallback: number): num
 }
 
 function seedFlag(raw: string | undefined): bigint {
-  if (raw === undefined) return 0n;
+  if (raw === undefined) return D.seed;
   return parseU64(raw.trim(), { hex: true }) ?? fail(`--seed ${JSON.stringify(raw)}: expected a u64 (decimal or 0x hex, at most ${U64_MAX})`);
 }
 
@@ -83,12 +84,12 @@ export default defineCommand({
     if (!args.model) fail("missing --model <dir or model_type>");
     if (args.prompt === undefined) fail("missing --prompt <text>");
     const params: SamplingParams = {
-      maxTokens: intFlag("max-tokens", args["max-tokens"], 128, 1),
-      temperature: floatFlag("temperature", args.temperature, 0),
-      topK: intFlag("top-k", args["top-k"], 0, 0),
-      topP: floatFlag("top-p", args["top-p"], 1),
-      repeatPenalty: floatFlag("repeat-penalty", args["repeat-penalty"], 1),
-      repeatLastN: intFlag("repeat-last-n", args["repeat-last-n"], 64, 0),
+      maxTokens: intFlag("max-tokens", args["max-tokens"], D.maxTokens, 1),
+      temperature: floatFlag("temperature", args.temperature, D.temperature),
+      topK: intFlag("top-k", args["top-k"], D.topK, 0),
+      topP: floatFlag("top-p", args["top-p"], D.topP),
+      repeatPenalty: floatFlag("repeat-penalty", args["repeat-penalty"], D.repeatPenalty),
+      repeatLastN: intFlag("repeat-last-n", args["repeat-last-n"], D.repeatLastN, 0),
       seed: seedFlag(args.seed),
     };
     const threads = args.threads === undefined ? undefined : intFlag("threads", args.threads, 0, 1);
