@@ -15,6 +15,7 @@
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { embeddedOrtWebPaths, loadOrtNode } from "./runtime/ort-native.ts";
+import { oneLineError } from "../log/one-line.ts";
 import { engineLog } from "./log.ts";
 import { DEVICES, EngineError, type Device } from "./types.ts";
 
@@ -77,7 +78,7 @@ export function probeDevice(device: Device): Promise<string | null> {
         }
         return null;
       } catch (e) {
-        return firstLine(e);
+        return oneLineError(e);
       }
     })();
     probeCache.set(device, p);
@@ -99,7 +100,7 @@ export async function requireDevice(device: Device, threads?: number): Promise<v
   if (reason === null) return;
   const avail = await availableBackends();
   throw new EngineError(
-    `backend ${device} is unavailable (${shorten(reason)}); available backends: ${avail.join(", ") || "none"}`,
+    `backend ${device} is unavailable (${oneLineError(reason, 200)}); available backends: ${avail.join(", ") || "none"}`,
   );
 }
 
@@ -132,13 +133,4 @@ export async function transformersFor(device: Device, threads?: number): Promise
   return tjs;
 }
 
-export function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split("\n").find((l) => l.trim() !== "")?.trim() ?? "unknown error";
-}
 
-/** ORT messages start with a long source path; keep the human part. */
-function shorten(reason: string): string {
-  const i = reason.lastIndexOf(" was false. ");
-  return (i >= 0 ? reason.slice(i + 12) : reason).slice(0, 200);
-}

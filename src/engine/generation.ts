@@ -11,7 +11,7 @@ import { engineLog } from "./log.ts";
 import { fromFloat16Bits } from "./models/float16.ts";
 import { checkPrompt } from "./prompt.ts";
 import { Sampler } from "./sampler.ts";
-import { firstLine } from "./backends.ts";
+import { oneLineError } from "../log/one-line.ts";
 import {
   EngineError,
   type FinishReason,
@@ -75,7 +75,7 @@ export async function* generateTokens(
       try {
         out = await m.model({ input_ids: ids, attention_mask: ones(m, tokens.length), past_key_values: cache });
       } catch (e) {
-        throw new EngineError(`inference failed at token ${generated}: ${firstLine(e)}`);
+        throw new EngineError(`inference failed at token ${generated}: ${oneLineError(e)}`);
       }
       const logits = out.logits;
       const [, seq, vocab] = logits.dims as number[];

@@ -7,7 +7,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chooseVariant } from "./dtype.ts";
-import { firstLine, requireDevice, transformersFor } from "./backends.ts";
+import { oneLineError } from "../log/one-line.ts";
+import { requireDevice, transformersFor } from "./backends.ts";
 import { engineLog } from "./log.ts";
 import { EngineError, type Device, type LoadOptions } from "./types.ts";
 
@@ -43,7 +44,7 @@ function readJson(dir: string, name: string, required: boolean): Record<string, 
   try {
     value = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
-    throw new EngineError(`${path} is not valid JSON: ${firstLine(e)}`);
+    throw new EngineError(`${path} is not valid JSON: ${oneLineError(e)}`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new EngineError(`${path} must contain a JSON object`);
@@ -79,7 +80,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
   try {
     tokenizer = (await tjs.AutoTokenizer.from_pretrained(dir, { local_files_only: true })) as unknown as Tokenizer;
   } catch (e) {
-    throw new EngineError(`cannot load the tokenizer of ${dir}: ${firstLine(e)}`);
+    throw new EngineError(`cannot load the tokenizer of ${dir}: ${oneLineError(e)}`);
   }
   let model: any;
   try {
@@ -89,7 +90,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
       ...deviceOptions(device, opts.threads, dir),
     } as never);
   } catch (e) {
-    throw new EngineError(`cannot load ${variant.file} on ${device}: ${firstLine(e)}`);
+    throw new EngineError(`cannot load ${variant.file} on ${device}: ${oneLineError(e)}`);
   }
   const session = model.sessions?.model;
   const inputs: string[] = session?.inputNames ?? [];

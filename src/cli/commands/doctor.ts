@@ -13,7 +13,7 @@ import { ConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
 import { DEVICES, type Device } from "../../engine/types.ts";
 import { ortRuntimeInfo } from "../../engine/runtime/ort-native.ts";
-import { redactText } from "../../log/logger.ts";
+import { oneLineError } from "../../log/one-line.ts";
 import { VERSION } from "../../version.ts";
 
 /** A probe that hangs (a GPU driver stuck in init) must not hang the doctor. */
@@ -85,9 +85,9 @@ async function probe(device: Device): Promise<BackendReport> {
     const timeout = new Promise<string>((r) => (timer = setTimeout(() => r(`probe timed out after ${PROBE_TIMEOUT_MS} ms`), PROBE_TIMEOUT_MS)));
     const reason = await Promise.race([probeDevice(device), timeout]);
     clearTimeout(timer);
-    return reason === null ? { device, available: true } : { device, available: false, reason: oneLine(reason) };
+    return reason === null ? { device, available: true } : { device, available: false, reason: oneLineError(reason, 200) };
   } catch (e) {
-    return { device, available: false, reason: oneLine(e instanceof Error ? e.message : String(e)) };
+    return { device, available: false, reason: oneLineError(e, 200) };
   }
 }
 
@@ -132,16 +132,8 @@ function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): ConfigReport 
     };
   } catch (e) {
     if (e instanceof ConfigError) return { valid: false, error: e.message };
-    return { valid: false, error: oneLine(redactText(e instanceof Error ? e.message : String(e))) };
+    return { valid: false, error: oneLineError(e, 200) };
   }
-}
-
-function oneLine(s: string): string {
-  let line = s.split("\n").find((l) => l.trim() !== "") ?? s;
-  // ONNX Runtime prefixes the useful sentence with `<source>.cc:<line> <function> <check> was false.`
-  const ort = /^\S+\.cc:\d+ .* was false\.\s*(.+)$/.exec(line);
-  if (ort) line = ort[1]!;
-  return line.length > 200 ? `${line.slice(0, 197)}...` : line.trim();
 }
 
 function render(r: DoctorReport): string {
