@@ -148,8 +148,11 @@ export class Committer {
       case "committed":
         return { kind: "committed", digest: o.digest, firstSubmission: o.firstSubmission };
       case "done":
-        // Committed by an earlier attempt; whether it was first is unknown → never publish on a guess (§8.5).
-        return { kind: "committed", digest: o.digest, firstSubmission: false, note: o.reason };
+        // Already committed, but not by a transaction this store still tracks: a lost response keeps
+        // its signed tx and resume() reads that tx's own events, so reaching here means an earlier
+        // install (or an unrecorded path) committed it. Whether it was first is unknown → never
+        // publish on a guess (§8.5).
+        return { kind: "committed", digest: o.digest, firstSubmission: false, note: `${o.reason}; committed by a transaction this node does not track, so its output is not published` };
       case "failed":
         this.opts.metrics?.txFailures.inc({ kind: o.kind });
         return { kind: "failed", reason: `${o.kind}: ${o.reason}` };

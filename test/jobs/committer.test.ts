@@ -160,6 +160,7 @@ describe("Committer", () => {
     await c.submitFresh();
     expect(store.get(j2.id)).toMatchObject({ state: "committed", firstSubmission: false });
     expect(store.get(j2.id)!.error).toContain("already committed");
+    expect(store.get(j2.id)!.error).toContain("not published");
     expect(store.byTicket(notMine!)[0]).toMatchObject({ state: "failed" });
     expect(store.byTicket(notMine!)[0]!.error).toContain("not_awaiting");
     expect(ours(dup!)).toHaveLength(1);
