@@ -46,6 +46,8 @@ function makeSubmitter(): SuiCommitmentSubmitter {
 }
 afterAll(async () => {
   await server.stop();
+  store?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 beforeEach(() => {
   store?.close();
