@@ -103,7 +103,8 @@ const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint"
 console.log(`Sui test server listening on ${server.url}`);
 console.log(show(info));
 if (args.out) console.log(`wrote client.yaml, sui.keystore and sui-sections.toml to ${resolve(args.out)}`);
-console.log(`inject a prompt: curl -s ${server.url}/admin/prompt -d '{"nodes":[${firstSmallId}],"prompt":"Tell me a joke","max_tokens":32}'`);
+// "model" must be one the node hosts (the default, llama_tiny_llama_1_1b_chat, makes a not_servable job).
+console.log(`inject a prompt: curl -s ${server.url}/admin/prompt -d '{"nodes":[${firstSmallId}],"model":"stories260k","prompt":"Tell me a joke","max_tokens":32}'`);
 
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {

@@ -56,7 +56,7 @@ const list = defineCommand({
   args: {
     ...storeArgs,
     state: { type: "string", description: `Only jobs in this state: ${JOB_STATES.join(", ")}` },
-    limit: { type: "string", description: "At most this many (default 50)", default: "50" },
+    limit: { type: "string", description: "At most this many jobs", default: "50" },
     json: { type: "boolean", description: "One JSON array instead of a table" },
   },
   async run({ args }) {
