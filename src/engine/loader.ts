@@ -5,7 +5,7 @@
  * instead of a stack trace from deep inside the runtime.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { chooseVariant } from "./dtype.ts";
 import { oneLineError } from "../log/one-line.ts";
 import { requireDevice, transformersFor } from "./backends.ts";
@@ -62,7 +62,10 @@ function positiveInt(v: unknown): number | undefined {
 }
 
 export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
-  const { dir, device } = opts;
+  const { device } = opts;
+  // Absolute: transformers.js treats a relative `org/name`-looking path as a hub id under its own
+  // model folder, not as a directory relative to the working directory.
+  const dir = resolve(opts.dir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new EngineError(`model directory ${dir} does not exist (expected a transformers.js layout: config.json, tokenizer.json, onnx/model*.onnx)`);
   }

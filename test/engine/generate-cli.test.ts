@@ -1,7 +1,7 @@
 // `atoma-node generate` as separate processes: determinism must hold across processes (and
 // thread counts), stdout must carry only the text, and errors are one line with exit code 2.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureStories260k } from "../support/models.ts";
@@ -16,7 +16,11 @@ beforeAll(async () => {
 }, TIMEOUT);
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([process.execPath, MAIN, "generate", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ATOMA_LOG: "warn" } });
+  return cliIn(undefined, ...args);
+}
+
+async function cliIn(cwd: string | undefined, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const p = Bun.spawn([process.execPath, MAIN, "generate", ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, ATOMA_LOG: "warn" } });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out, err };
 }
@@ -24,6 +28,23 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
 const base = () => ["--model", dir, "--prompt", "Once upon a time", "--max-tokens", "60"];
 
 describe("atoma-node generate", () => {
+  test("a relative model path (models/name, which looks like a hub id) is a directory of the working directory", async () => {
+    const work = mkdtempSync(join(tmpdir(), "atoma-relmodel-"));
+    try {
+      mkdirSync(join(work, "models"));
+      symlinkSync(dir, join(work, "models", "s"));
+      const [rel, abs] = await Promise.all([
+        cliIn(work, "--model", "models/s", "--prompt", "Once upon a time", "--max-tokens", "20"),
+        cli("--model", dir, "--prompt", "Once upon a time", "--max-tokens", "20"),
+      ]);
+      expect(rel.err).toBe("");
+      expect(rel.code).toBe(0);
+      expect(rel.out).toBe(abs.out);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, TIMEOUT);
+
   test("same seed at temperature 0.8 prints identical text in separate processes (1 and 2 threads); another seed differs", async () => {
     const [a, b, c] = await Promise.all([
       cli(...base(), "--temperature", "0.8", "--seed", "42", "--threads", "1"),
