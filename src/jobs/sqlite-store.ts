@@ -1,22 +1,20 @@
 /**
  * `JobStore` on embedded SQLite (bun:sqlite, WAL). Commits use `synchronous = NORMAL` (durable
  * against a process crash; an fsync per commit would block the event loop ~3 ms each), except the
- * outbox write, which is `FULL`: the row of a signed transaction must survive power loss, or the
- * node could sign a different transaction over the same owned object versions (equivocation locks
- * the badge). WAL frames are sequential, so that fsync also makes every earlier commit durable —
- * nothing a sent transaction depends on can be lost.
+ * outbox write, which is `FULL` (why: src/jobs/outbox-store.ts).
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SignedTx } from "../chain/types.ts";
 import { decodeValue, encodeValue } from "./codec.ts";
+import { type Row, toRecord } from "./job-row.ts";
+import { OUTBOX_SCHEMA, OutboxRows } from "./outbox-store.ts";
 import { RESAMPLE_SCHEMA, ResampleRows } from "./resample-store.ts";
 import {
   JOB_STATES,
   type GeneratedOutput,
   type JobFilter,
-  type JobParams,
   type JobRecord,
   type JobState,
   type JobStore,
@@ -48,58 +46,11 @@ CREATE TABLE IF NOT EXISTS processed_events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS processed_checkpoint ON processed_events (checkpoint);
 CREATE TABLE IF NOT EXISTS prompts (ticket_id TEXT PRIMARY KEY, event TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-  digest TEXT PRIMARY KEY, bytes TEXT NOT NULL, signatures TEXT NOT NULL, ticket_ids TEXT NOT NULL, created_at INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 /** Processed-event ids are only needed while a checkpoint can still be redelivered (≥ cursor). */
 const PROCESSED_KEEP_CHECKPOINTS = 10_000n;
-
-type Row = Record<string, unknown>;
-
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-function toRecord(r: Row): JobRecord {
-  return {
-    id: Number(r.id),
-    ticketId: String(r.ticket_id),
-    leafIndex: Number(r.leaf_index),
-    numLeaves: Number(r.num_leaves),
-    model: String(r.model),
-    job: decodeValue<JobParams>(String(r.params)),
-    outputDestination: new Uint8Array(r.output_destination as Uint8Array),
-    origin: {
-      checkpoint: BigInt(r.checkpoint as number),
-      txDigest: String(r.origin_tx),
-      eventIndex: Number(r.origin_event_index),
-      eventType: String(r.event_type),
-    },
-    state: r.state as JobState,
-    error: (r.error as string | null) ?? null,
-    attempts: Number(r.attempts),
-    txAttempts: Number(r.tx_attempts),
-    outputText: (r.output_text as string | null) ?? null,
-    tokens: r.tokens ? (JSON.parse(String(r.tokens)) as number[]) : null,
-    inputTokens: num(r.input_tokens),
-    outputTokens: num(r.output_tokens),
-    rootHex: (r.root_hex as string | null) ?? null,
-    leafHex: (r.leaf_hex as string | null) ?? null,
-    txDigest: (r.tx_digest as string | null) ?? null,
-    firstSubmission: Number(r.first_submission) === 1,
-    publishedAtMs: num(r.published_at),
-    publishError: (r.publish_error as string | null) ?? null,
-    generationMs: num(r.generation_ms),
-    receivedAtMs: Number(r.received_at),
-    startedAtMs: num(r.started_at),
-    generatedAtMs: num(r.generated_at),
-    txSentAtMs: num(r.tx_sent_at),
-    committedAtMs: num(r.committed_at),
-    updatedAtMs: Number(r.updated_at),
-    nextAttemptAtMs: Number(r.next_attempt_at),
-  };
-}
 
 export interface SqliteStoreOptions {
   /** A job interrupted this many times while generating is failed instead of retried (crash loop guard). */
@@ -112,15 +63,17 @@ export class SqliteJobStore implements JobStore {
   private readonly maxGenAttempts: number;
   private readonly now: () => number;
   private readonly resamples: ResampleRows;
+  private readonly outbox: OutboxRows;
 
   constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-    this.db.exec(SCHEMA + RESAMPLE_SCHEMA);
+    this.db.exec(SCHEMA + OUTBOX_SCHEMA + RESAMPLE_SCHEMA);
     this.maxGenAttempts = opts.maxGenerationAttempts ?? 5;
     this.now = opts.now ?? Date.now;
     this.resamples = new ResampleRows(this.db, this.now);
+    this.outbox = new OutboxRows(this.db, this.now);
   }
 
   cursor(): bigint | null {
@@ -241,111 +194,31 @@ export class SqliteJobStore implements JobStore {
   }
 
   takeSubmittable(limit: number, nowMs: number): JobRecord[] {
-    const rows = this.db
-      .query(
-        `SELECT * FROM jobs WHERE state = 'generated' AND tx_digest IS NULL AND next_attempt_at <= ?
-         ORDER BY id LIMIT ?`,
-      )
-      .all(nowMs, limit * 2) as Row[];
-    // One PTB cannot hold two commitments of the same ticket (the second would abort the first).
-    const seen = new Set<string>();
-    const out: JobRecord[] = [];
-    for (const r of rows) {
-      const j = toRecord(r);
-      if (seen.has(j.ticketId)) continue;
-      seen.add(j.ticketId);
-      out.push(j);
-      if (out.length >= limit) break;
-    }
-    return out;
+    return this.outbox.takeSubmittable(limit, nowMs);
   }
 
   pendingTransactions(nowMs: number): { tx: SignedTx; jobs: JobRecord[] }[] {
-    const digests = this.db
-      .query(
-        `SELECT DISTINCT tx_digest FROM jobs WHERE state = 'generated' AND tx_digest IS NOT NULL AND next_attempt_at <= ?
-         ORDER BY id`,
-      )
-      .all(nowMs) as Row[];
-    const out: { tx: SignedTx; jobs: JobRecord[] }[] = [];
-    for (const d of digests) {
-      const digest = String(d.tx_digest);
-      const o = this.db.query("SELECT * FROM outbox WHERE digest = ?").get(digest) as Row | null;
-      const jobs = (this.db.query("SELECT * FROM jobs WHERE tx_digest = ? AND state = 'generated' ORDER BY id").all(digest) as Row[]).map(toRecord);
-      if (!o) {
-        // Cannot happen (recordTx writes both in one transaction); fail loudly rather than rebuild blindly.
-        for (const j of jobs) this.markFailed(j.id, `outbox row for transaction ${digest} is missing`);
-        continue;
-      }
-      out.push({
-        tx: { digest, bytes: String(o.bytes), signatures: JSON.parse(String(o.signatures)), ticketIds: JSON.parse(String(o.ticket_ids)) },
-        jobs,
-      });
-    }
-    return out;
+    return this.outbox.pendingTransactions(nowMs);
   }
 
   hasPendingTransactions(): boolean {
-    return this.db.query("SELECT 1 FROM jobs WHERE state = 'generated' AND tx_digest IS NOT NULL LIMIT 1").get() !== null;
+    return this.outbox.hasPendingTransactions();
   }
 
   recordTx(tx: SignedTx, jobIds: number[], nowMs: number): void {
-    const put = this.db.transaction(() => {
-      this.db
-        .query("INSERT OR REPLACE INTO outbox (digest, bytes, signatures, ticket_ids, created_at) VALUES (?, ?, ?, ?, ?)")
-        .run(tx.digest, tx.bytes, JSON.stringify(tx.signatures), JSON.stringify(tx.ticketIds), nowMs);
-      const upd = this.db.query(
-        "UPDATE jobs SET tx_digest = ?, tx_sent_at = ?, tx_attempts = tx_attempts + 1, updated_at = ? WHERE id = ?",
-      );
-      for (const id of jobIds) upd.run(tx.digest, nowMs, nowMs, id);
-    });
-    this.db.exec("PRAGMA synchronous = FULL");
-    try {
-      put.immediate();
-    } finally {
-      this.db.exec("PRAGMA synchronous = NORMAL");
-    }
+    this.outbox.recordTx(tx, jobIds, nowMs);
   }
 
   applyTxResult(id: number, result: TxResult, nowMs: number): void {
-    switch (result.kind) {
-      case "committed":
-        this.db
-          .query(
-            `UPDATE jobs SET state = 'committed', tx_digest = COALESCE(?, tx_digest), first_submission = ?, committed_at = ?,
-               updated_at = ?, error = ? WHERE id = ?`,
-          )
-          .run(result.digest, result.firstSubmission ? 1 : 0, nowMs, nowMs, result.note ?? null, id);
-        return;
-      case "retry":
-        this.db
-          .query(
-            `UPDATE jobs SET tx_digest = CASE WHEN ? THEN tx_digest ELSE NULL END, next_attempt_at = ?, error = ?,
-               tx_attempts = tx_attempts + ?, updated_at = ? WHERE id = ?`,
-          )
-          .run(result.keepTx ? 1 : 0, result.nextAttemptAtMs, result.reason, result.bumpAttempts ? 1 : 0, nowMs, id);
-        return;
-      case "failed":
-        this.db.query("UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(result.reason, nowMs, id);
-        return;
-    }
+    this.outbox.applyTxResult(id, result, nowMs);
   }
 
   unpublished(limit: number): JobRecord[] {
-    return (
-      this.db
-        .query(
-          `SELECT * FROM jobs WHERE state = 'committed' AND first_submission = 1 AND published_at IS NULL
-           AND publish_error IS NULL ORDER BY id LIMIT ?`,
-        )
-        .all(limit) as Row[]
-    ).map(toRecord);
+    return this.outbox.unpublished(limit);
   }
 
   markPublished(id: number, nowMs: number, error?: string): void {
-    this.db
-      .query("UPDATE jobs SET published_at = ?, publish_error = ?, updated_at = ? WHERE id = ?")
-      .run(error === undefined ? nowMs : null, error ?? null, nowMs, id);
+    this.outbox.markPublished(id, nowMs, error);
   }
 
   recover(): number {
@@ -360,13 +233,7 @@ export class SqliteJobStore implements JobStore {
         .run(now, this.maxGenAttempts).changes;
       const back = this.db.query("UPDATE jobs SET state = 'received', updated_at = ? WHERE state = 'running'").run(now).changes;
       this.db.query("UPDATE jobs SET next_attempt_at = 0 WHERE state = 'generated' AND next_attempt_at > 0").run();
-      // Outbox rows no live job refers to are history; keep them a day for forensics.
-      this.db
-        .query(
-          `DELETE FROM outbox WHERE created_at < ? AND digest NOT IN
-             (SELECT tx_digest FROM jobs WHERE state = 'generated' AND tx_digest IS NOT NULL)`,
-        )
-        .run(now - 86_400_000);
+      this.outbox.pruneHistory(now);
       return back + failed;
     });
     return tx.immediate();
