@@ -5,7 +5,7 @@
  * `subscribe` mode (default): `SubscribeCheckpoints` filtered by event type (one DNF term per module
  * gate/settlement/db of the type-origin package), and on every (re)connect the gap between the
  * persisted cursor and the stream's first frame is replayed with `ListCheckpoints` (`GetCheckpoint`
- * per number where that is not served). `poll` mode: `ListEvents` with the same filter from
+ * per number where that is not served). `poll` mode (follower-poll.ts): `ListEvents` with the same filter from
  * `startCheckpoint = cursor + 1`, events grouped by checkpoint, a group delivered only once the scan
  * has moved past it — so the cursor stays a checkpoint number in both modes and switching between
  * them (or falling back automatically when a provider lacks subscriptions) never loses or repeats
@@ -16,10 +16,12 @@ import { GrpcTypes, RpcError, type SuiGrpcClient } from "@mysten/sui/grpc";
 import { normalizeSuiAddress } from "@mysten/sui/utils";
 import type { EventSubscriberConfig } from "../config/types.ts";
 import { log as rootLog } from "../log/logger.ts";
-import type { ChainEvent, CheckpointBatch } from "../protocol/types.ts";
+import type { ChainEvent } from "../protocol/types.ts";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import { createSuiClient } from "./client.ts";
 import { decodeChainEvent, type DecodeResult, type RawChainEvent } from "./events/decode.ts";
+import { type PollHost, pollOnce } from "./follower-poll.ts";
+import { type Handle, mustAdvance, PAGE, type Run, scoped } from "./follower-run.ts";
 import type { EventSource } from "./types.ts";
 
 const log = rootLog.withTag("follower");
@@ -27,8 +29,6 @@ const log = rootLog.withTag("follower");
 /** Modules whose events the node consumes (spec atoma-protocol.md §4.3). */
 export const ATOMA_MODULES = ["gate", "settlement", "db"] as const;
 const CHECKPOINT_MASK = { paths: ["sequence_number", "transactions.digest", "transactions.events"] };
-const EVENT_MASK = { paths: ["event_type", "contents", "checkpoint", "transaction_digest", "event_index"] };
-const PAGE = 50;
 const { QueryEndReason } = GrpcTypes;
 
 export interface FollowerOptions {
@@ -56,39 +56,9 @@ export interface FollowerOptions {
   onTip?: (tip: bigint) => void;
 }
 
-type Handle = (batch: CheckpointBatch) => Promise<void>;
-
-/** Per-run state: `last` is the highest checkpoint whose batch `handle` has persisted (or -1n). */
-interface Run {
-  last: bigint | null;
-  handle: Handle;
-  signal: AbortSignal;
-  lastProgressAt: number;
-}
-
 class PrunedError extends Error {}
 
-/** A page that ends "more to come" must move the watermark; otherwise asking again would spin. */
-function mustAdvance(before: Uint8Array | undefined, after: Uint8Array | undefined, method: string): void {
-  if (!after || (before && before.length === after.length && before.every((b, i) => b === after[i]))) {
-    throw new Error(`${method} returned a partial page without advancing its watermark`);
-  }
-}
-
 const codeOf = (e: unknown) => (e instanceof RpcError ? e.code : undefined);
-
-/** Runs `fn` with a controller that also fires when `fn` leaves early, so no stream outlives its reader. */
-async function scoped<T>(parent: AbortSignal, fn: (ctl: AbortController) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  const onAbort = () => ctl.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await fn(ctl);
-  } finally {
-    parent.removeEventListener("abort", onAbort);
-    ctl.abort();
-  }
-}
 
 export class EventFollower implements EventSource {
   private readonly client: SuiGrpcClient;
@@ -98,12 +68,26 @@ export class EventFollower implements EventSource {
   private listCheckpointsServed = true;
   private listEventsServed = true;
   private readonly backoff: Backoff;
+  private readonly poll: PollHost;
 
   constructor(private readonly opts: FollowerOptions) {
     this.client = opts.client;
     this.pkg = normalizeSuiAddress(opts.eventPackageId);
     this.mode = opts.mode ?? "subscribe";
     this.backoff = new Backoff(opts.backoff);
+    this.poll = {
+      client: this.client,
+      listEventsServed: () => this.listEventsServed,
+      eventFilter: () => this.txFilter() as GrpcTypes.EventFilter | undefined, // same DNF shape, event-type literals
+      pollIntervalMs: () => this.opts.pollIntervalMs ?? 1000,
+      unary: (st) => this.unary(st),
+      checkPruning: (st, from) => this.checkPruning(st, from),
+      replay: (st, from, end) => this.replay(st, from, end),
+      progress: (st, seq, force) => this.progress(st, seq, force),
+      decode: (checkpoint, txDigest, eventIndex, e) => this.decode(checkpoint, txDigest, eventIndex, e),
+      onTip: (tip) => this.opts.onTip?.(tip),
+      resetBackoff: () => this.backoff.reset(),
+    };
   }
 
   async run(cursor: bigint | null, handle: Handle, signal: AbortSignal): Promise<void> {
@@ -117,7 +101,7 @@ export class EventFollower implements EventSource {
     while (!signal.aborted) {
       try {
         if (this.mode === "subscribe") await this.subscribeOnce(st);
-        else await this.pollOnce(st);
+        else await pollOnce(this.poll, st);
       } catch (e) {
         if (signal.aborted) break;
         if (e instanceof PrunedError) throw e;
@@ -305,77 +289,6 @@ export class EventFollower implements EventSource {
     await st.handle({ checkpoint: seq, events: [] });
     st.last = seq;
     st.lastProgressAt = Date.now();
-  }
-
-  // ---- poll mode -------------------------------------------------------------------------------
-
-  private async pollOnce(st: Run): Promise<void> {
-    if (st.last === null) {
-      const { response } = await this.client.ledgerService.getServiceInfo({}, this.unary(st));
-      await this.progress(st, response.checkpointHeight ?? 0n, true);
-    }
-    if (this.listEventsServed) await this.pollEvents(st);
-    else {
-      const { response } = await this.client.ledgerService.getServiceInfo({}, this.unary(st));
-      const tip = response.checkpointHeight ?? 0n;
-      if (st.last! < tip) await this.replay(st, st.last! + 1n, tip + 1n);
-    }
-    this.backoff.reset();
-    await sleep(this.opts.pollIntervalMs ?? 1000, st.signal);
-  }
-
-  private eventFilter(): GrpcTypes.EventFilter | undefined {
-    return this.txFilter() as GrpcTypes.EventFilter | undefined; // same DNF shape, event-type literals
-  }
-
-  /** One catch-up round: ListEvents pages from the cursor to the ledger tip. */
-  private async pollEvents(st: Run): Promise<void> {
-    const from = await this.checkPruning(st, st.last! + 1n);
-    const groups = new Map<bigint, ChainEvent[]>();
-    const flushBelow = async (limit: bigint) => {
-      for (const seq of [...groups.keys()].sort((a, b) => (a < b ? -1 : 1))) {
-        if (seq >= limit) break;
-        const events = groups.get(seq)!;
-        groups.delete(seq);
-        if (st.last !== null && seq <= st.last) continue;
-        await st.handle({ checkpoint: seq, events });
-        st.last = seq;
-        st.lastProgressAt = Date.now();
-      }
-    };
-    let after: Uint8Array | undefined;
-    for (;;) {
-      const before = after;
-      let covered: bigint | undefined;
-      const reason = await scoped(st.signal, async (ctl) => {
-        const call = this.client.ledgerService.listEvents({ readMask: EVENT_MASK, filter: this.eventFilter(), startCheckpoint: from, options: { limit: PAGE, after } }, { abort: ctl.signal });
-        let reason: number | undefined;
-        for await (const f of call.responses) {
-          const e = f.event;
-          if (e && e.checkpoint !== undefined) {
-            await flushBelow(e.checkpoint); // the scan moved past earlier checkpoints: they are complete
-            const ev = this.decode(e.checkpoint, e.transactionDigest ?? "", e.eventIndex ?? 0, e);
-            if (ev) groups.set(e.checkpoint, [...(groups.get(e.checkpoint) ?? []), ev]);
-          }
-          if (f.watermark?.cursor?.length) after = f.watermark.cursor;
-          if (f.watermark?.checkpoint !== undefined) covered = f.watermark.checkpoint;
-          if (f.end) reason = f.end.reason;
-        }
-        return reason;
-      });
-      if (reason === undefined) throw new Error("ListEvents ended without an end reason");
-      if (reason === QueryEndReason.ITEM_LIMIT || reason === QueryEndReason.SCAN_LIMIT) {
-        // Short or empty pages with more to come: keep reading from the watermark.
-        if (covered !== undefined) await flushBelow(covered);
-        mustAdvance(before, after, "ListEvents");
-        continue;
-      }
-      // Reached the indexed tip: every checkpoint up to the watermark is complete.
-      if (covered !== undefined) this.opts.onTip?.(covered);
-      await flushBelow(covered !== undefined ? covered + 1n : 1n << 64n);
-      if (covered !== undefined) await this.progress(st, covered);
-      return;
-    }
   }
 }
 
