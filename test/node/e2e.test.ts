@@ -5,12 +5,11 @@
  * re-generated with the engine in this process.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { blake2b } from "@noble/hashes/blake2.js";
 import { rmSync } from "node:fs";
 import { loadTextEngine } from "../../src/engine/engine.ts";
 import type { TextEngine } from "../../src/engine/types.ts";
 import { ensureStories260k } from "../support/models.ts";
-import { type Env, MODEL, makeEnv, type NodeProc, rpc, spawnNode, waitFor } from "./harness.ts";
+import { type Env, MODEL, makeEnv, type NodeProc, rpc, spawnNode, waitFor, independentCommitment } from "./harness.ts";
 
 let env: Env;
 let node: NodeProc;
@@ -19,16 +18,6 @@ const hooks: { body: any }[] = [];
 let hook: ReturnType<typeof Bun.serve>;
 let hookCalls = 0;
 
-/** leaf_j = H(data ‖ u64_le(j)), root = H(leaf_0 ‖ … ‖ leaf_{n-1}), H = BLAKE2b with a 32-byte digest. */
-function independentCommitment(text: string, n: number, index: number) {
-  const data = Buffer.from(text, "utf8");
-  const leaves = Array.from({ length: n }, (_, j) => {
-    const idx = Buffer.alloc(8);
-    idx.writeBigUInt64LE(BigInt(j));
-    return Buffer.from(blake2b(Buffer.concat([data, idx]), { dkLen: 32 }));
-  });
-  return { root: Buffer.from(blake2b(Buffer.concat(leaves), { dkLen: 32 })).toString("hex"), leaf: leaves[index]!.toString("hex") };
-}
 
 beforeAll(async () => {
   const modelDir = await ensureStories260k();

@@ -3,6 +3,7 @@
  * keystore), a real single-file config, and `atoma-node run` as a separate process.
  */
 import { decodeSuiPrivateKey } from "@mysten/sui/cryptography";
+import { blake2b } from "@noble/hashes/blake2.js";
 import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
 import { toBase64 } from "@mysten/sui/utils";
 import type { Subprocess } from "bun";
@@ -157,4 +158,17 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
     await Bun.sleep(100);
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** leaf_j = H(data ‖ u64_le(j)), root = H(leaf_0 ‖ … ‖ leaf_{n-1}), H = BLAKE2b with a 32-byte digest
+ * (spec §8.2). Written here from the spec with @noble/hashes directly, independent of
+ * src/commitment, so the e2e tests check the node against the spec rather than against itself. */
+export function independentCommitment(text: string, n: number, index: number): { root: string; leaf: string } {
+  const data = Buffer.from(text, "utf8");
+  const leaves = Array.from({ length: n }, (_, j) => {
+    const idx = Buffer.alloc(8);
+    idx.writeBigUInt64LE(BigInt(j));
+    return Buffer.from(blake2b(Buffer.concat([data, idx]), { dkLen: 32 }));
+  });
+  return { root: Buffer.from(blake2b(Buffer.concat(leaves), { dkLen: 32 })).toString("hex"), leaf: leaves[index]!.toString("hex") };
 }
