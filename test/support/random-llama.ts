@@ -11,18 +11,12 @@ import { writeModelDir } from "../../src/engine/models/model-dir.ts";
 import type { LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, type Llama2cVocab } from "../../src/engine/models/tokenizer-llama2c.ts";
 
-export interface RandomLlamaShape {
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  /** ≥ 259 so the synthetic tokenizer has specials + 256 byte tokens. */
-  vocabSize: number;
+/** The architecture fields of `LlamaConfig`; `vocabSize` ≥ 259 so the synthetic tokenizer has
+ * specials + 256 byte tokens. */
+export type RandomLlamaShape = Pick<LlamaConfig, "hiddenSize" | "intermediateSize" | "numLayers" | "numHeads" | "numKvHeads" | "headDim" | "vocabSize"> & {
   tied: boolean;
   maxPositions?: number;
-}
+};
 
 /** mulberry32: tiny seeded PRNG, uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
