@@ -29,14 +29,17 @@ function cursorBytes(cp: bigint, tx: number, ev: number): Uint8Array {
   return b;
 }
 
-function readCursor(b: Uint8Array | undefined, what: string): [bigint, number, number] | undefined {
+/** (checkpoint, transaction index, event index): the order events are listed in. */
+type Pos = [bigint, number, number];
+
+function readCursor(b: Uint8Array | undefined, what: string): Pos | undefined {
   if (!b || b.length === 0) return undefined;
   if (b.length !== 16) throw new GrpcError(Status.INVALID_ARGUMENT, `${what}: malformed cursor`);
   const v = new DataView(b.buffer, b.byteOffset, 16);
   return [v.getBigUint64(0, true), v.getUint32(8, true), v.getUint32(12, true)];
 }
 
-const cmp = (a: [bigint, number, number], b: [bigint, number, number]) =>
+const cmp = (a: Pos, b: Pos) =>
   a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] !== b[1] ? a[1] - b[1] : a[2] - b[2];
 
 function checkFilter(ctx: CallCtx, filter: unknown): void {
@@ -56,85 +59,69 @@ function range(ctx: CallCtx, req: { startCheckpoint?: bigint; endCheckpoint?: bi
 
 export async function* listEvents(req: GrpcTypes.ListEventsRequest, ctx: CallCtx): AsyncGenerator<GrpcTypes.ListEventsResponse> {
   checkFilter(ctx, req.filter);
-  if (req.options?.ordering === Ordering.DESCENDING) return yield* listEventsDescending(req, ctx);
-  const { start, end, bounded, limit } = range(ctx, req);
+  // Descending is how a node finds an old prompt event (spec §5.4): the interval and cursor bounds
+  // mean the same as ascending, only the scan runs from the upper bound down; watermarks never
+  // regress in that order, and a page's resume cursor is passed back as `before`.
+  const descending = req.options?.ordering === Ordering.DESCENDING;
+  const { start, end, bounded, limit } = range(ctx, req, true);
   const after = readCursor(req.options?.after, "options.after");
   const before = readCursor(req.options?.before, "options.before");
+  // `skip`: the resume cursor (positions up to it were served); `stop`: the far cursor bound.
+  const [skip, stop] = descending ? [before, after] : [after, before];
+  const atOrAfter = (pos: Pos, bound: Pos) => cmp(pos, bound) >= 0;
+  const atOrBefore = (pos: Pos, bound: Pos) => cmp(pos, bound) <= 0;
+  const served = descending ? atOrAfter : atOrBefore;
+  const pastStop = descending ? atOrBefore : atOrAfter;
   let scanned = 0;
   let items = 0;
-  let last: [bigint, number, number] = after ?? [start, 0, 0];
-  for (let seq = start; seq < end; seq++) {
-    const cp = ctx.ledger.checkpoint(seq)!;
-    for (let t = 0; t < cp.txs.length; t++) {
-      const tx = cp.txs[t]!;
-      for (let e = 0; e < tx.events.length; e++) {
-        const pos: [bigint, number, number] = [seq, t, e];
-        if (after && cmp(pos, after) <= 0) continue;
-        if (before && cmp(pos, before) >= 0) {
-          yield { watermark: { cursor: cursorBytes(...last), checkpoint: last[0] }, end: { reason: QueryEndReason.CURSOR_BOUND } };
-          return;
-        }
-        scanned += 1;
-        last = pos;
-        const wm = { cursor: cursorBytes(...pos), checkpoint: seq };
-        if (eventMatches(req.filter, tx, tx.events[e]!)) {
-          items += 1;
-          const done = items >= limit;
-          yield { event: applyMask(GrpcTypes.Event, eventProto(tx.events[e]!, tx, e), req.readMask, null), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
-          if (done) return;
-        }
-        if (scanned >= ctx.faults.scanLimit) {
-          yield { watermark: wm, end: { reason: QueryEndReason.SCAN_LIMIT } };
-          return;
-        }
-      }
+  let last: Pos = skip ?? (descending ? [end, 0, 0] : [start, 0, 0]);
+  for (const [pos, tx, ev] of eventPositions(ctx, start, end, descending)) {
+    if (skip && served(pos, skip)) continue;
+    if (stop && pastStop(pos, stop)) {
+      yield { watermark: { cursor: cursorBytes(...last), checkpoint: last[0] }, end: { reason: QueryEndReason.CURSOR_BOUND } };
+      return;
+    }
+    scanned += 1;
+    last = pos;
+    const wm = { cursor: cursorBytes(...pos), checkpoint: pos[0] };
+    if (eventMatches(req.filter, tx, ev)) {
+      items += 1;
+      const done = items >= limit;
+      yield { event: applyMask(GrpcTypes.Event, eventProto(ev, tx, pos[2]), req.readMask, null), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
+      if (done) return;
+    }
+    if (scanned >= ctx.faults.scanLimit) {
+      yield { watermark: wm, end: { reason: QueryEndReason.SCAN_LIMIT } };
+      return;
     }
   }
+  if (descending) {
+    // Scanned down to the lower checkpoint bound (requested start or the oldest retained checkpoint).
+    const final: Pos = end > start ? [start, 0, 0] : last;
+    yield { watermark: { cursor: cursorBytes(...final), checkpoint: final[0] }, end: { reason: QueryEndReason.CHECKPOINT_BOUND } };
+    return;
+  }
   // Everything up to `end` (exclusive) was scanned: resume point is the end of checkpoint end-1.
-  const final: [bigint, number, number] = end > start ? [end - 1n, U32_MAX, U32_MAX] : last;
+  const final: Pos = end > start ? [end - 1n, U32_MAX, U32_MAX] : last;
   yield { watermark: { cursor: cursorBytes(...final), checkpoint: final[0] }, end: { reason: bounded ? QueryEndReason.CHECKPOINT_BOUND : QueryEndReason.LEDGER_TIP } };
 }
 
-/** Newest first (how a node finds an old prompt event, spec §5.4): the interval and cursor bounds
- * mean the same as ascending, only the scan runs from the upper bound down; watermarks never regress
- * in that order, and the resume cursor of a page is passed back as `before`. */
-async function* listEventsDescending(req: GrpcTypes.ListEventsRequest, ctx: CallCtx): AsyncGenerator<GrpcTypes.ListEventsResponse> {
-  const { start, end, limit } = range(ctx, req, true);
-  const after = readCursor(req.options?.after, "options.after");
-  const before = readCursor(req.options?.before, "options.before");
-  let scanned = 0;
-  let items = 0;
-  let last: [bigint, number, number] = before ?? [end, 0, 0];
-  for (let seq = end - 1n; seq >= start; seq--) {
-    const cp = ctx.ledger.checkpoint(seq)!;
-    for (let t = cp.txs.length - 1; t >= 0; t--) {
-      const tx = cp.txs[t]!;
-      for (let e = tx.events.length - 1; e >= 0; e--) {
-        const pos: [bigint, number, number] = [seq, t, e];
-        if (before && cmp(pos, before) >= 0) continue;
-        if (after && cmp(pos, after) <= 0) {
-          yield { watermark: { cursor: cursorBytes(...last), checkpoint: last[0] }, end: { reason: QueryEndReason.CURSOR_BOUND } };
-          return;
-        }
-        scanned += 1;
-        last = pos;
-        const wm = { cursor: cursorBytes(...pos), checkpoint: seq };
-        if (eventMatches(req.filter, tx, tx.events[e]!)) {
-          items += 1;
-          const done = items >= limit;
-          yield { event: applyMask(GrpcTypes.Event, eventProto(tx.events[e]!, tx, e), req.readMask, null), watermark: wm, end: done ? { reason: QueryEndReason.ITEM_LIMIT } : undefined };
-          if (done) return;
-        }
-        if (scanned >= ctx.faults.scanLimit) {
-          yield { watermark: wm, end: { reason: QueryEndReason.SCAN_LIMIT } };
-          return;
-        }
+/** Every event of checkpoints [start, end) with its (checkpoint, tx index, event index) position,
+ * oldest first or newest first. */
+function* eventPositions(ctx: CallCtx, start: bigint, end: bigint, descending: boolean) {
+  const n = Number(end - start);
+  for (let k = 0; k < n; k++) {
+    const seq = descending ? end - 1n - BigInt(k) : start + BigInt(k);
+    const txs = ctx.ledger.checkpoint(seq)!.txs;
+    for (let a = 0; a < txs.length; a++) {
+      const t = descending ? txs.length - 1 - a : a;
+      const tx = txs[t]!;
+      for (let b = 0; b < tx.events.length; b++) {
+        const e = descending ? tx.events.length - 1 - b : b;
+        yield [[seq, t, e] as Pos, tx, tx.events[e]!] as const;
       }
     }
   }
-  // Scanned down to the lower checkpoint bound (requested start or the oldest retained checkpoint).
-  const final: [bigint, number, number] = end > start ? [start, 0, 0] : last;
-  yield { watermark: { cursor: cursorBytes(...final), checkpoint: final[0] }, end: { reason: QueryEndReason.CHECKPOINT_BOUND } };
 }
 
 export async function* listCheckpoints(req: GrpcTypes.ListCheckpointsRequest, ctx: CallCtx): AsyncGenerator<GrpcTypes.ListCheckpointsResponse> {
