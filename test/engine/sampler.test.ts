@@ -135,3 +135,144 @@ describe("validation", () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Exact vectors. Nodes of an echelon agree only if every implementation walks the same rule, so
+// the rule is pinned by picks derived outside the sampler: by hand from the documented steps
+// (sampler.ts header) and the PRNG's seed-0 doubles, and by an independent transcription below.
+
+/** Independent SplitMix64 → xoshiro256** → double (prng.ts header, steps 1–3), written afresh. */
+function referenceDoubles(seed: bigint): () => number {
+  const W = (v: bigint) => BigInt.asUintN(64, v);
+  let sm = W(seed);
+  const split = () => {
+    sm = W(sm + 0x9e3779b97f4a7c15n);
+    let z = sm;
+    z = W((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = W((z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    return z ^ (z >> 31n);
+  };
+  const s = [split(), split(), split(), split()];
+  const rot = (v: bigint, k: bigint) => W((v << k) | (v >> (64n - k)));
+  return () => {
+    const out = W(rot(W(s[1]! * 5n), 7n) * 9n);
+    const t = W(s[1]! << 17n);
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rot(s[3]!, 45n);
+    return Number(out >> 11n) / 2 ** 53;
+  };
+}
+
+/** Independent, naive transcription of steps 1–7: full sort for rank order, explicit id lists. */
+function referencePicks(logits: number[], p: SamplingParams, history: number[], steps: number): number[] {
+  const u = referenceDoubles(p.seed);
+  const picks: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const x = logits.map((v) => (Number.isNaN(v) ? -Infinity : v));
+    if (p.repeatPenalty !== 1 && p.repeatLastN > 0) {
+      for (const id of new Set(history.slice(-p.repeatLastN))) x[id] = x[id]! >= 0 ? x[id]! / p.repeatPenalty : x[id]! * p.repeatPenalty;
+    }
+    const scaled = x.map((v) => v / p.temperature);
+    const m = Math.max(...scaled);
+    const e = scaled.map((v) => Math.exp(v - m));
+    const sum = e.reduce((a, b) => a + b, 0);
+    const prob = e.map((v) => v / sum);
+    let kept = [...prob.keys()].sort((a, b) => prob[b]! - prob[a]! || a - b);
+    if (p.topK > 0 && p.topK < kept.length) kept = kept.slice(0, p.topK);
+    if (p.topP > 0 && p.topP < 1) {
+      let c = 0;
+      const n = kept.findIndex((id) => (c += prob[id]!) >= p.topP);
+      if (n >= 0) kept = kept.slice(0, n + 1);
+    }
+    kept.sort((a, b) => a - b);
+    const total = kept.reduce((a, id) => a + prob[id]!, 0);
+    const draw = u();
+    let c = 0;
+    picks.push(kept.find((id) => (c += prob[id]! / total) > draw) ?? kept[kept.length - 1]!);
+  }
+  return picks;
+}
+
+function samplerPicks(logits: number[], p: SamplingParams, history: number[], steps: number): number[] {
+  const s = new Sampler(p);
+  return Array.from({ length: steps }, () => s.next(logits, history));
+}
+
+describe("exact vectors (seed 0: u = 0.6013, 0.7478, 0.1030, 0.4166, 0.7330, 0.9997)", () => {
+  const ln = Math.log;
+  const S = (o: Partial<SamplingParams>) => P({ temperature: 1, seed: 0n, ...o });
+
+  test("the independent PRNG reproduces the published seed-0 doubles", () => {
+    const u = referenceDoubles(0n);
+    expect([u(), u(), u()]).toEqual([0.6012629994179048, 0.7477740925472398, 0.10301998939503632]);
+  });
+
+  test("plain draw walks ids in ascending order (reversed walk would give 1, 1, 2, …)", () => {
+    // p = 0.2, 0.5, 0.3 → cumulative 0.2 | 0.7 | 1.0 in id order.
+    expect(samplerPicks([ln(0.2), ln(0.5), ln(0.3)], S({}), [], 6)).toEqual([1, 2, 0, 1, 2, 2]);
+  });
+
+  test("temperature divides the logits", () => {
+    // T = 0.5: p ∝ p² = 0.04, 0.25, 0.09 → 0.1053, 0.6579, 0.2368; cumulative 0.1053 | 0.7632 | 1.
+    expect(samplerPicks([ln(0.2), ln(0.5), ln(0.3)], S({ temperature: 0.5 }), [], 6)).toEqual([1, 1, 0, 1, 1, 2]);
+  });
+
+  test("top-k renormalises over the kept ids and draws in id order", () => {
+    // k = 2 keeps ids 1 (0.5) and 2 (0.3): 0.625 | 1.0.
+    expect(samplerPicks([ln(0.2), ln(0.5), ln(0.3)], S({ topK: 2 }), [], 6)).toEqual([1, 2, 1, 1, 2, 2]);
+    // Ties at the boundary keep the lower ids: 0.3, 0.3, 0.3, 0.1 with k = 2 keeps ids 0, 1 → 0.5 | 1.0.
+    expect(samplerPicks([ln(0.3), ln(0.3), ln(0.3), ln(0.1)], S({ topK: 2 }), [], 6)).toEqual([1, 1, 0, 0, 1, 1]);
+  });
+
+  test("top-p keeps the smallest rank-order prefix reaching p", () => {
+    // 0.1, 0.2, 0.3, 0.4 with p = 0.6: ids 3 (0.4) + 2 (0.3) = 0.7 ≥ 0.6 → id 2: 0.4286 | id 3: 1.0.
+    expect(samplerPicks([ln(0.1), ln(0.2), ln(0.3), ln(0.4)], S({ topP: 0.6 }), [], 6)).toEqual([3, 3, 2, 2, 3, 3]);
+  });
+
+  test("top-k then top-p sums the un-renormalised probabilities", () => {
+    // 0.4, 0.3, 0.2, 0.1; k = 2 → ids 0, 1; p = 0.5: 0.4 < 0.5, 0.7 ≥ 0.5 → both kept (renormalising after
+    // top-k would make id 0 alone 0.571 ≥ 0.5 and pick 0 every time). Draw: 0.5714 | 1.0.
+    expect(samplerPicks([ln(0.4), ln(0.3), ln(0.2), ln(0.1)], S({ topK: 2, topP: 0.5 }), [], 6)).toEqual([1, 1, 0, 0, 1, 1]);
+  });
+
+  test("repeat penalty divides positive and multiplies negative logits before sampling", () => {
+    // [0.5, 2, −1], history [1, 2], penalty 4 → [0.5, 0.5, −4]: p = 0.4972, 0.4972, 0.0055 → 0.4972 | 0.9945 | 1.
+    // Without the penalty the 4th pick would be 1; dividing the negative logit too, also 1.
+    expect(samplerPicks([0.5, 2, -1], S({ repeatPenalty: 4 }), [1, 2], 6)).toEqual([1, 1, 0, 0, 1, 2]);
+  });
+
+  test("the independent transcription agrees with the hand-derived vectors", () => {
+    expect(referencePicks([ln(0.2), ln(0.5), ln(0.3)], S({}), [], 6)).toEqual([1, 2, 0, 1, 2, 2]);
+    expect(referencePicks([ln(0.4), ln(0.3), ln(0.2), ln(0.1)], S({ topK: 2, topP: 0.5 }), [], 6)).toEqual([1, 1, 0, 0, 1, 1]);
+    expect(referencePicks([0.5, 2, -1], S({ repeatPenalty: 4 }), [1, 2], 6)).toEqual([1, 1, 0, 0, 1, 2]);
+  });
+
+  test("random cases agree with the independent transcription pick for pick", () => {
+    const seed = BigInt(process.env.SAMPLER_VECTOR_SEED ?? "20261201");
+    const r = referenceDoubles(seed);
+    const int = (n: number) => Math.floor(r() * n);
+    for (let c = 0; c < 300; c++) {
+      const vocab = 2 + int(40);
+      // Logits on a coarse grid so ties (rank order by lower id) occur often.
+      const logits = Array.from({ length: vocab }, () => (int(25) - 12) / 4);
+      const params = P({
+        seed: BigInt(int(1 << 30)),
+        temperature: [0.3, 0.7, 1, 1.6][int(4)]!,
+        topK: [0, 1, 2, 5, 1000][int(5)]!,
+        topP: [1, 0.3, 0.6, 0.9, 0][int(5)]!,
+        repeatPenalty: [1, 1.3, 3][int(3)]!,
+        repeatLastN: [0, 2, 64][int(3)]!,
+      });
+      const history = Array.from({ length: int(8) }, () => int(vocab));
+      const want = referencePicks(logits, params, history, 5);
+      const got = samplerPicks(logits, params, history, 5);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        throw new Error(`case ${c} (SAMPLER_VECTOR_SEED=${seed}): ${JSON.stringify({ logits, params: { ...params, seed: String(params.seed) }, history })} → ${got} ≠ reference ${want}`);
+      }
+    }
+  });
+});
