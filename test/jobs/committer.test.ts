@@ -75,6 +75,28 @@ function generatedJobs(texts: string[], nodes: number[] = [1]): string[] {
   return injected.map((p) => p.ticketId);
 }
 
+/** Polls `cond` every 10 ms; the limit is only a hang guard (a stuck loop fails instead of hanging). */
+async function until(what: string, cond: () => boolean, guardMs = 30_000): Promise<void> {
+  const deadline = Date.now() + guardMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out (hang guard ${guardMs} ms) waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+/** The real store, counting calls to `method` (instrumentation only; every call is delegated). */
+function counting(target: SqliteJobStore, method: keyof SqliteJobStore): { store: SqliteJobStore; calls: () => number } {
+  let n = 0;
+  const store = new Proxy(target, {
+    get(t, prop, recv) {
+      const v = Reflect.get(t, prop, recv);
+      if (typeof v !== "function") return v;
+      return prop === method ? (...args: unknown[]) => (n++, v.apply(t, args)) : v.bind(t);
+    },
+  });
+  return { store, calls: () => n };
+}
+
 const ours = (t: string) => server.admin.commitments(t).filter((c) => c.nodeSmallId === 1n);
 
 describe("Committer", () => {
@@ -112,7 +134,7 @@ describe("Committer", () => {
     expect(ours(t!)).toHaveLength(1); // it executed; only the answer was lost
     server.admin.setFaults({ clear: true });
     // A fresh committer (as after a restart) finds the recorded transaction and resumes it.
-    await Bun.sleep(5);
+    await until("the recorded transaction's 1 ms backoff to pass", () => store.pendingTransactions(Date.now()).length === 1);
     const again = new Committer(store, submitter, { maxBatchSize: 4 });
     expect(await again.resumePending()).toBe(true);
     const done = store.byTicket(t!)[0]!;
@@ -129,11 +151,16 @@ describe("Committer", () => {
     expect(store.hasPendingTransactions()).toBe(true);
     const [t2] = generatedJobs(["second"]);
     // A fresh submitter (as after a restart) has no in-memory doubt: the store alone must hold it back.
-    const restarted = new Committer(store, makeSubmitter(), { maxBatchSize: 4, backoffBaseMs: 5000 });
+    const executes = server.admin.calls("ExecuteTransaction").length;
+    const rounds = counting(store, "pendingTransactions");
+    const restarted = new Committer(rounds.store, makeSubmitter(), { maxBatchSize: 4, backoffBaseMs: 5000, pollMs: 5 });
     const ctl = new AbortController();
     const run = restarted.run(ctl.signal);
-    await Bun.sleep(300);
+    // Each loop round starts with pendingTransactions(); by the 4th, three rounds have made (and
+    // carried out) their decision whether to sign t2.
+    await until("three committer rounds", () => rounds.calls() >= 4);
     expect(store.byTicket(t2!)[0]!.txDigest).toBeNull(); // not signed: t1's tx may still land
+    expect(server.admin.calls("ExecuteTransaction").length).toBe(executes);
     ctl.abort();
     await run;
     server.admin.setFaults({ clear: true });
@@ -141,7 +168,7 @@ describe("Committer", () => {
     store.recover();
     const ctl2 = new AbortController();
     const run2 = new Committer(store, makeSubmitter(), { maxBatchSize: 4 }).run(ctl2.signal);
-    while (store.byTicket(t2!)[0]!.state !== "committed") await Bun.sleep(10);
+    await until("t2 committed", () => store.byTicket(t2!)[0]!.state === "committed");
     ctl2.abort();
     await run2;
     expect(store.byTicket(t1!)[0]!.state).toBe("committed");
@@ -179,7 +206,7 @@ describe("Committer", () => {
       const ctl = new AbortController();
       const p = new Publisher(store, { webhookUrl: `http://127.0.0.1:${hook.port}/`, nodeAddress: key.toSuiAddress(), backoffMs: 5 });
       const run = p.run(ctl.signal);
-      while (got.length === 0) await Bun.sleep(10);
+      await until("the webhook to receive the output", () => got.length > 0);
       ctl.abort();
       await run;
       expect(got[0].data).toBe("published text");
@@ -192,14 +219,34 @@ describe("Committer", () => {
     }
   });
 
-  test("a store error does not end the publisher loop (the un-awaited run() never rejects)", async () => {
-    const broken = new SqliteJobStore(join(dir, "broken.sqlite"));
-    broken.close(); // every query now throws
+  test("a store error does not end the publisher loop: it backs off, retries and publishes", async () => {
+    const [t] = generatedJobs(["after the outage"]);
+    await new Committer(store, submitter, { maxBatchSize: 4 }).submitFresh();
+    // The real store, with its first two `unpublished` queries failing as a locked/corrupt database would.
+    let calls = 0;
+    const flaky = new Proxy(store, {
+      get(target, prop, recv) {
+        if (prop === "unpublished") {
+          return (limit: number) => {
+            if (++calls <= 2) throw new Error("database is locked");
+            return target.unpublished(limit);
+          };
+        }
+        const v = Reflect.get(target, prop, recv);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
     const ctl = new AbortController();
-    const run = new Publisher(broken, { webhookUrl: undefined, nodeAddress: key.toSuiAddress() }).run(ctl.signal);
-    await Bun.sleep(100);
+    let settled = false;
+    const run = new Publisher(flaky, { webhookUrl: undefined, nodeAddress: key.toSuiAddress() })
+      .run(ctl.signal)
+      .finally(() => (settled = true));
+    // Two backoffs (≤ 0.5 s + ≤ 1 s) come before the retry that succeeds.
+    await until("publication or the loop ending", () => settled || store.byTicket(t!)[0]!.publishedAtMs !== null);
+    expect({ settled, calls: calls >= 3 }).toEqual({ settled: false, calls: true }); // still running, retried after both errors
+    expect(store.byTicket(t!)[0]!.publishedAtMs).not.toBeNull();
     ctl.abort();
-    await expect(run).resolves.toBeUndefined();
+    await expect(run).resolves.toBeUndefined(); // the un-awaited run() never rejects
   });
 
   test("a webhook's retry backoff is not cut short by wake()", async () => {
@@ -211,9 +258,9 @@ describe("Committer", () => {
       const ctl = new AbortController();
       const p = new Publisher(store, { webhookUrl: `http://127.0.0.1:${hook.port}/`, nodeAddress: key.toSuiAddress(), backoffMs: 300, attempts: 2 });
       const run = p.run(ctl.signal);
-      while (times.length === 0) await Bun.sleep(5);
+      await until("the first webhook attempt", () => times.length > 0);
       for (let i = 0; i < 10; i++) (p.wake(), await Bun.sleep(10));
-      while (times.length < 2) await Bun.sleep(10);
+      await until("the second webhook attempt", () => times.length >= 2);
       ctl.abort();
       await run;
       expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(250);
