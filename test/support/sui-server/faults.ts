@@ -38,6 +38,10 @@ export interface FaultSpec {
   /** Execute the next `count` transactions but lose the response: `hang` until the client gives up
    *  (or `hangMs`), or answer `error` DEADLINE_EXCEEDED. */
   executeTimeout?: { count?: number; mode?: "hang" | "error"; hangMs?: number };
+  /** Hold the next `count` executions before they reach validators, for `ms` (default 60 s); then
+   *  they execute. A call whose client goes away meanwhile (a node killed after recording and
+   *  sending its transaction) is dropped unexecuted: its bytes never left the full node. */
+  holdExecute?: { count?: number; ms?: number };
   /** Lock the owned inputs of the next `count` executions to their transaction without executing
    *  it (it reached too few validators) and answer UNAVAILABLE: resending the same bytes executes
    *  it; a different transaction over those versions is refused as equivocation until the epoch ends. */
@@ -65,6 +69,7 @@ export class Faults {
   drops: DropFault[] = [];
   delays: DelayFault[] = [];
   executeTimeouts: { remaining: number; mode: "hang" | "error"; hangMs: number }[] = [];
+  holds: { remaining: number; ms: number }[] = [];
   lockOnly = 0;
   congested = 0;
   readLagMs = 0;
@@ -78,6 +83,7 @@ export class Faults {
       this.drops = [];
       this.delays = [];
       this.executeTimeouts = [];
+      this.holds = [];
       this.lockOnly = 0;
       this.congested = 0;
       this.readLagMs = 0;
@@ -96,6 +102,7 @@ export class Faults {
     if (spec.executeTimeout) {
       this.executeTimeouts.push({ remaining: spec.executeTimeout.count ?? 1, mode: spec.executeTimeout.mode ?? "hang", hangMs: spec.executeTimeout.hangMs ?? 60_000 });
     }
+    if (spec.holdExecute) this.holds.push({ remaining: spec.holdExecute.count ?? 1, ms: spec.holdExecute.ms ?? 60_000 });
     if (spec.equivocationLock) this.lockOnly += spec.equivocationLock.count ?? 1;
     if (spec.congestion) this.congested += spec.congestion.count ?? 1;
     if (spec.readLagMs !== undefined) this.readLagMs = spec.readLagMs;
@@ -136,6 +143,12 @@ export class Faults {
     if (this.congested <= 0) return false;
     this.congested -= 1;
     return true;
+  }
+
+  takeHold(): { ms: number } | undefined {
+    const f = this.holds.find((x) => x.remaining > 0);
+    if (f) f.remaining -= 1;
+    return f;
   }
 
   takeExecuteTimeout(): { mode: "hang" | "error"; hangMs: number } | undefined {

@@ -132,6 +132,14 @@ export const HANDLERS: Record<string, Handler> = {
     const bytes = req.transaction?.bcs?.value as Uint8Array | undefined;
     if (!bytes?.length) throw new GrpcError(Status.INVALID_ARGUMENT, "transaction.bcs.value is required by this server");
     const sigs = (req.signatures as GrpcTypes.UserSignature[]).map((s) => s.bcs?.value ?? new Uint8Array());
+    const hold = ctx.faults.takeHold();
+    if (hold) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, hold.ms);
+        ctx.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+      });
+      if (ctx.signal.aborted) throw new GrpcError(Status.CANCELLED, "client went away before the transaction left the full node");
+    }
     const rec = await executeTransaction(ctx.ledger, ctx.exec, bytes, sigs, "execute", () => ctx.faults.takeLockOnly(), () => ctx.faults.takeCongested());
     const timeout = ctx.faults.takeExecuteTimeout();
     if (timeout?.mode === "error") throw new GrpcError(Status.DEADLINE_EXCEEDED, "Deadline Exceeded");
