@@ -1,6 +1,5 @@
 /** Plain-JSON views of store records for the API and the `jobs` CLI (u64 as strings, bytes as hex). */
 import type { JobRecord } from "../jobs/types.ts";
-import { decodeOutputDestination, promptText } from "../protocol/msgpack.ts";
 import { destinationJson } from "../publish/metadata.ts";
 import { toJsonValue } from "../protocol/render.ts";
 
@@ -8,7 +7,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 export function jobView(j: JobRecord): Record<string, unknown> {
   const { prompt, ...rest } = j.job.params as unknown as { prompt: Uint8Array } & Record<string, unknown>;
-  const p = promptText(prompt);
+  // Decoded once when the job was stored (jobs/job-row.ts): listings never re-decode chain bytes.
   return {
     ticket_id: j.ticketId,
     leaf_index: j.leafIndex,
@@ -19,7 +18,7 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     error: j.error,
     attempts: j.attempts,
     tx_attempts: j.txAttempts,
-    prompt: "text" in p ? p.text : null,
+    prompt: j.promptText,
     params: toJsonValue(rest),
     output: j.outputText,
     tokens: j.tokens,
@@ -31,7 +30,7 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     first_submission: j.firstSubmission,
     published_at: iso(j.publishedAtMs),
     publish_error: j.publishError,
-    output_destination: destinationJson(decodeOutputDestination(j.outputDestination)),
+    output_destination: destinationJson(j.destination),
     generation_ms: j.generationMs,
     checkpoint: j.origin.checkpoint.toString(),
     event_tx: j.origin.txDigest,

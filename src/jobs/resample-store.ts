@@ -6,6 +6,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { encodeValue } from "./codec.ts";
+import { INSERT_JOB, insertValues } from "./job-row.ts";
 import type { EventOrigin } from "../protocol/types.ts";
 import type { JobParams, NewJob, PendingResample, PromptEventRecord } from "./types.ts";
 
@@ -21,10 +22,6 @@ CREATE INDEX IF NOT EXISTS resamples_due ON resamples (next_attempt_at);
 
 type Row = Record<string, unknown>;
 
-const INSERT_JOB = `INSERT INTO jobs (ticket_id, leaf_index, num_leaves, model, params, output_destination, checkpoint,
-    origin_tx, origin_event_index, event_type, state, error, received_at, updated_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (ticket_id, leaf_index) DO NOTHING`;
 
 /** A failed job for a prompt nobody could find: the jobs table needs params, none are known. */
 const UNKNOWN_PARAMS: JobParams = {
@@ -73,10 +70,7 @@ export class ResampleRows {
         this.db.query("INSERT INTO prompts (ticket_id, event, created_at) VALUES (?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING").run(prompt.ticketId, encodeValue(prompt), now);
         let created = 0;
         for (const j of jobs) {
-          created += insertJob.run(
-            j.ticketId, j.leafIndex, j.numLeaves, j.model, encodeValue(j.job), j.outputDestination, j.origin.checkpoint,
-            j.origin.txDigest, j.origin.eventIndex, j.origin.eventType, j.state ?? "received", j.error ?? null, now, now,
-          ).changes;
+          created += insertJob.run(...insertValues(j, now)).changes;
         }
         this.db.query("DELETE FROM resamples WHERE ticket_id = ?").run(ticketId);
         return created;
@@ -96,10 +90,11 @@ export class ResampleRows {
         let created = 0;
         for (const r of this.db.query("SELECT * FROM resamples WHERE ticket_id = ?").all(ticketId) as Row[]) {
           const p = toPending(r);
-          created += insertJob.run(
-            p.ticketId, p.leafIndex, 0, "", encodeValue(UNKNOWN_PARAMS), new Uint8Array(), p.origin.checkpoint,
-            p.origin.txDigest, p.origin.eventIndex, p.origin.eventType, "failed", reason, now, now,
-          ).changes;
+          const job: NewJob = {
+            ticketId: p.ticketId, leafIndex: p.leafIndex, numLeaves: 0, model: "", job: UNKNOWN_PARAMS,
+            outputDestination: new Uint8Array(), origin: p.origin, state: "failed", error: reason,
+          };
+          created += insertJob.run(...insertValues(job, now)).changes;
         }
         this.db.query("DELETE FROM resamples WHERE ticket_id = ?").run(ticketId);
         return created;

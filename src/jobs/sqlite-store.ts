@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SignedTx } from "../chain/types.ts";
 import { decodeValue, encodeValue } from "./codec.ts";
-import { type Row, toRecord } from "./job-row.ts";
+import { INSERT_JOB, insertValues, migrateDecodedColumns, type Row, toRecord } from "./job-row.ts";
 import { OUTBOX_SCHEMA, OutboxRows } from "./outbox-store.ts";
 import { RESAMPLE_SCHEMA, ResampleRows } from "./resample-store.ts";
 import {
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   tx_digest TEXT, first_submission INTEGER NOT NULL DEFAULT 0, published_at INTEGER, publish_error TEXT,
   generation_ms REAL, received_at INTEGER NOT NULL, started_at INTEGER, generated_at INTEGER, tx_sent_at INTEGER,
   committed_at INTEGER, updated_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  prompt_text TEXT, destination TEXT,
   UNIQUE (ticket_id, leaf_index)
 );
 CREATE INDEX IF NOT EXISTS jobs_state_model ON jobs (state, model, id);
@@ -70,6 +71,7 @@ export class SqliteJobStore implements JobStore {
     this.db = new Database(path, { create: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
     this.db.exec(SCHEMA + OUTBOX_SCHEMA + RESAMPLE_SCHEMA);
+    migrateDecodedColumns(this.db);
     this.maxGenAttempts = opts.maxGenerationAttempts ?? 5;
     this.now = opts.now ?? Date.now;
     this.resamples = new ResampleRows(this.db, this.now);
@@ -85,12 +87,7 @@ export class SqliteJobStore implements JobStore {
     const now = this.now();
     const isDone = this.db.query("SELECT 1 FROM processed_events WHERE tx_digest = ? AND event_index = ?");
     const markDone = this.db.query("INSERT INTO processed_events (tx_digest, event_index, checkpoint) VALUES (?, ?, ?)");
-    const insertJob = this.db.query(
-      `INSERT INTO jobs (ticket_id, leaf_index, num_leaves, model, params, output_destination, checkpoint,
-         origin_tx, origin_event_index, event_type, state, error, received_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (ticket_id, leaf_index) DO NOTHING`,
-    );
+    const insertJob = this.db.query(INSERT_JOB);
     const insertPrompt = this.db.query("INSERT INTO prompts (ticket_id, event, created_at) VALUES (?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING");
     const dropPrompt = this.db.query("DELETE FROM prompts WHERE ticket_id = ?");
     const noteDispute = this.db.query(
@@ -106,10 +103,7 @@ export class SqliteJobStore implements JobStore {
         for (const t of ev.settled) dropPrompt.run(t);
         for (const t of ev.disputed ?? []) noteDispute.run(`DisputeEvent at checkpoint ${checkpoint}`, now, t);
         for (const j of ev.jobs) {
-          const res = insertJob.run(
-            j.ticketId, j.leafIndex, j.numLeaves, j.model, encodeValue(j.job), j.outputDestination, j.origin.checkpoint,
-            j.origin.txDigest, j.origin.eventIndex, j.origin.eventType, j.state ?? "received", j.error ?? null, now, now,
-          );
+          const res = insertJob.run(...insertValues(j, now));
           created += res.changes;
         }
         for (const u of ev.unresolved ?? []) this.resamples.add(u.ticketId, u.leafIndex, ev.origin);

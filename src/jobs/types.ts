@@ -4,6 +4,7 @@
  * submitter pull from it, so memory stays bounded however many prompts arrive.
  */
 import type { EventOrigin, Text2ImagePromptParams, Text2TextPromptParams, AtomaEvent } from "../protocol/types.ts";
+import type { OutputDestination } from "../protocol/msgpack.ts";
 import type { SignedTx } from "../chain/types.ts";
 
 /**
@@ -33,6 +34,11 @@ export interface NewJob {
 
 export interface JobRecord extends Omit<NewJob, "state" | "error"> {
   id: number;
+  /** The prompt as text (InputSource::Raw or UTF-8), decoded once when the job was stored; null
+   * when it is not text (another InputSource). Listings show this, never re-decoding the bytes. */
+  promptText: string | null;
+  /** `outputDestination` decoded once when the job was stored. */
+  destination: OutputDestination;
   state: JobState;
   error: string | null;
   /** Generation attempts (claims). */

@@ -2,8 +2,11 @@
  * Off-chain payloads carried in `vector<u8>` fields (spec atoma-protocol.md §6): rmp-serde's compact
  * MessagePack form of `OutputDestination` and `InputSource`. Decoding never throws — an undecodable
  * destination only means "nowhere to publish", and an undecodable prompt falls back to UTF-8 text.
+ * Anyone who pays for a prompt controls these bytes, so decoding is bounded by their own length
+ * (msgpack-scan.ts) before the library allocates anything.
  */
 import { decode } from "@msgpack/msgpack";
+import { scanMsgpack } from "./msgpack-scan.ts";
 
 export type OutputDestination =
   | { kind: "Firebase"; requestId?: string }
@@ -26,8 +29,12 @@ export type PromptInput = { source: InputSource } | { text: string; invalid?: st
 type Variant = { name: string; body: unknown };
 
 function tryDecode(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
+  const bad = scanMsgpack(bytes);
+  if (bad) return { ok: false, reason: `not MessagePack (${bad})` };
+  // The scan already proved every length fits; the library's own limits say the same, in case.
+  const n = bytes.length;
   try {
-    return { ok: true, value: decode(bytes) };
+    return { ok: true, value: decode(bytes, { maxStrLength: n, maxBinLength: n, maxArrayLength: n, maxMapLength: n, maxExtLength: n }) };
   } catch (e) {
     return { ok: false, reason: `not MessagePack (${(e as Error).message})` };
   }

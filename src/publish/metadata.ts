@@ -4,7 +4,7 @@
  * of the Rust enum (`"Firebase"`, `{"Gateway":{"gateway_user_id":…}}`, `{"Ipfs":{"request_id":…}}`).
  */
 import { fromHex } from "@mysten/bcs";
-import { decodeOutputDestination, type OutputDestination } from "../protocol/msgpack.ts";
+import type { OutputDestination } from "../protocol/msgpack.ts";
 import type { JobRecord } from "../jobs/types.ts";
 
 export interface AtomaOutputMetadata {
@@ -54,7 +54,7 @@ export function outputMetadata(job: JobRecord, nodeAddress: string): AtomaOutput
     index_of_node: job.leafIndex,
     leaf_hash: bytesOfHex(job.leafHex),
     transaction_base_58: job.txDigest ?? "",
-    output_destination: destinationJson(decodeOutputDestination(job.outputDestination)),
+    output_destination: destinationJson(job.destination),
     output_type: job.job.kind === "text" ? "Text" : "Image",
   };
   if (job.tokens) meta.tokens = job.tokens;

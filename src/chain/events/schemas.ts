@@ -4,6 +4,7 @@
  * Field names mirror Move (snake_case) so these schemas also serve to encode events (the local
  * test server emits them) exactly as the contract would.
  */
+import { BcsType, type BcsReader } from "@mysten/bcs";
 import { bcs } from "@mysten/sui/bcs";
 
 /** Move `ID` / `address`: 32 raw bytes, rendered as normalised 0x + 64 hex. */
@@ -27,6 +28,36 @@ const Bytes = bcs.byteVector().transform({
   output: (v: Uint8Array) => v.slice(),
 });
 
+/** Bytes the reader has not consumed yet. BcsReader keeps its position in fields TypeScript calls
+ * private; should a future version rename them, Infinity keeps the element-by-element bound below. */
+function remaining(reader: BcsReader): number {
+  const r = reader as unknown as { dataView?: DataView; bytePosition?: number };
+  return r.dataView && typeof r.bytePosition === "number" ? r.dataView.byteLength - r.bytePosition : Infinity;
+}
+
+/**
+ * `vector<T>` whose reader never trusts the length prefix: `bcs.vector` allocates `new Array(length)`
+ * first, so an 83-byte event claiming 2^27−1 `pre_prompt_tokens` took 1 GB before failing. Here a
+ * length that the remaining bytes cannot hold (each element takes at least `minBytes`) is rejected
+ * before anything is allocated, and elements are appended as they are read. Encoding is unchanged.
+ */
+export function boundedVector<T, I>(type: BcsType<T, I>, minBytes: number) {
+  const plain = bcs.vector(type);
+  return new BcsType<T[], Iterable<I> & { length: number }>({
+    name: plain.name,
+    read: (reader) => {
+      const length = reader.readULEB();
+      const left = remaining(reader);
+      if (length * minBytes > left) throw new RangeError(`${plain.name} claims ${length} elements but only ${left} byte(s) remain`);
+      const out: T[] = [];
+      for (let i = 0; i < length; i++) out.push(type.read(reader));
+      return out;
+    },
+    write: (value, writer) => plain.write(value, writer),
+    validate: (value) => plain.validate(value),
+  });
+}
+
 /** f32 parameters stored as their u32 bit pattern (spec §3.3); decoded in decode.ts. */
 const F32Bits = bcs.u32();
 
@@ -46,7 +77,7 @@ export const TimeoutInfo = bcs.struct("TimeoutInfo", {
 export const Text2TextPromptParams = bcs.struct("Text2TextPromptParams", {
   max_tokens: bcs.u64(),
   model: AsciiString,
-  pre_prompt_tokens: bcs.vector(bcs.u32()),
+  pre_prompt_tokens: boundedVector(bcs.u32(), 4),
   prepend_output_with_input: bcs.bool(),
   prompt: Bytes,
   random_seed: bcs.u64(),
@@ -78,7 +109,7 @@ export const Text2TextPromptEvent = bcs.struct("Text2TextPromptEvent", {
   ticket_id: ID,
   params: Text2TextPromptParams,
   chunks_count: bcs.u64(),
-  nodes: bcs.vector(SmallId),
+  nodes: boundedVector(SmallId, 8),
   output_destination: Bytes,
 });
 
@@ -86,7 +117,7 @@ export const Text2ImagePromptEvent = bcs.struct("Text2ImagePromptEvent", {
   ticket_id: ID,
   params: Text2ImagePromptParams,
   chunks_count: bcs.u64(),
-  nodes: bcs.vector(SmallId),
+  nodes: boundedVector(SmallId, 8),
   output_destination: Bytes,
 });
 
@@ -94,7 +125,7 @@ export const FirstSubmissionEvent = bcs.struct("FirstSubmissionEvent", { ticket_
 export const DisputeEvent = bcs.struct("DisputeEvent", { ticket_id: ID, timeout: bcs.option(TimeoutInfo) });
 export const NewlySampledNodesEvent = bcs.struct("NewlySampledNodesEvent", {
   ticket_id: ID,
-  new_nodes: bcs.vector(MapNodeToChunk),
+  new_nodes: boundedVector(MapNodeToChunk, 16),
 });
 export const SettledEvent = bcs.struct("SettledEvent", { ticket_id: ID, oracle_node_id: bcs.option(SmallId) });
 export const RetrySettlementEvent = bcs.struct("RetrySettlementEvent", {
