@@ -1,5 +1,6 @@
-// Streaming detokenisation against real tokenizers: byte-fallback pieces of multi-byte characters
-// must never surface as U+FFFD halves, leading spaces survive, and pieces add up to the full decode.
+// Streaming detokenisation against stories260K's trained tokenizer and a generated 32k-piece one
+// (test/engine/fixtures.ts): byte-fallback pieces of multi-byte characters must never surface as
+// U+FFFD halves, leading spaces survive, and pieces add up to the full decode.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AutoTokenizer } from "@huggingface/transformers";
 import { IncrementalDecoder } from "../../src/engine/detokenizer.ts";
@@ -11,7 +12,7 @@ let stories: Tokenizer;
 let llama2: Tokenizer;
 beforeAll(async () => {
   stories = (await AutoTokenizer.from_pretrained(await ensureStories260k(), { local_files_only: true })) as unknown as Tokenizer;
-  llama2 = (await AutoTokenizer.from_pretrained(tinyFp16Dir(), { local_files_only: true })) as unknown as Tokenizer;
+  llama2 = (await AutoTokenizer.from_pretrained(await tinyFp16Dir(), { local_files_only: true })) as unknown as Tokenizer;
 }, 60_000);
 afterAll(cleanupTempDirs);
 
@@ -34,7 +35,7 @@ function stream(tok: Tokenizer, prompt: string, continuation: string): { pieces:
 }
 
 describe("IncrementalDecoder", () => {
-  for (const [name, get] of [["stories260K (512 pieces)", () => stories], ["Llama-2 (32k pieces)", () => llama2]] as const) {
+  for (const [name, get] of [["stories260K (512 pieces)", () => stories], ["generated 32k-piece BPE with multi-byte pieces", () => llama2]] as const) {
     test(`${name}: multi-byte characters from byte-fallback tokens arrive whole`, () => {
       const { pieces, expected } = stream(get(), "Hello", " wörld 世界 🙂 end");
       expect(pieces.join("")).toBe(expected);

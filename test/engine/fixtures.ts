@@ -1,48 +1,57 @@
 /**
- * Test-only model layouts for the engine tests. The shared random fp16 Llama ships without a
- * config.json and with its graph named model.onnx; transformers.js needs the layout of
- * shared/models/README.md §3.6, so it is assembled in a temp dir from symlinks (never copied into
- * the repository). Also builds deliberately broken directories for the bad-input tests.
+ * Test-only model layouts for the engine tests. `tinyFp16Dir()` generates (seeded, once per
+ * process) a random-weight fp16 Llama with a 32k vocabulary, a 2048-token context and its weights
+ * in an external data file, through the product writer (src/engine/models/model-dir.ts): the fp16
+ * KV-cache and large-vocabulary paths, with nothing read from outside the repository. Its
+ * tokenizer is byte-fallback BPE with whole pieces for some multi-byte characters (ö, ü, ß, 世, 界)
+ * next to byte tokens for others (🙂), as a Llama-2 tokenizer has. Also builds deliberately broken
+ * directories for the bad-input tests.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SHARED_MODELS } from "../support/models.ts";
+import { writeModelDir } from "../../src/engine/models/model-dir.ts";
+import { llama2cToHfTokenizer, llama2cTokenizerConfig, type Llama2cVocab } from "../../src/engine/models/tokenizer-llama2c.ts";
+import { randomLlama, syntheticVocab } from "../support/random-llama.ts";
 
-const TINY = join(SHARED_MODELS, "tiny-random-llama-onnx-fp16");
 const made: string[] = [];
 
-export const TINY_CONFIG = {
-  model_type: "llama",
-  architectures: ["LlamaForCausalLM"],
-  num_hidden_layers: 2,
-  num_key_value_heads: 1,
-  num_attention_heads: 1,
-  hidden_size: 16,
-  head_dim: 16,
-  vocab_size: 32000,
-  intermediate_size: 64,
-  max_position_embeddings: 2048,
-  rms_norm_eps: 1e-6,
-  bos_token_id: 1,
-  eos_token_id: 2,
-  tie_word_embeddings: false,
-};
+/** The shape of the fp16 fixture (what `ModelInfo` reports for it). */
+export const TINY_SHAPE = { hiddenSize: 16, intermediateSize: 64, numLayers: 2, numHeads: 1, numKvHeads: 1, headDim: 16, vocabSize: 32000, maxPositions: 2048, tied: false } as const;
+
+/** Pieces a Llama-2 tokenizer has whole: multi-byte characters and merges across them. */
+const MULTIBYTE_PIECES = ["ö", "ü", "ß", "世", "界", "世界", "Gr", "üß", "Grüß", "e,", " w", "ör", " wör", "ld", "Hello", " end"];
+
+function fixtureVocab(): Llama2cVocab {
+  const v = syntheticVocab(TINY_SHAPE.vocabSize);
+  // Replace the first unused filler pieces; scores stay in id order (earlier = merged first).
+  let at = v.pieces.findIndex((p) => p.startsWith("<extra_"));
+  for (const p of MULTIBYTE_PIECES) v.pieces[at++] = p;
+  return v;
+}
+
+let fp16: Promise<string> | undefined;
+
+/** A generated fp16 random Llama in transformers.js layout (onnx/model_fp16.onnx + onnx/model_fp16.onnx_data). */
+export function tinyFp16Dir(): Promise<string> {
+  fp16 ??= (async () => {
+    const dir = join(tempDir("atoma-tiny-fp16-"), "model");
+    const weights = randomLlama(TINY_SHAPE, 16);
+    await writeModelDir(dir, {
+      weights,
+      tokenizer: llama2cToHfTokenizer(fixtureVocab()),
+      tokenizerConfig: llama2cTokenizerConfig(weights.config.maxPositions),
+      variants: ["fp16"],
+      externalDataAboveBytes: 0,
+    });
+    return dir;
+  })();
+  return fp16;
+}
 
 export function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   made.push(d);
-  return d;
-}
-
-/** The shared fp16 random Llama in transformers.js layout (onnx/model_fp16.onnx + model.onnx.data). */
-export function tinyFp16Dir(config: Record<string, unknown> = TINY_CONFIG): string {
-  const d = tempDir("atoma-tiny-fp16-");
-  mkdirSync(join(d, "onnx"));
-  symlinkSync(join(TINY, "model.onnx"), join(d, "onnx", "model_fp16.onnx"));
-  symlinkSync(join(TINY, "model.onnx.data"), join(d, "onnx", "model.onnx.data"));
-  for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) symlinkSync(join(TINY, f), join(d, f));
-  writeFileSync(join(d, "config.json"), JSON.stringify(config));
   return d;
 }
 
@@ -54,5 +63,6 @@ export function copyDir(src: string): string {
 }
 
 export function cleanupTempDirs(): void {
+  fp16 = undefined;
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 }

@@ -1,4 +1,4 @@
-// The shared random fp16 Llama (ONNX Runtime contrib ops, external data): fp16 KV cache through
+// A generated random fp16 Llama (32k vocabulary, external data): fp16 KV cache through
 // onnxruntime-node under Bun (the Float16Array pitfall, runtime-notes §5) and bf16 → fp16 fallback.
 // Random weights: plumbing checks only, never output quality.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -16,9 +16,9 @@ const P = (o: Partial<SamplingParams> = {}): SamplingParams => ({
 
 afterAll(cleanupTempDirs);
 
-describe("fp16 random Llama (shared fixture)", () => {
+describe("fp16 random Llama (generated fixture)", () => {
   test("f16 greedy equals transformers.js generate(); bf16 falls back to the fp16 file", async () => {
-    const dir = tinyFp16Dir();
+    const dir = await tinyFp16Dir();
     const e = await loadTextEngine({ id: "tiny", dir, device: "cpu", dtype: "f16" });
     expect(e.info).toMatchObject({ loadedDtype: "fp16", vocabSize: 32000, contextLength: 2048 });
     const r = await e.generate({ prompt: "Hello world", params: P() });
@@ -39,7 +39,7 @@ describe("fp16 random Llama (shared fixture)", () => {
   }, TIMEOUT);
 
   test("fp16 sampling with a 32k vocabulary is seed-deterministic and streams multi-byte text intact", async () => {
-    const e = await loadTextEngine({ id: "tiny", dir: tinyFp16Dir(), device: "cpu", dtype: "f16" });
+    const e = await loadTextEngine({ id: "tiny", dir: await tinyFp16Dir(), device: "cpu", dtype: "f16" });
     const params = P({ temperature: 1, topK: 100, topP: 0.9, repeatPenalty: 1.3, seed: 12345678901234567890n, maxTokens: 40 });
     const pieces: string[] = [];
     const a = await e.generate({ prompt: "Grüße, 世界", params }, (c) => pieces.push(c.text));

@@ -1,6 +1,6 @@
 /**
- * Shared model fixtures for tests. `ensureStories260k()` imports the trained llama2.c stories260K
- * model (../shared/models/stories260K) into a transformers.js directory once per process, cached in
+ * Model fixtures for tests. `ensureStories260k()` imports the trained llama2.c stories260K model
+ * that ships in the repository (models/stories260K, provenance in models/README.md) into a transformers.js directory once per process, cached in
  * os.tmpdir() under a key made of the input checksums and the importer's source, so repeated test
  * runs reuse it and any importer change re-imports. Signature is stable: other tests depend on it.
  */
@@ -12,18 +12,19 @@ import { importLlama2c } from "../../src/engine/models/import.ts";
 import { DEFAULT_VARIANTS, isCompleteModelDir } from "../../src/engine/models/model-dir.ts";
 import { LLAMA_VARIANTS, type LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
 
-export const SHARED_MODELS = resolve(import.meta.dir, "../../../shared/models");
+/** The repository's models/ folder. */
+export const REPO_MODELS = resolve(import.meta.dir, "../../models");
 export const STORIES260K = {
-  weights: join(SHARED_MODELS, "stories260K/stories260K.bin"),
-  tokenizer: join(SHARED_MODELS, "stories260K/tok512.bin"),
-  /** sha256 from shared/models/README.md; other files circulate under the same names. */
+  weights: join(REPO_MODELS, "stories260K/stories260K.bin"),
+  tokenizer: join(REPO_MODELS, "stories260K/tok512.bin"),
+  /** sha256 from models/README.md; other files circulate under the same names. */
   weightsSha256: "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696",
   tokenizerSha256: "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312",
 } as const;
 
 const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 
-/** Throws unless the shared stories260K files are the ones the README documents. */
+/** Throws unless the stories260K files are the ones the README documents. */
 export function checkStories260kInputs(): void {
   for (const [path, want] of [
     [STORIES260K.weights, STORIES260K.weightsSha256],

@@ -7,6 +7,7 @@ import { configArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { ConfigError, exitOnConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
 import { applyTracing, log, redact } from "../../log/logger.ts";
+import { provisionDefaultModel } from "../../models/default-model.ts";
 import { StartupInputError, startNode } from "../../node.ts";
 import { VERSION } from "../../version.ts";
 
@@ -44,6 +45,9 @@ export default defineCommand({
     process.on("SIGTERM", onSignal);
 
     try {
+      for (const m of config.inference.models) {
+        if (await provisionDefaultModel(m)) log.info(`model ${m.modelId}: converted the embedded stories260K into ${m.path}`);
+      }
       handle = await startNode(config, { signal: controller.signal });
       // A signal that arrived while starting: stop now that there is something to stop.
       if (stopping) stopping = stopWithin(handle, String(controller.signal.reason), config.node.shutdownTimeoutMs + STOP_GRACE_MS);

@@ -1,5 +1,5 @@
 /**
- * Reader for llama2.c legacy ("v0") checkpoints (shared/models/README §1.3): a 7×int32 header, then
+ * Reader for llama2.c legacy ("v0") checkpoints (format: models/README.md, "Shape"): a 7×int32 header, then
  * fp32 arrays back to back. Returns weights in HF layout (Q/K rows permuted from llama2.c's
  * interleaved-pair RoPE to rotate_half) plus the raw llama2.c-order weights for reference checks.
  */

@@ -1,6 +1,6 @@
 /**
  * llama2.c tokenizer (`tokenizer.bin` / `tok512.bin`) → Hugging Face `tokenizer.json` +
- * `tokenizer_config.json` (shared/models/README §1.5–1.6). llama2.c's encoder greedily merges the
+ * `tokenizer_config.json` (tok512.bin: f32 score, i32 length, bytes per piece). llama2.c's encoder greedily merges the
  * adjacent pair whose concatenation has the highest score; a BPE whose merges are ranked by the
  * merged piece's score reproduces it, with byte fallback for characters outside the vocabulary.
  */
