@@ -14,7 +14,8 @@ import { Semaphore, Wakeup } from "./semaphore.ts";
 import type { JobRecord, JobStore } from "./types.ts";
 
 /** An engine plus the lock that serialises its use (an ONNX session is single-stream); the
- * JSON-RPC `generate` method takes the same lock so direct requests and jobs never overlap. */
+ * JSON-RPC `generate` method and the OpenAI routes take the same lock (at normal priority, below
+ * the workers' high priority) so direct requests and jobs never overlap. */
 export interface ModelSlot {
   engine: TextEngine;
   lock: Semaphore;
@@ -85,8 +86,9 @@ export class Scheduler {
     while (!this.stopping) {
       let claimed = false;
       // Model lock first: it is shared with JSON-RPC generations, and waiting for it while holding
-      // a global permit would leave that permit idle and starve the other models' workers.
-      await slot.lock.acquire();
+      // a global permit would leave that permit idle and starve the other models' workers. High
+      // priority: a chain job goes before every queued API request (they can wait, it has a deadline).
+      await slot.lock.acquire("high");
       try {
         await this.overall.acquire();
         try {
