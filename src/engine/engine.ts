@@ -13,6 +13,7 @@ import {
   type GenerationChunk,
   type GenerationResult,
   type LoadOptions,
+  type EngineTokenizer,
   type ModelInfo,
   type TextEngine,
 } from "./types.ts";
@@ -28,6 +29,10 @@ class OnnxTextEngine implements TextEngine {
     readonly info: ModelInfo,
     private readonly m: LoadedModel,
   ) {}
+
+  get tokenizer(): EngineTokenizer {
+    return this.m.tokenizer as unknown as EngineTokenizer;
+  }
 
   async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
     const it = this.stream(req);

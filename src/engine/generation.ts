@@ -84,6 +84,8 @@ export async function* generateTokens(
       const next: Record<string, unknown> = {};
       for (const name in out) if (name.startsWith("present")) next[name.replace("present", "past_key_values")] = out[name];
       cache.update(next);
+      // Before sampling: the sampler reuses its buffer, but `row` is the model's own output.
+      const logprob = req.logprobs === undefined ? undefined : tokenLogprobs(row, req.logprobs);
       const token = sampler.next(row, tokens);
       tLast = performance.now();
       if (steps++ === 0) tFirst = tLast;
@@ -95,7 +97,8 @@ export async function* generateTokens(
       generated++;
       const text = decoder.step();
       pieces.push(text);
-      yield { token, text };
+      if (logprob) yield { token, text, logprob: { logprob: logprob.of(token), top: logprob.top } };
+      else yield { token, text };
       ids = new m.Tensor("int64", BigInt64Array.of(BigInt(token)), [1, 1]);
     }
   } finally {
@@ -105,7 +108,7 @@ export async function* generateTokens(
   if (rest) {
     pieces.push(rest);
     // Held-back bytes that never became a valid character; attributed to the last token.
-    yield { token: tokens[tokens.length - 1]!, text: rest };
+    yield { token: tokens[tokens.length - 1]!, text: rest, flush: true };
   }
   const end = performance.now();
   return {
@@ -119,6 +122,31 @@ export async function* generateTokens(
     tokensPerSecond: steps > 1 && tLast > tFirst ? ((steps - 1) * 1000) / (tLast - tFirst) : 0,
     totalMs: end - t0,
   };
+}
+
+/** Log-softmax of one logits row (f64, NaN → −∞) and its `n` most likely ids. */
+function tokenLogprobs(row: ArrayLike<number>, n: number): { of(id: number): number; top: { token: number; logprob: number }[] } {
+  let m = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i]! > m) m = row[i]!;
+  let s = 0;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i]!;
+    if (v === v) s += Math.exp(v - m);
+  }
+  const logZ = m + Math.log(s);
+  const lp = (id: number) => (row[id]! === row[id]! ? row[id]! - logZ : -Infinity);
+  // Top n by a bounded insertion list: n is small (≤ 20), the vocabulary large.
+  const best: number[] = [];
+  for (let i = 0; i < row.length && n > 0; i++) {
+    const v = row[i]!;
+    if (v !== v) continue;
+    if (best.length === n && v <= row[best[n - 1]!]!) continue;
+    let j = best.length < n ? best.length : n - 1;
+    while (j > 0 && row[best[j - 1]!]! < v) j--;
+    best.splice(j, 0, i);
+    if (best.length > n) best.pop();
+  }
+  return { of: lp, top: best.map((id) => ({ token: id, logprob: lp(id) })) };
 }
 
 /**

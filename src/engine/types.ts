@@ -32,6 +32,10 @@ export interface GenerateRequest {
   /** Token ids prepended verbatim before the encoded prompt. */
   prePromptTokens?: number[];
   signal?: AbortSignal;
+  /** When set, every chunk carries the chosen token's log-probability and this many top
+   * alternatives (0 = none), from the model's raw distribution (log-softmax of the logits before
+   * repeat penalty, temperature and cuts — what vLLM reports by default). */
+  logprobs?: number;
 }
 
 export type FinishReason = "eos" | "length" | "aborted";
@@ -58,6 +62,27 @@ export interface GenerationResult {
 export interface GenerationChunk {
   token: number;
   text: string;
+  /** Only when the request asked for logprobs; absent on the final flush piece (no new token). */
+  logprob?: TokenLogprob;
+  /** The final piece: text held back from earlier tokens (an incomplete character), no new token. */
+  flush?: true;
+}
+
+export interface TokenLogprob {
+  logprob: number;
+  /** Most likely tokens first (ties → lower id). */
+  top: { token: number; logprob: number }[];
+}
+
+/** What the API needs from a model's tokenizer (transformers.js PreTrainedTokenizer). */
+export interface EngineTokenizer {
+  encode(text: string, opts?: { add_special_tokens?: boolean }): number[];
+  decode(ids: number[], opts?: { skip_special_tokens?: boolean }): string;
+  /** Renders with `chat_template` from tokenizer_config.json, or the one passed; throws when neither exists. */
+  apply_chat_template(messages: { role: string; content: string }[], opts: { tokenize: false; add_generation_prompt: boolean; chat_template?: string }): string;
+  /** The model's template(s) from tokenizer_config.json; null when it has none. */
+  chat_template?: unknown;
+  bos_token?: string | null;
 }
 
 export interface ModelInfo {
@@ -75,6 +100,7 @@ export interface ModelInfo {
 
 export interface TextEngine {
   readonly info: ModelInfo;
+  readonly tokenizer: EngineTokenizer;
   /** Runs to completion; `onChunk` receives pieces in order as they are produced. */
   generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult>;
   /** Async-iterator form of streaming; the final result is the iterator's return value. */
