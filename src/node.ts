@@ -8,6 +8,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi, serveApi, type RunningServer } from "./api/server.ts";
 import { NodeMetrics } from "./api/metrics.ts";
+import { Admission } from "./api/openai/admission.ts";
 import type { CommitmentSubmitter, EventSource } from "./chain/types.ts";
 import type { NodeConfig } from "./config/types.ts";
 import { loadTextEngine } from "./engine/engine.ts";
@@ -251,6 +252,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     metrics,
     timeoutMs,
     token: config.inference.jrpcToken,
+    admission: new Admission({ queueSize: config.inference.apiQueueSize, ratePerMinute: config.inference.apiRateLimit }),
     beforeScrape: async () => {
       const cursor = store?.cursor();
       if (!chain?.tip || cursor === null || cursor === undefined) return;

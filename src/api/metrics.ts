@@ -77,6 +77,7 @@ export class NodeMetrics {
   readonly cursor = new Counter("atoma_chain_cursor_checkpoint", "Last fully processed checkpoint", "gauge");
   readonly chainLag = new Counter("atoma_chain_lag_checkpoints", "Chain tip minus the processed cursor (checkpoints)", "gauge");
   readonly disputes = new Counter("atoma_disputes_total", "DisputeEvents seen");
+  readonly apiRequests = new Counter("atoma_api_requests_total", "OpenAI-compatible API generations by model and outcome (ok, cancelled, timeout, rejected, error)");
   readonly rpcRequests = new Counter("atoma_rpc_requests_total", "JSON-RPC/HTTP requests by method and outcome");
   readonly webhook = new Counter("atoma_webhook_posts_total", "Output webhook deliveries by outcome");
 
@@ -84,7 +85,7 @@ export class NodeMetrics {
     return (
       [
         this.jobs, this.tokens, this.generation, this.jobOutcomes, this.notServable, this.txFailures, this.commitments,
-        this.cursor, this.chainLag, this.disputes, this.rpcRequests, this.webhook,
+        this.cursor, this.chainLag, this.disputes, this.apiRequests, this.rpcRequests, this.webhook,
       ]
         .map((f) => f.render())
         .join("\n") + "\n"

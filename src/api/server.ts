@@ -6,7 +6,6 @@
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { timingSafeEqual } from "node:crypto";
 import type { JobStore } from "../jobs/types.ts";
 import type { ModelSlot } from "../jobs/scheduler.ts";
 import { log } from "../log/logger.ts";
@@ -14,6 +13,9 @@ import type { NodeMetrics } from "./metrics.ts";
 import { JsonRpcError, RPC, type RpcHandlers, handleRpc, makeHandlers } from "./rpc.ts";
 import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";
+import { tokenOk } from "./auth.ts";
+import { Admission } from "./openai/admission.ts";
+import { mountOpenAi } from "./openai/routes.ts";
 
 export interface ApiContext {
   models: ReadonlyMap<string, ModelSlot>;
@@ -25,16 +27,10 @@ export interface ApiContext {
   timeoutMs: number;
   token?: string;
   maxBodyBytes?: number;
+  /** OpenAI routes' queue bound and per-key rate limit (default: Admission's defaults). */
+  admission?: Admission;
   /** Refreshes gauges that need I/O (chain lag) before /metrics renders; errors are logged, not served. */
   beforeScrape?: () => Promise<void>;
-}
-
-function tokenOk(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
-  if (!m) return false;
-  const a = Buffer.from(m[1]!.trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function createApi(ctx: ApiContext): Hono {
@@ -50,6 +46,9 @@ export function createApi(ctx: ApiContext): Hono {
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.post("/healthz", (c) => c.json({ status: "ok" }));
+
+  // The OpenAI routes check the same token themselves, answering in OpenAI's error shape.
+  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, admission: ctx.admission ?? new Admission() });
 
   // Everything below needs the bearer token when one is configured (health stays open for probes).
   app.use("*", async (c, next) => {

@@ -43,6 +43,8 @@ export const DEFAULTS = {
   pollIntervalMs: 1000,
   dataDir: ".state",
   shutdownTimeoutMs: 30_000,
+  apiQueueSize: 16,
+  apiRateLimit: 0,
 } as const;
 
 const CLI = "command line";
@@ -163,6 +165,8 @@ function readInference(s: Section, cwd: string): InferenceConfig {
     jrpcToken,
     models: parseModels(s, cacheDir, cwd),
     tracing: s.bool("tracing", false),
+    apiQueueSize: s.int("api_queue_size", { min: 1, max: 100_000, def: DEFAULTS.apiQueueSize }),
+    apiRateLimit: s.int("api_rate_limit", { min: 0, max: 1_000_000, def: DEFAULTS.apiRateLimit }),
   };
 }
 

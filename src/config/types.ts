@@ -34,6 +34,10 @@ export interface InferenceConfig {
   jrpcToken: string | undefined;
   models: ModelEntry[];
   tracing: boolean;
+  /** OpenAI API: requests per model allowed to wait or run at once; more get 429 (default 16). */
+  apiQueueSize: number;
+  /** OpenAI API: requests per minute per bearer key; 0 = unlimited (default). */
+  apiRateLimit: number;
 }
 
 export type LeafCountPolicy = "chunks_count" | "nodes";

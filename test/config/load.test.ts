@@ -40,6 +40,8 @@ describe("merged single file (--config)", () => {
         { deviceIds: [0], dtype: "f32", modelId: "llama_v2", revision: "", useFlashAttention: false, device: "cpu", path: "/models/llama_v2" },
       ],
       tracing: false,
+      apiQueueSize: 16,
+      apiRateLimit: 0,
     });
     expect(c.eventSubscriber).toEqual({
       httpUrl: "https://fullnode.testnet.sui.io:443",

@@ -1,0 +1,163 @@
+/**
+ * The OpenAI-compatible routes, mounted on the node's Hono app beside JSON-RPC:
+ * `GET /v1/models`, `GET /v1/models/:id`, `POST /v1/chat/completions`, `POST /v1/completions`.
+ * Same bearer token as JSON-RPC (401 in OpenAI's shape), request bodies capped at the server's
+ * body limit (413), admission control per model and per key (429 + Retry-After). Reference: docs/api.md.
+ */
+import { type Context, type Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ModelSlot } from "../../jobs/scheduler.ts";
+import { log } from "../../log/logger.ts";
+import { VERSION } from "../../version.ts";
+import { bearerToken, tokenOk } from "../auth.ts";
+import type { NodeMetrics } from "../metrics.ts";
+import { Admission } from "./admission.ts";
+import { chatChunks, chatCompletion, renderChat } from "./chat.ts";
+import { hasOwnTemplate } from "./chat-template.ts";
+import { completion, completionChunks } from "./completions.ts";
+import { OpenAiError, errorResponse, invalid } from "./errors.ts";
+import { body as asBody, modelName, parseMessages, parsePrompt, refuseCompletionExtras } from "./params.ts";
+import { hostedModel, newId, nowSeconds, prepare, type Prepared } from "./request.ts";
+import { ClientGone, runGeneration, type Piece } from "./run.ts";
+import { sseResponse } from "./sse.ts";
+
+export interface OpenAiContext {
+  models: ReadonlyMap<string, ModelSlot>;
+  metrics: NodeMetrics;
+  timeoutMs: number;
+  token?: string;
+  maxBodyBytes: number;
+  admission: Admission;
+}
+
+function fingerprint(slot: ModelSlot): string {
+  const i = slot.engine.info;
+  return `atoma-node-${VERSION}-${i.device}-${i.loadedDtype}`;
+}
+
+async function readJson(c: Context): Promise<Record<string, unknown>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await c.req.text());
+  } catch {
+    throw invalid("request body is not valid JSON");
+  }
+  return asBody(raw);
+}
+
+export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
+  const guard = async (c: Context, next: () => Promise<void>) => {
+    if (ctx.token && !tokenOk(c.req.header("authorization"), ctx.token)) {
+      return errorResponse(c, new OpenAiError(401, "missing or wrong bearer token (Authorization: Bearer <jrpc_token>)", "invalid_request_error", null, "invalid_api_key"));
+    }
+    try {
+      ctx.admission.charge(bearerToken(c.req.header("authorization")));
+    } catch (e) {
+      return errorResponse(c, e as OpenAiError);
+    }
+    await next();
+  };
+  const limit = bodyLimit({
+    maxSize: ctx.maxBodyBytes,
+    onError: (c) => errorResponse(c, new OpenAiError(413, `request body exceeds ${ctx.maxBodyBytes} bytes`, "invalid_request_error", null, "request_too_large")),
+  });
+
+  const modelEntry = (id: string, slot: ModelSlot) => ({
+    id,
+    object: "model",
+    created: 0,
+    owned_by: "atoma-node",
+    context_length: slot.engine.info.contextLength,
+    chat_template: hasOwnTemplate(slot.engine.tokenizer) ? "model" : "fallback",
+  });
+  app.get("/v1/models", guard, (c) => c.json({ object: "list", data: [...ctx.models].map(([id, s]) => modelEntry(id, s)) }));
+  app.get("/v1/models/:id{.+}", guard, (c) => {
+    const id = c.req.param("id") ?? "";
+    try {
+      return c.json(modelEntry(id, hostedModel(ctx.models, id)));
+    } catch (e) {
+      return errorResponse(c, e as OpenAiError);
+    }
+  });
+
+  const handle = (kind: "chat" | "completion") => async (c: Context) => {
+    try {
+      const body = await readJson(c);
+      const model = modelName(body);
+      const slot = hostedModel(ctx.models, model);
+      let prep: Prepared;
+      if (kind === "chat") prep = prepare(slot, model, body, kind, renderChat(slot.engine.tokenizer, parseMessages(body)), "messages");
+      else {
+        refuseCompletionExtras(body);
+        prep = prepare(slot, model, body, kind, parsePrompt(body), "prompt");
+      }
+      return await respond(c, ctx, kind, model, prep);
+    } catch (e) {
+      if (e instanceof OpenAiError) return errorResponse(c, e);
+      if (e instanceof ClientGone) return new Response(null, { status: 499 }); // nobody is listening
+      log.error(`http ${c.req.method} ${c.req.path}: ${(e as Error).message}`);
+      return errorResponse(c, new OpenAiError(500, "internal error", "server_error"));
+    }
+  };
+  app.post("/v1/chat/completions", guard, limit, handle("chat"));
+  app.post("/v1/completions", guard, limit, handle("completion"));
+}
+
+function outcome(e: unknown): string {
+  if (e instanceof ClientGone) return "cancelled";
+  if (e instanceof OpenAiError) return e.status === 429 ? "rejected" : e.status === 504 ? "timeout" : "error";
+  return "error";
+}
+
+async function respond(c: Context, ctx: OpenAiContext, kind: "chat" | "completion", model: string, prep: Prepared): Promise<Response> {
+  const { slot, sampling } = prep;
+  const meta = { id: newId(kind === "chat" ? "chatcmpl" : "cmpl"), created: nowSeconds(), model, fingerprint: fingerprint(slot) };
+  const tokenizer = slot.engine.tokenizer;
+  const asked = sampling.logprobs !== undefined;
+  const count = (o: string) => ctx.metrics.apiRequests.inc({ model, outcome: o });
+  // Queue place first: a full queue is a 429 the client can act on, before any stream starts.
+  let leave: (busyMs?: number) => void;
+  try {
+    leave = ctx.admission.enter(model);
+  } catch (e) {
+    count(outcome(e));
+    throw e;
+  }
+  const input = (signal: AbortSignal) => ({
+    slot,
+    model,
+    request: prep.request,
+    stop: sampling.stop,
+    leave,
+    metrics: ctx.metrics,
+    timeoutMs: ctx.timeoutMs,
+    signal,
+  });
+  if (!sampling.stream) {
+    try {
+      const r = await runGeneration(input(c.req.raw.signal));
+      count("ok");
+      return c.json(kind === "chat" ? chatCompletion(meta, r, tokenizer, asked) : completion(meta, r, tokenizer, asked));
+    } catch (e) {
+      count(outcome(e));
+      throw e;
+    } finally {
+      leave();
+    }
+  }
+  const chunks = kind === "chat" ? chatChunks(meta, tokenizer, asked, sampling.includeUsage) : completionChunks(meta, tokenizer, asked, sampling.includeUsage);
+  return sseResponse(c.req.raw.signal, async (send, signal) => {
+    try {
+      if ("role" in chunks) send(chunks.role());
+      const r = await runGeneration(input(signal), (p: Piece) => send(chunks.piece(p)));
+      send(chunks.finish(r));
+      if (sampling.includeUsage) send(chunks.usage(r));
+      count("ok");
+    } catch (e) {
+      count(outcome(e));
+      throw e;
+    } finally {
+      leave();
+    }
+  });
+}
