@@ -124,9 +124,12 @@ describe("model catalog (spec §10.1)", () => {
 
 describe("example files under config/", () => {
   const dir = join(import.meta.dir, "..", "..", "config");
-  test("every merged example loads", () => {
-    for (const f of readdirSync(dir).filter((f) => f.endsWith(".toml") && ["atoma-node.toml", "local.toml"].includes(f))) {
-      expect(() => loadConfig({ config: join(dir, f) }, env)).not.toThrow();
+  test("every merged example loads and serves a model", () => {
+    const merged = readdirSync(dir).filter((f) => f.endsWith(".toml") && ["atoma-node.toml", "local.toml"].includes(f)).sort();
+    expect(merged).toEqual(["atoma-node.toml", "local.toml"]); // a renamed or lost example fails here, not silently
+    for (const f of merged) {
+      const c = loadConfig({ config: join(dir, f) }, env);
+      expect({ f, models: c.inference.models.length > 0, port: c.inference.jrpcPort > 0 }).toEqual({ f, models: true, port: true });
     }
   });
   test("the seed-era trio loads and equals the merged example", () => {

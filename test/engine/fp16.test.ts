@@ -28,7 +28,11 @@ describe("fp16 random Llama (generated fixture)", () => {
     const tok = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
     const model = await AutoModelForCausalLM.from_pretrained(dir, { local_files_only: true, dtype: "fp16", device: "cpu" });
     const ref = (await model.generate({ inputs: tok("Hello world").input_ids, max_new_tokens: 12, do_sample: false })) as { tolist(): bigint[][] };
-    expect(r.tokens).toEqual(ref.tolist()[0]!.map(Number).slice(0, r.tokens.length));
+    const refTokens = ref.tolist()[0]!.map(Number);
+    // Compared in full: a shorter (even empty) output must not pass as a prefix of the reference.
+    // The random model never emits EOS here, so both run the whole max_new_tokens.
+    expect({ input: r.inputTokens, output: r.outputTokens, total: refTokens.length }).toEqual({ input: refTokens.length - 12, output: 12, total: r.tokens.length });
+    expect(r.tokens).toEqual(refTokens);
     await model.dispose();
 
     const bf = await loadTextEngine({ id: "tiny-bf16", dir, device: "cpu", dtype: "bf16" });
