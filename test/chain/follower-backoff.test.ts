@@ -31,11 +31,14 @@ describe("backoff", () => {
 
   test("sleep and wait end early on abort", async () => {
     const ctl = new AbortController();
-    const t0 = Date.now();
-    const p = new Backoff({ initialMs: 10_000 }).wait(ctl.signal);
-    setTimeout(() => ctl.abort(), 20);
-    expect(await p).toBe(false);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // A 10-minute backoff: only an early return on abort can win the race against the hang guard;
+    // `false` (not `true`) says the wait was cut short rather than served.
+    const p = new Backoff({ initialMs: 600_000, maxMs: 600_000 }).wait(ctl.signal);
+    queueMicrotask(() => ctl.abort());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const guard = new Promise<string>((r) => (timer = setTimeout(() => r("still sleeping"), 60_000)));
+    expect(await Promise.race([p, guard])).toBe(false);
+    clearTimeout(timer);
     expect(await sleep(5)).toBe(true);
     expect(await sleep(5, AbortSignal.abort())).toBe(false);
   });

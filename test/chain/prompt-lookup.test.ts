@@ -77,9 +77,12 @@ describe("findPromptEvent (spec §5.4: scan gate::*PromptEvent newest first)", (
   test("RPC errors and hung requests throw (the caller retries); a client-side timeout bounds each page", async () => {
     server.admin.setFaults({ error: { method: "ListEvents", status: "UNAVAILABLE", message: "overloaded" } });
     await expect(findPromptEvent(client, pkg, newTicketId("x"))).rejects.toThrow("overloaded");
-    server.admin.setFaults({ delay: { method: "ListEvents", ms: 5000 } });
-    const t0 = Date.now();
-    await expect(findPromptEvent(client, pkg, newTicketId("y"), { requestTimeoutMs: 200 })).rejects.toThrow();
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // Delayed 10 minutes: only the 200 ms client-side timeout can end the lookup before the hang guard.
+    server.admin.setFaults({ delay: { method: "ListEvents", ms: 600_000 } });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const guard = new Promise<string>((r) => (timer = setTimeout(() => r("still waiting after 60 s"), 60_000)));
+    const outcome = await Promise.race([findPromptEvent(client, pkg, newTicketId("y"), { requestTimeoutMs: 200 }).then(() => "resolved", (e: Error) => `threw: ${e.message}`), guard]);
+    clearTimeout(timer);
+    expect(outcome).toMatch(/^threw: .*timed out/);
   });
 });
