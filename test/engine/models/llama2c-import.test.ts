@@ -3,7 +3,9 @@
  * transformers.js directory; its ONNX graph (rotate_half, permuted Q/K rows) must continue a prompt
  * exactly as the reference forward does on the ORIGINAL llama2.c weights with interleaved-pair RoPE
  * (an independent path, so this proves the permutation), and its tokenizer.json must tokenize and
- * detokenize as llama2.c does.
+ * detokenize as llama2.c does. The original weights for that reference are read here with a
+ * DataView at the byte offsets documented in shared/models/README.md §1.3, not through the
+ * production parser.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -12,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AutoModelForCausalLM, AutoTokenizer, env } from "@huggingface/transformers";
 import { parseLlama2cModel } from "../../../src/engine/models/llama2c.ts";
+import type { LlamaWeights } from "../../../src/engine/models/llama-weights.ts";
 import { LLAMA_VARIANTS, VARIANT_SPECS } from "../../../src/engine/models/llama-onnx.ts";
 import { VARIANT_FILES } from "../../../src/engine/models/model-dir.ts";
 import { parseLlama2cTokenizer } from "../../../src/engine/models/tokenizer-llama2c.ts";
@@ -40,6 +43,44 @@ function cli(args: string[]) {
 let work: string;
 let dir: string;
 const model = parseLlama2cModel(new Uint8Array(readFileSync(STORIES260K.weights)), "stories260K.bin");
+
+/**
+ * stories260K.bin read directly (llama2.c legacy layout, shared/models/README.md §1.3): seven
+ * int32 header values, then fp32 arrays back to back; the documented byte offsets are asserted.
+ * Weights stay in llama2.c's own order (interleaved-pair RoPE rows, no permutation).
+ */
+function readStories260kByOffsets(): LlamaWeights {
+  const buf = readFileSync(STORIES260K.weights);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const header = Array.from({ length: 7 }, (_, i) => dv.getInt32(4 * i, true));
+  if (header.join() !== "64,172,5,8,4,512,512") throw new Error(`stories260K header ${header}, expected 64,172,5,8,4,512,512`);
+  let at = 28;
+  const floats = (count: number, documentedOffset?: number) => {
+    if (documentedOffset !== undefined && at !== documentedOffset) throw new Error(`array at byte ${at}, documented at ${documentedOffset}`);
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = dv.getFloat32(at + 4 * i, true);
+    at += 4 * count;
+    return out;
+  };
+  const perLayer = (size: number, documentedOffset: number) => {
+    const all = floats(5 * size, documentedOffset);
+    return Array.from({ length: 5 }, (_, l) => all.subarray(l * size, (l + 1) * size));
+  };
+  const embed = floats(512 * 64, 28);
+  const attnNorm = perLayer(64, 131_100), wq = perLayer(64 * 64, 132_380), wk = perLayer(32 * 64, 214_300);
+  const wv = perLayer(32 * 64, 255_260), wo = perLayer(64 * 64, 296_220), ffnNorm = perLayer(64, 378_140);
+  const w1 = perLayer(172 * 64, 379_420), w2 = perLayer(64 * 172, 599_580), w3 = perLayer(172 * 64, 819_740);
+  const finalNorm = floats(64, 1_039_900);
+  floats(2 * 512 * 4, 1_040_156); // legacy freq_cis_real/imag tables, unused
+  if (at !== 1_056_540 || buf.byteLength !== at) throw new Error(`stories260K ends at ${buf.byteLength}, layout ends at ${at}, documented 1,056,540`);
+  return {
+    config: { hiddenSize: 64, intermediateSize: 172, numLayers: 5, numHeads: 8, numKvHeads: 4, headDim: 8, vocabSize: 512, maxPositions: 512, rmsNormEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, bosTokenId: 1, eosTokenId: 2 },
+    embed,
+    finalNorm,
+    layers: Array.from({ length: 5 }, (_, l) => ({ attnNorm: attnNorm[l]!, wq: wq[l]!, wk: wk[l]!, wv: wv[l]!, wo: wo[l]!, ffnNorm: ffnNorm[l]!, gate: w1[l]!, down: w2[l]!, up: w3[l]! })),
+  };
+}
+const original = readStories260kByOffsets();
 const vocab = parseLlama2cTokenizer(new Uint8Array(readFileSync(STORIES260K.tokenizer)), 512, "tok512.bin");
 
 beforeAll(async () => {
@@ -104,7 +145,7 @@ describe("models import llama2c stories260K", () => {
   test("fp32 greedy continuation equals the reference forward on the original interleaved-RoPE weights", async () => {
     const prompt = llama2cEncode(vocab, PROMPT, true);
     const ort = await OrtLlama.load(join(dir, "onnx/model.onnx"), model.hf.config);
-    const ref = new ReferenceLlama(model.original, "interleaved");
+    const ref = new ReferenceLlama(original, "interleaved");
     const want = ref.greedy(prompt, NEW_TOKENS, EOS);
     const got = await ort.greedy(prompt, NEW_TOKENS, EOS);
     expect(got).toEqual(want);
@@ -148,7 +189,7 @@ describe("models import llama2c stories260K", () => {
     const tok = await AutoTokenizer.from_pretrained(dir);
     const inputs = tok(PROMPT);
     const prompt = llama2cEncode(vocab, PROMPT, true);
-    for (const [dtype, weights, rope] of [["fp32", model.original, "interleaved"], ["q4", variantWeights(model.hf, "q4"), "half"]] as const) {
+    for (const [dtype, weights, rope] of [["fp32", original, "interleaved"], ["q4", variantWeights(model.hf, "q4"), "half"]] as const) {
       const lm = await AutoModelForCausalLM.from_pretrained(dir, { dtype, device: "cpu" });
       const out = (await lm.generate({ ...inputs, max_new_tokens: 20, do_sample: false })) as unknown as { data: BigInt64Array };
       const ids = Array.from(out.data, Number).slice(prompt.length);
@@ -169,7 +210,7 @@ test("--dtypes all writes every variant; each continues the prompt exactly as th
     expect({ v, tokens: await ort.greedy(prompt, NEW_TOKENS, EOS) }).toEqual({ v, tokens: want });
   }
   // fp16 and q8 stay on the fp32 model's greedy path for this prompt (rounding never flips an argmax here).
-  const fp32 = new ReferenceLlama(model.original, "interleaved").greedy(prompt, NEW_TOKENS, EOS);
+  const fp32 = new ReferenceLlama(original, "interleaved").greedy(prompt, NEW_TOKENS, EOS);
   for (const v of ["fp16", "q8"] as const) {
     const ort = await OrtLlama.load(join(all, "onnx", VARIANT_FILES[v]), model.hf.config, VARIANT_SPECS[v].float);
     expect(await ort.greedy(prompt, NEW_TOKENS, EOS)).toEqual(fp32);
@@ -181,7 +222,15 @@ test("--dtypes q4 alone: only model_q4.onnx, and config.json makes it transforme
   expect(cli(["models", "import", "llama2c", "--weights", STORIES260K.weights, "--tokenizer", STORIES260K.tokenizer, "--out", only, "--dtypes", "q4"]).code).toBe(0);
   expect(existsSync(join(only, "onnx/model.onnx"))).toBe(false);
   expect(JSON.parse(readFileSync(join(only, "config.json"), "utf8"))["transformers.js_config"].dtype).toBe("q4");
+  // No dtype asked for: transformers.js must pick the q4 graph and continue the prompt exactly as the
+  // reference does on the q4-dequantised weights.
   const lm = await AutoModelForCausalLM.from_pretrained(only, { device: "cpu" });
+  const tok = await AutoTokenizer.from_pretrained(only);
+  const prompt = llama2cEncode(vocab, PROMPT, true);
+  const out = (await lm.generate({ ...tok(PROMPT), max_new_tokens: 20, do_sample: false })) as unknown as { data: BigInt64Array };
+  const ids = Array.from(out.data, Number).slice(prompt.length);
+  expect(ids).toEqual(new ReferenceLlama(variantWeights(model.hf, "q4"), "half").greedy(prompt, 20, EOS));
+  expect(ids).toHaveLength(20);
   await lm.dispose();
 });
 
