@@ -144,6 +144,41 @@ describe("node end to end", () => {
     expect(job.published_at).not.toBeNull();
   });
 
+  test("a prompt event encoded by hand (spec §4.2/§4.3 field order, no project schema) is served end to end", async () => {
+    // BCS written byte by byte: u64 little-endian, ULEB128 lengths, f32 as its u32 bits.
+    const bytes: number[] = [];
+    const u64 = (v: bigint) => { for (let i = 0n; i < 8n; i++) bytes.push(Number((v >> (8n * i)) & 0xffn)); };
+    const uleb = (n: number) => { do { bytes.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0)); n >>>= 7; } while (n > 0); };
+    const vec = (b: Uint8Array) => (uleb(b.length), bytes.push(...b));
+    const f32 = (v: number) => { const dv = new DataView(new ArrayBuffer(4)); dv.setFloat32(0, v, true); bytes.push(...new Uint8Array(dv.buffer)); };
+    const ticket = `0x${"ab".repeat(31)}${(Date.now() % 256).toString(16).padStart(2, "0")}`;
+    for (let i = 2; i < 66; i += 2) bytes.push(parseInt(ticket.slice(i, i + 2), 16)); // ticket_id: ID (32 bytes)
+    u64(12n); // params.max_tokens
+    vec(new TextEncoder().encode(MODEL)); // params.model: ascii::String
+    uleb(0); // params.pre_prompt_tokens: vector<u32> = []
+    bytes.push(0); // params.prepend_output_with_input = false
+    vec(new TextEncoder().encode("Once upon a time")); // params.prompt
+    u64(7n); // params.random_seed
+    u64(64n); // params.repeat_last_n
+    f32(1); // params.repeat_penalty
+    bytes.push(0); // params.should_stream_output = false
+    f32(0); // params.temperature: greedy
+    u64(0n); // params.top_k
+    f32(1); // params.top_p
+    u64(1n); // chunks_count
+    uleb(1), u64(BigInt(env.smallId)); // nodes: vector<SmallId>
+    vec(Uint8Array.from([0xa8, ...new TextEncoder().encode("Firebase")])); // output_destination: MessagePack "Firebase"
+    const a = env.server.admin;
+    a.injectEvents([{ type: "gate::Text2TextPromptEvent", bcs: Uint8Array.from(bytes) }]);
+    // The contract opened the ticket when it emitted the event; the raw injection only emits it.
+    a.ledger.tickets.set(ticket, { ticketId: ticket, nodes: [BigInt(env.smallId)], chunksCount: 1n, committed: new Map(), disputed: false, settled: false });
+    const c = await waitFor("commitment for the hand-encoded prompt", () => a.commitments(ticket).find((x) => x.nodeSmallId === me()));
+    const job = (await rpc(env, "job", { ticket_id: ticket })).jobs[0];
+    const direct = await engine.generate({ prompt: "Once upon a time", params: { maxTokens: 12, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 7n }, prePromptTokens: [] });
+    expect({ state: job.state, prompt: job.prompt, output: job.output, outputTokens: job.output_tokens }).toEqual({ state: "committed", prompt: "Once upon a time", output: direct.text, outputTokens: 12 });
+    expect(c.root).toBe(independentCommitment(direct.text, 1, 0).root);
+  });
+
   test("metrics and node_info reflect the work; SIGTERM stops cleanly", async () => {
     const m = await (await fetch(`${env.url}/metrics`)).text();
     expect(m).toMatch(/atoma_jobs\{state="committed"\} (\d+)/);
