@@ -4,7 +4,7 @@
  * exactly as the reference forward does on the ORIGINAL llama2.c weights with interleaved-pair RoPE
  * (an independent path, so this proves the permutation), and its tokenizer.json must tokenize and
  * detokenize as llama2.c does. The original weights for that reference are read here with a
- * DataView at the byte offsets documented in shared/models/README.md §1.3, not through the
+ * DataView at the byte offsets documented in docs/engine.md (llama2c import), not through the
  * production parser.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from "bun:test";
@@ -45,7 +45,7 @@ let dir: string;
 const model = parseLlama2cModel(new Uint8Array(readFileSync(STORIES260K.weights)), "stories260K.bin");
 
 /**
- * stories260K.bin read directly (llama2.c legacy layout, shared/models/README.md §1.3): seven
+ * stories260K.bin read directly (llama2.c legacy layout, offsets in docs/engine.md): seven
  * int32 header values, then fp32 arrays back to back; the documented byte offsets are asserted.
  * Weights stay in llama2.c's own order (interleaved-pair RoPE rows, no permutation).
  */
