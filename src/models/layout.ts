@@ -1,0 +1,78 @@
+/**
+ * What a model folder (or a repo's file list) holds, and which files of an ONNX repo a dtype
+ * needs. transformers.js layout: config.json + tokenizer.json + onnx/model*.onnx.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { DType } from "../engine/types.ts";
+import { conversionBlocker } from "./convert-seam.ts";
+
+export type Layout = "onnx" | "safetensors" | "gguf" | "none";
+
+const ONNX_FILE = /^onnx\/model[\w.-]*\.onnx$/;
+
+export function layoutOfFiles(paths: readonly string[]): Layout {
+  const has = (re: RegExp) => paths.some((p) => re.test(p));
+  if (has(ONNX_FILE) && paths.includes("config.json") && paths.includes("tokenizer.json")) return "onnx";
+  if (has(/(^|\/)[^/]*\.safetensors$/) && paths.includes("config.json")) return "safetensors";
+  if (has(/\.gguf$/)) return "gguf";
+  return "none";
+}
+
+export function layoutOfDir(dir: string): Layout {
+  if (!existsSync(dir)) return "none";
+  const top = readdirSync(dir);
+  const onnx = existsSync(join(dir, "onnx")) ? readdirSync(join(dir, "onnx")).map((f) => `onnx/${f}`) : [];
+  // A symlink whose blob is missing does not count.
+  return layoutOfFiles([...top, ...onnx].filter((p) => existsSync(join(dir, p))));
+}
+
+/** transformers.js file names per dtype; bf16 is served from fp16, else fp32 (engine/dtype.ts). */
+const DTYPE_FILES: Record<DType, string[]> = {
+  f32: ["model.onnx"],
+  f16: ["model_fp16.onnx"],
+  bf16: ["model_fp16.onnx", "model.onnx"],
+  q8: ["model_quantized.onnx"],
+  q4: ["model_q4.onnx"],
+  q4f16: ["model_q4f16.onnx"],
+};
+
+export interface Selection {
+  /** Exact paths to pull. */
+  include?: string[];
+  /** Why nothing should be pulled. */
+  refuse?: string;
+}
+
+/**
+ * Which files of a repo to pull for serving at `dtype`: for an ONNX repo the metadata files and
+ * only that dtype's graph (+ external data), not every variant; a safetensors repo goes to the
+ * converter (refused while conversion is not built, before any weights are fetched).
+ */
+export function selectForServing(paths: readonly string[], dtype: DType | undefined): Selection {
+  const layout = layoutOfFiles(paths);
+  if (layout === "onnx") {
+    const meta = paths.filter((p) => !p.includes("/") && /\.(json|txt|model|jinja)$/.test(p));
+    if (!dtype) return { include: [...meta, ...paths.filter((p) => p.startsWith("onnx/"))] };
+    const wanted = DTYPE_FILES[dtype].map((f) => `onnx/${f}`);
+    const graph = wanted.find((w) => paths.includes(w));
+    if (!graph) {
+      const have = paths.filter((p) => ONNX_FILE.test(p)).join(", ");
+      return { refuse: `has no ${wanted.join(" or ")} for dtype ${dtype} (has ${have})` };
+    }
+    const data = paths.filter((p) => p.startsWith(`${graph}_data`) || p.startsWith(`${graph}.data`));
+    return { include: [...meta, graph, ...data] };
+  }
+  if (layout === "safetensors") return { refuse: conversionBlocker({}) };
+  if (layout === "gguf") return { refuse: "holds GGUF files: GGUF import not built yet" };
+  return { refuse: "holds neither a transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx) nor safetensors weights" };
+}
+
+/** config.json of a folder, or {} when absent or unreadable (callers only read model_type). */
+export function readConfig(dir: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}

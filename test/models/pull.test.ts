@@ -1,0 +1,200 @@
+/**
+ * `models pull` against the local hub (test/support/hub-server): the real @huggingface/hub client
+ * over HTTP on loopback, into a real hub-cache layout on disk.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pullRepo, type PullOptions } from "../../src/models/pull.ts";
+import { PullError } from "../../src/models/pull-errors.ts";
+import type { PullProgress } from "../../src/models/progress.ts";
+import { cachedSnapshot, repoFolder } from "../../src/models/hub-cache.ts";
+import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
+import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts";
+import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
+
+const TOKEN = "hf_test_token_granted";
+const UNGRANTED = "hf_test_token_other";
+let hub: HubServer;
+let modelDir: string;
+const work = mkdtempSync(join(tmpdir(), "atoma-pull-"));
+let n = 0;
+const freshCache = () => join(work, `cache-${n++}`);
+
+const quiet: PullProgress = { start() {}, file() {}, bytes() {}, fileDone() {}, end() {} };
+
+beforeAll(async () => {
+  modelDir = await tinyOnnxModelDir();
+  const files = filesFromDir(modelDir);
+  hub = startHubServer({
+    repos: [makeRepo("test-org/tiny-onnx", files, { refs: ["refs/pr/1"] }), makeRepo("test-org/gated-onnx", files, { gated: true })],
+    tokens: { [TOKEN]: ["test-org/gated-onnx"], [UNGRANTED]: [] },
+    pageSize: 3,
+  });
+});
+afterAll(async () => {
+  await hub.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const pull = (o: Partial<Omit<PullOptions, "token">> & { repo?: string; revision?: string; token?: string }) =>
+  pullRepo({
+    ref: { repo: o.repo ?? "test-org/tiny-onnx", revision: o.revision },
+    cacheDir: o.cacheDir ?? freshCache(),
+    endpoint: o.endpoint ?? hub.url,
+    token: o.token ? { token: o.token, source: "HF_TOKEN" } : { token: undefined, source: "none" },
+    progress: o.progress ?? quiet,
+    include: o.include,
+  });
+
+const sha = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
+
+async function pullError(p: Promise<unknown>): Promise<PullError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(PullError);
+    return e as PullError;
+  }
+  throw new Error("pull succeeded");
+}
+
+describe("models pull", () => {
+  test("full pull: every file in the hub-cache layout, byte-identical, ref written", async () => {
+    const cacheDir = freshCache();
+    const r = await pull({ cacheDir });
+    const repo = hub.repos.get("test-org/tiny-onnx")!;
+    expect(r.commit).toBe(repo.refs.get("main")!);
+    expect(r.dir).toBe(join(repoFolder(cacheDir, "test-org/tiny-onnx"), "snapshots", r.commit));
+    expect(r.dir).toContain("models--test-org--tiny-onnx");
+    expect(readFileSync(join(repoFolder(cacheDir, "test-org/tiny-onnx"), "refs", "main"), "utf8")).toBe(r.commit);
+    for (const f of repo.files.values()) {
+      const p = join(r.dir, f.path);
+      expect(lstatSync(p).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(p).startsWith("../")).toBe(true); // relative, as other hub tools write it
+      expect(sha(p)).toBe(sha256Hex(f.bytes));
+      expect(existsSync(join(repoFolder(cacheDir, "test-org/tiny-onnx"), "blobs", f.lfs?.oid ?? f.oid))).toBe(true);
+    }
+    expect(r.files).toBe(repo.files.size);
+    expect(cachedSnapshot(cacheDir, { repo: "test-org/tiny-onnx", revision: undefined })).toBe(r.dir);
+    // The large (LFS) files came through the redirect to the second origin.
+    expect(hub.requests.some((q) => q.origin === "cdn" && q.path.startsWith("/lfs/"))).toBe(true);
+    // A second pull fetches nothing.
+    const again = await pull({ cacheDir });
+    expect(again.fetched).toBe(0);
+  });
+
+  test("a revision given as refs/pr/N and a pinned commit", async () => {
+    const cacheDir = freshCache();
+    const r = await pull({ cacheDir, revision: "refs/pr/1" });
+    expect(readFileSync(join(repoFolder(cacheDir, "test-org/tiny-onnx"), "refs", "refs", "pr", "1"), "utf8")).toBe(r.commit);
+    const pinned = await pull({ cacheDir: freshCache(), revision: r.commit });
+    expect(pinned.commit).toBe(r.commit);
+  });
+
+  test("interrupted pull, then resume with Range: the file's sha256 equals the source", async () => {
+    const cacheDir = freshCache();
+    const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+    const cut = Math.floor(onnx.bytes.byteLength / 3);
+    hub.cutAfter.set("onnx/model.onnx", cut);
+    const e = await pullError(pull({ cacheDir }));
+    expect(e.message).toContain("pull again to resume");
+    expect(e.message.split("\n").length).toBe(1);
+    const blobs = join(repoFolder(cacheDir, "test-org/tiny-onnx"), "blobs");
+    const partial = join(blobs, `${onnx.lfs!.oid}.incomplete`);
+    expect(readFileSync(partial).byteLength).toBe(cut);
+    // Nothing unverified is reachable: no blob, no snapshot entry, no ref yet.
+    expect(existsSync(join(blobs, onnx.lfs!.oid))).toBe(false);
+    expect(cachedSnapshot(cacheDir, { repo: "test-org/tiny-onnx", revision: undefined })).toBeUndefined();
+
+    const before = hub.requests.length;
+    const r = await pull({ cacheDir });
+    const ranged = hub.requests.slice(before).filter((q) => q.origin === "cdn" && q.range === `bytes=${cut}-`);
+    expect(ranged.length).toBe(1);
+    expect(sha(join(r.dir, "onnx/model.onnx"))).toBe(onnx.lfs!.oid);
+    expect(existsSync(partial)).toBe(false);
+  });
+
+  test("corrupted bytes are rejected: no blob, no snapshot file, partial discarded", async () => {
+    const cacheDir = freshCache();
+    hub.corrupt.add("onnx/model.onnx");
+    try {
+      const e = await pullError(pull({ cacheDir }));
+      expect(e.kind).toBe("corrupt");
+      expect(e.message).toContain("onnx/model.onnx");
+      expect(e.message).toContain("sha256");
+      const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+      const blobs = join(repoFolder(cacheDir, "test-org/tiny-onnx"), "blobs");
+      expect(existsSync(join(blobs, onnx.lfs!.oid))).toBe(false);
+      expect(existsSync(join(blobs, `${onnx.lfs!.oid}.incomplete`))).toBe(false);
+    } finally {
+      hub.corrupt.delete("onnx/model.onnx");
+    }
+  });
+
+  test("gated repo: without a token one line naming the model page and the token setting", async () => {
+    const e = await pullError(pull({ repo: "test-org/gated-onnx" }));
+    expect(e.kind).toBe("auth");
+    expect(e.message).toContain(`${hub.url}/test-org/gated-onnx`);
+    expect(e.message).toContain("api_key or HF_TOKEN");
+    expect(e.message).toContain("401");
+    expect(e.message.split("\n").length).toBe(1);
+  });
+
+  test("gated repo: a token without access is a 403 with the same advice; never in the message", async () => {
+    const e = await pullError(pull({ repo: "test-org/gated-onnx", token: UNGRANTED }));
+    expect(e.kind).toBe("auth");
+    expect(e.message).toContain("403");
+    expect(e.message).toContain(`${hub.url}/test-org/gated-onnx`);
+    expect(e.message).not.toContain(UNGRANTED);
+  });
+
+  test("gated repo with a granted token pulls; the token goes to the hub only, never to the CDN", async () => {
+    const before = hub.requests.length;
+    const r = await pull({ repo: "test-org/gated-onnx", token: TOKEN });
+    expect(existsSync(join(r.dir, "onnx/model.onnx"))).toBe(true);
+    const reqs = hub.requests.slice(before);
+    expect(reqs.filter((q) => q.origin === "hub").every((q) => q.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    expect(reqs.filter((q) => q.origin === "cdn").length).toBeGreaterThan(0);
+    expect(reqs.filter((q) => q.origin === "cdn").every((q) => q.authorization === undefined)).toBe(true);
+  });
+
+  test("404: missing repo (with a token) and missing revision", async () => {
+    const repo = await pullError(pull({ repo: "test-org/no-such-model", token: TOKEN }));
+    expect(repo.kind).toBe("not_found");
+    expect(repo.message).toBe(`repository test-org/no-such-model not found at ${hub.url}`);
+    const anon = await pullError(pull({ repo: "test-org/no-such-model" }));
+    expect(anon.message).toContain("not found");
+    expect(anon.message).toContain("private");
+    const rev = await pullError(pull({ revision: "no-such-branch" }));
+    expect(rev.message).toBe(`revision "no-such-branch" not found in test-org/tiny-onnx at ${hub.url}`);
+  });
+
+  test("hub unreachable: one line naming the endpoint", async () => {
+    const down = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+    const endpoint = `http://127.0.0.1:${down.port}`;
+    await down.stop(true);
+    const e = await pullError(pull({ endpoint }));
+    expect(e.kind).toBe("unreachable");
+    expect(e.message).toContain(`cannot reach the Hugging Face hub at ${endpoint}`);
+    expect(e.message).toContain("HF_ENDPOINT");
+  });
+
+  test("two pulls of the same repo at once both succeed with one copy of each blob", async () => {
+    const cacheDir = freshCache();
+    const [a, b] = await Promise.all([pull({ cacheDir }), pull({ cacheDir })]);
+    expect(a.dir).toBe(b.dir);
+    expect(a.fetched + b.fetched).toBe(a.fetched || b.fetched); // only one of them downloaded
+    for (const f of hub.repos.get("test-org/tiny-onnx")!.files.values()) expect(sha(join(a.dir, f.path))).toBe(sha256Hex(f.bytes));
+  });
+
+  test("include patterns select files", async () => {
+    const r = await pull({ include: ["*.json"] });
+    expect(existsSync(join(r.dir, "config.json"))).toBe(true);
+    expect(existsSync(join(r.dir, "onnx"))).toBe(false);
+    const none = await pullError(pull({ include: ["*.gguf"] }));
+    expect(none.kind).toBe("no_files");
+  });
+});
