@@ -15,6 +15,7 @@ import { ConfigError, describeValue } from "./errors.ts";
 import { applyOverrides, envOverrides, type SectionName } from "./env.ts";
 import { isTable, Section, type RawTable } from "./fields.ts";
 import { parseModels } from "./models.ts";
+import { defaultHubCache } from "../models/hub-cache.ts";
 import type { EventSubscriberConfig, InferenceConfig, NodeConfig, NodeSection, SuiClientConfig } from "./types.ts";
 
 export interface ConfigSources {
@@ -66,7 +67,7 @@ export function loadConfig(sources: ConfigSources, opts: LoadOptions = {}): Node
 
   const inf = section("inference");
   if (!inf) throw new ConfigError(sources.config ?? CLI, sources.config ? "inference" : SEED_FLAGS.modelConfigPath, "missing", "the model inference configuration");
-  const inference = readInference(inf, cwd);
+  const inference = readInference(inf, cwd, env);
   const es = section("event_subscriber");
   const cl = section("client");
   if ((es === undefined) !== (cl === undefined)) {
@@ -147,18 +148,19 @@ function readToml(file: string): RawTable {
   }
 }
 
-function readInference(s: Section, cwd: string): InferenceConfig {
+function readInference(s: Section, cwd: string, env: Record<string, string | undefined>): InferenceConfig {
   const apiKey = s.optStr("api_key");
   registerSecret(apiKey);
   const jrpcToken = s.optStr("jrpc_token");
   registerSecret(jrpcToken);
-  const cacheDir = s.path("cache_dir", cwd);
+  const cacheDir = s.path("cache_dir", cwd, defaultHubCache(env));
   const jrpcHost = s.str("jrpc_host", DEFAULTS.jrpcHost);
   if (jrpcHost.trim() === "") s.fail("jrpc_host", "empty", "a bind address such as 127.0.0.1 or 0.0.0.0");
   s.peek("models");
   return {
     apiKey,
     cacheDir,
+    autoPull: s.bool("auto_pull", true),
     flushStorage: s.bool("flush_storage", false),
     jrpcPort: s.port("jrpc_port"),
     jrpcHost,

@@ -6,12 +6,14 @@
  *  - an array of tables (`device_id`|`device_ids`, `dtype`, `model_id`, `revision`,
  *    `use_flash_attention`, plus our `device` and `path`).
  */
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DEVICES, DTYPES, type DType, type Device } from "../engine/types.ts";
 import type { ModelEntry } from "./types.ts";
 import { describeValue } from "./errors.ts";
 import { isTable, resolvePath, type Section } from "./fields.ts";
-import { isKnownModelType } from "./model-catalog.ts";
+import { parseRepoRef, type RepoRef } from "../models/hub-cache.ts";
+import { registryRow } from "../models/registry.ts";
 
 const FOUR = "[device, precision, model_type, use_flash_attention]";
 const FIVE = "[device_ids, dtype, model_id, revision, use_flash_attention]";
@@ -34,12 +36,12 @@ export function parseModels(section: Section, cacheDir: string, cwd: string): Mo
 }
 
 function parseEntry(s: Section, key: string, item: unknown, cacheDir: string, cwd: string): ModelEntry {
-  if (Array.isArray(item)) return parsePositional(s, key, item, cacheDir);
+  if (Array.isArray(item)) return parsePositional(s, key, item, cacheDir, cwd);
   if (isTable(item)) return parseTable(s.child(item, key), s, key, cacheDir, cwd);
   return s.fail(key, `got ${describeValue(item)}`, `${FOUR}, ${FIVE} or a table`);
 }
 
-function parsePositional(s: Section, key: string, item: unknown[], cacheDir: string): ModelEntry {
+function parsePositional(s: Section, key: string, item: unknown[], cacheDir: string, cwd: string): ModelEntry {
   if (item.length !== 4 && item.length !== 5) {
     s.fail(key, `array of ${item.length} elements`, `4 elements ${FOUR} or 5 elements ${FIVE}`);
   }
@@ -54,8 +56,8 @@ function parsePositional(s: Section, key: string, item: unknown[], cacheDir: str
     const hint = !five && typeof flash === "string" ? " (a 4-element entry has no revision)" : "";
     s.fail(flashKey, `got ${describeValue(flash)}${hint}`, "use_flash_attention true or false");
   }
-  requireKnown(s, `${key}[2]`, modelId);
-  return { deviceIds, dtype, modelId, revision, useFlashAttention: flash, device: "cpu", path: join(cacheDir, modelId) };
+  const where = locate(s, `${key}[2]`, modelId, revision, undefined, cacheDir, cwd);
+  return { deviceIds, dtype, modelId, revision, useFlashAttention: flash, device: "cpu", ...where };
 }
 
 function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: string): ModelEntry {
@@ -69,13 +71,10 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   const useFlashAttention = t.bool("use_flash_attention", false);
   const device: Device = t.oneOf("device", DEVICES, "cpu");
   const explicitPath = t.optStr("path");
-  // A custom name is fine when the operator says where the model is; otherwise it must be a
-  // seed model_type so that `<cache_dir>/<model_id>` means something.
-  if (explicitPath === undefined) requireKnown(s, `${key}.model_id`, modelId);
-  const path = explicitPath === undefined ? join(cacheDir, modelId) : resolvePath(explicitPath, cwd);
+  const where = locate(s, `${key}.model_id`, modelId, revision, explicitPath, cacheDir, cwd);
   markUsed(t, ["device_id", "device_ids", "dtype"]);
   t.reportUnknown();
-  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, path };
+  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where };
 }
 
 /** The ids were validated through the parent Section (positional-compatible messages); mark them read. */
@@ -111,8 +110,36 @@ function stringAt(s: Section, key: string, v: unknown, expected: string): string
   return v;
 }
 
-function requireKnown(s: Section, key: string, modelId: string): void {
-  if (!isKnownModelType(modelId)) {
-    s.fail(key, `unknown model_type ${JSON.stringify(modelId)}`, "a model_type from the seed table (see README) or a [[models]] table with an explicit path");
+/**
+ * Where a model comes from. A custom name needs an explicit `path`; otherwise the id is
+ *  - a seed model_type: pulled from its registry repo at the registry revision (the config's
+ *    `revision` stays provenance only, as in the reference);
+ *  - a folder: written `./…`, `../…`, `/…`, `~/…`, or an existing directory;
+ *  - `org/name[@rev]`: that Hugging Face repo (`@rev`, else a non-empty `revision`, else main).
+ */
+function locate(
+  s: Section,
+  key: string,
+  modelId: string,
+  revision: string,
+  explicitPath: string | undefined,
+  cacheDir: string,
+  cwd: string,
+): { path: string; local: boolean; hub: RepoRef | undefined } {
+  const row = registryRow(modelId);
+  const seedHub = row ? { repo: row.repo, revision: row.revision } : undefined;
+  if (explicitPath !== undefined) return { path: resolvePath(explicitPath, cwd), local: true, hub: seedHub };
+  if (row) return { path: join(cacheDir, modelId), local: false, hub: seedHub };
+  const folder = resolvePath(modelId, cwd);
+  if (/^(\.{1,2}\/|\/|~\/)/.test(modelId) || (existsSync(folder) && statSync(folder).isDirectory())) return { path: folder, local: true, hub: undefined };
+  const ref = parseRepoRef(modelId);
+  if (ref) {
+    if (ref.revision === undefined && revision !== "") ref.revision = revision;
+    return { path: join(cacheDir, modelId), local: false, hub: ref };
   }
+  return s.fail(
+    key,
+    `unknown model_type ${JSON.stringify(modelId)}`,
+    "a seed model_type (see atoma-node models list), an org/name[@revision] Hugging Face repo, a folder (./dir), or a [[models]] table with an explicit path",
+  );
 }

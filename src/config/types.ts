@@ -4,13 +4,15 @@
  * Every module receives these types, never raw TOML.
  */
 import type { DType, Device } from "../engine/types.ts";
+import type { RepoRef } from "../models/hub-cache.ts";
 
 /** One hosted model (spec §2.2; 4-element, 5-element and table forms all normalise to this). */
 export interface ModelEntry {
   /** GPU ordinals from the seed config; only one device is supported (no tensor parallelism). */
   deviceIds: number[];
   dtype: DType;
-  /** The on-chain `params.model` name this node serves (a seed `model_type`, or a custom name with `path`). */
+  /** The on-chain `params.model` name this node serves: a seed `model_type`, an `org/name[@rev]`
+   * Hugging Face repo, a folder, or a custom name with `path`. */
   modelId: string;
   /** Recorded for provenance only (the reference never used it). */
   revision: string;
@@ -18,14 +20,22 @@ export interface ModelEntry {
   useFlashAttention: boolean;
   /** Inference backend; default `cpu`. */
   device: Device;
-  /** Local transformers.js-layout model directory; default `<cache_dir>/<modelId>`. */
+  /** The folder to load when `local`; otherwise `<cache_dir>/<modelId>`, used when an operator put
+   * a transformers.js folder there, before the hub cache is consulted. */
   path: string;
+  /** `path` is the model (explicit `path`, or a model_id written as a folder): never pulled. */
+  local: boolean;
+  /** Where the model is pulled from: the seed row's repo at its revision, or the `org/name[@rev]` id. */
+  hub: RepoRef | undefined;
 }
 
 export interface InferenceConfig {
   /** Hugging Face token. Secret: never log it. */
   apiKey: string | undefined;
+  /** Hub cache (models--org--name/…) and model folders; default the hub's own (HF_HUB_CACHE/HF_HOME rules). */
   cacheDir: string;
+  /** `run` pulls configured models missing from the cache (default true). */
+  autoPull: boolean;
   flushStorage: boolean;
   jrpcPort: number;
   /** Bind address of the JSON-RPC/HTTP server (default 127.0.0.1). */

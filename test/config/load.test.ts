@@ -32,12 +32,13 @@ describe("merged single file (--config)", () => {
     expect(c.inference).toEqual({
       apiKey: "hf_test_secret_key",
       cacheDir: "/models",
+      autoPull: true,
       flushStorage: false,
       jrpcPort: 3000,
       jrpcHost: "0.0.0.0",
       jrpcToken: "tok-secret-123",
       models: [
-        { deviceIds: [0], dtype: "f32", modelId: "llama_v2", revision: "", useFlashAttention: false, device: "cpu", path: "/models/llama_v2" },
+        { deviceIds: [0], dtype: "f32", modelId: "llama_v2", revision: "", useFlashAttention: false, device: "cpu", path: "/models/llama_v2", local: false, hub: { repo: "meta-llama/Llama-2-7b-hf", revision: "main" } },
       ],
       tracing: false,
       apiQueueSize: 16,
@@ -177,7 +178,7 @@ describe("environment overrides ATOMA_<SECTION>__<KEY>", () => {
     expect(c.inference.flushStorage).toBe(true);
     expect(c.inference.apiKey).toBe("hf_from_env_value");
     expect(c.inference.models).toEqual([
-      { deviceIds: [0], dtype: "f16", modelId: "phi_3-mini", revision: "main", useFlashAttention: true, device: "cpu", path: "/models/phi_3-mini" },
+      { deviceIds: [0], dtype: "f16", modelId: "phi_3-mini", revision: "main", useFlashAttention: true, device: "cpu", path: "/models/phi_3-mini", local: false, hub: { repo: "microsoft/Phi-3-mini-4k-instruct", revision: "main" } },
     ]);
     expect(c.eventSubscriber!.packageId).toBe("0x" + "0".repeat(63) + "5");
     expect(c.eventSubscriber!.smallId).toBe(9n);
@@ -227,7 +228,7 @@ describe("bad input: one-line message naming file, key and expectation", () => {
     ["wrong type (string port)", merged({ inference: INFERENCE.replace("jrpc_port = 3000", 'jrpc_port = "3000"') }), (f) => `${f}: inference.jrpc_port: got string "3000", expected a port number 1..65535`],
     ["wrong type (float)", merged({ client: CLIENT.replace("max_concurrent_requests = 4", "max_concurrent_requests = 4.5") }), (f) => `${f}: client.max_concurrent_requests: got float 4.5, expected an integer 1..1000000`],
     ["wrong type (bool)", merged({ inference: INFERENCE.replace("flush_storage = false", 'flush_storage = "no"') }), (f) => `${f}: inference.flush_storage: got string "no", expected true or false`],
-    ["unknown model_type", merged({ inference: INFERENCE.replace("llama_v2", "llama_v9") }), (f) => `${f}: inference.models[0][2]: unknown model_type "llama_v9", expected a model_type from the seed table (see README) or a [[models]] table with an explicit path`],
+    ["unknown model_type", merged({ inference: INFERENCE.replace("llama_v2", "llama_v9") }), (f) => `${f}: inference.models[0][2]: unknown model_type "llama_v9", expected a seed model_type (see atoma-node models list), an org/name[@revision] Hugging Face repo, a folder (./dir), or a [[models]] table with an explicit path`],
     ["port 0", merged({ inference: INFERENCE.replace("jrpc_port = 3000", "jrpc_port = 0") }), (f) => `${f}: inference.jrpc_port: 0 is out of range, expected a port number 1..65535`],
     ["port 65536", merged({ inference: INFERENCE.replace("jrpc_port = 3000", "jrpc_port = 65536") }), (f) => `${f}: inference.jrpc_port: 65536 is out of range, expected a port number 1..65535`],
     ["object id not hex", merged({ client: CLIENT.replace(BADGE, "0xnothex") }), (f) => `${f}: client.node_badge_id: "0xnothex" is not a valid object id, expected a 32-byte hex object id (0x followed by up to 64 hex digits)`],

@@ -27,15 +27,15 @@ function errorOf(modelsToml: string): string {
 describe("models: the three spellings", () => {
   test("4-element README form [device, precision, model_type, use_flash_attention]", () => {
     expect(modelsOf(`models = [[0, "bf16", "mamba_370m", false], [1, "f16", "qwen_w0.5b", true]]`)).toEqual([
-      { deviceIds: [0], dtype: "bf16", modelId: "mamba_370m", revision: "", useFlashAttention: false, device: "cpu", path: "/cache/mamba_370m" },
-      { deviceIds: [1], dtype: "f16", modelId: "qwen_w0.5b", revision: "", useFlashAttention: true, device: "cpu", path: "/cache/qwen_w0.5b" },
+      { deviceIds: [0], dtype: "bf16", modelId: "mamba_370m", revision: "", useFlashAttention: false, device: "cpu", path: "/cache/mamba_370m", local: false, hub: { repo: "state-spaces/mamba-370m", revision: "refs/pr/1" } },
+      { deviceIds: [1], dtype: "f16", modelId: "qwen_w0.5b", revision: "", useFlashAttention: true, device: "cpu", path: "/cache/qwen_w0.5b", local: false, hub: { repo: "Qwen/Qwen1.5-0.5B", revision: "main" } },
     ]);
   });
 
   test("5-element reference form, element 1 an integer (seed era) or an array (from 2024-06-18)", () => {
     expect(modelsOf(`models = [[0, "bf16", "mamba_370m", "", false], [[2], "f32", "llama3_8b", "refs/pr/1", true]]`)).toEqual([
-      { deviceIds: [0], dtype: "bf16", modelId: "mamba_370m", revision: "", useFlashAttention: false, device: "cpu", path: "/cache/mamba_370m" },
-      { deviceIds: [2], dtype: "f32", modelId: "llama3_8b", revision: "refs/pr/1", useFlashAttention: true, device: "cpu", path: "/cache/llama3_8b" },
+      { deviceIds: [0], dtype: "bf16", modelId: "mamba_370m", revision: "", useFlashAttention: false, device: "cpu", path: "/cache/mamba_370m", local: false, hub: { repo: "state-spaces/mamba-370m", revision: "refs/pr/1" } },
+      { deviceIds: [2], dtype: "f32", modelId: "llama3_8b", revision: "refs/pr/1", useFlashAttention: true, device: "cpu", path: "/cache/llama3_8b", local: false, hub: { repo: "meta-llama/Meta-Llama-3-8B", revision: "main" } },
     ]);
   });
 
@@ -62,9 +62,9 @@ model_id = "phi_3-mini"
 device = "wasm"
 `);
     expect(models).toEqual([
-      { deviceIds: [0], dtype: "f16", modelId: "llama_tiny_llama_1_1b_chat", revision: "main", useFlashAttention: true, device: "cpu", path: "/cache/llama_tiny_llama_1_1b_chat" },
-      { deviceIds: [1], dtype: "q4", modelId: "my-custom-model", revision: "", useFlashAttention: false, device: "webgpu", path: "/work/models/custom" },
-      { deviceIds: [0], dtype: "q4f16", modelId: "phi_3-mini", revision: "", useFlashAttention: false, device: "wasm", path: "/cache/phi_3-mini" },
+      { deviceIds: [0], dtype: "f16", modelId: "llama_tiny_llama_1_1b_chat", revision: "main", useFlashAttention: true, device: "cpu", path: "/cache/llama_tiny_llama_1_1b_chat", local: false, hub: { repo: "TinyLlama/TinyLlama-1.1B-Chat-v1.0", revision: "main" } },
+      { deviceIds: [1], dtype: "q4", modelId: "my-custom-model", revision: "", useFlashAttention: false, device: "webgpu", path: "/work/models/custom", local: true, hub: undefined },
+      { deviceIds: [0], dtype: "q4f16", modelId: "phi_3-mini", revision: "", useFlashAttention: false, device: "wasm", path: "/cache/phi_3-mini", local: false, hub: { repo: "microsoft/Phi-3-mini-4k-instruct", revision: "main" } },
     ]);
   });
 
@@ -89,7 +89,7 @@ describe("models: bad entries", () => {
     [`models = [[0, "f32", "llama_v2", 1, false]]`, `inference.models[0][3]: got integer 1, expected a revision string (may be empty)`],
     [`models = [[0, "f32", "llama_v2", "", "yes"]]`, `inference.models[0][4]: got string "yes", expected use_flash_attention true or false`],
     [`models = [[0, "f32", "llama_v2", false], [0, "f16", "llama_v2", false]]`, `inference.models[1]: model "llama_v2" is also configured at models[0], expected each model served once`],
-    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "custom"`, `inference.models[0].model_id: unknown model_type "custom", expected a model_type from the seed table (see README) or a [[models]] table with an explicit path`],
+    [`[[inference.models]]\ndtype = "f32"\nmodel_id = "custom"`, `inference.models[0].model_id: unknown model_type "custom", expected a seed model_type (see atoma-node models list), an org/name[@revision] Hugging Face repo, a folder (./dir), or a [[models]] table with an explicit path`],
     [`[[inference.models]]\ndtype = "f32"`, `inference.models[0].model_id: missing, expected a string`],
     [`[[inference.models]]\nmodel_id = "llama_v2"`, `inference.models[0].dtype: missing, expected one of "f32", "f16", "bf16", "q8", "q4", "q4f16"`],
     [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\ndevice = "cuda"`, `inference.models[0].device: got string "cuda", expected one of "cpu", "webgpu", "wasm"`],
@@ -148,7 +148,7 @@ describe("example files under config/", () => {
     const c = loadConfig({ config: join(dir, "local.toml") }, env);
     expect(c.eventSubscriber).toBeUndefined();
     expect(c.inference.models).toEqual([
-      { deviceIds: [0], dtype: "f32", modelId: "stories260k", revision: "", useFlashAttention: false, device: "cpu", path: "/work/.state/models/stories260k" },
+      { deviceIds: [0], dtype: "f32", modelId: "stories260k", revision: "", useFlashAttention: false, device: "cpu", path: "/work/.state/models/stories260k", local: true, hub: undefined },
     ]);
     expect(c.inference.jrpcHost).toBe("127.0.0.1");
   });

@@ -1,0 +1,63 @@
+/**
+ * What will happen for each registry row, from the registry and the local cache alone (no
+ * network): `ready` (runnable now), `pullable` (`models pull` makes it runnable), or
+ * `unsupported: <reason>`.
+ */
+import { join } from "node:path";
+import { cachedSnapshot, cachedCommit, repoFolder } from "./hub-cache.ts";
+import { conversionBlocker, convertedDir } from "./convert-seam.ts";
+import { layoutOfDir, readConfig } from "./layout.ts";
+import type { RegistryRow } from "./registry.ts";
+import { basename } from "node:path";
+
+export type RowStatus = "ready" | "pullable" | `unsupported: ${string}`;
+
+export interface RowState {
+  cached: boolean;
+  status: RowStatus;
+  /** The folder the engine would load, when ready. */
+  dir?: string;
+}
+
+/** Why a row can never run here, whatever is cached; undefined when it can (possibly after conversion). */
+export function rowBlocker(row: RegistryRow): string | undefined {
+  switch (row.source) {
+    case "onnx":
+      return undefined;
+    case "safetensors":
+      return conversionBlocker({ model_type: row.family });
+    case "gguf":
+      return `GGUF import not built yet (${row.quantized?.file})`;
+    case "ggml":
+      return `GGML v3 import not built yet (${row.quantized?.file})`;
+    case "diffusers":
+      return "text-to-image: no diffusion pipeline in this node";
+  }
+}
+
+/** `<cache_dir>/<model_type>` in transformers.js layout: an operator-made (or imported) folder. */
+export function legacyDir(cacheDir: string, modelType: string): string | undefined {
+  const dir = join(cacheDir, modelType);
+  return layoutOfDir(dir) === "onnx" ? dir : undefined;
+}
+
+export function rowState(row: RegistryRow, cacheDir: string): RowState {
+  const legacy = legacyDir(cacheDir, row.modelType);
+  if (legacy) return { cached: true, status: "ready", dir: legacy };
+  const ref = { repo: row.repo, revision: row.revision };
+  const snap = cachedSnapshot(cacheDir, ref);
+  const blocker = rowBlocker(row);
+  if (snap) {
+    const layout = layoutOfDir(snap);
+    if (layout === "onnx") return { cached: true, status: "ready", dir: snap };
+    const commit = cachedCommit(cacheDir, ref)!;
+    const converted = convertedDir(cacheDir, basename(repoFolder(cacheDir, row.repo)), commit);
+    if (layoutOfDir(converted) === "onnx") return { cached: true, status: "ready", dir: converted };
+    if (layout === "safetensors") {
+      const why = conversionBlocker(readConfig(snap));
+      return why ? { cached: true, status: `unsupported: ${why}` } : { cached: true, status: "ready", dir: snap };
+    }
+    return { cached: true, status: blocker ? `unsupported: ${blocker}` : "pullable" };
+  }
+  return { cached: false, status: blocker ? `unsupported: ${blocker}` : "pullable" };
+}
