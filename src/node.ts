@@ -3,9 +3,11 @@
  * serial on-chain submission → output publication, plus the JSON-RPC/HTTP server.
  * Without `[event_subscriber]`/`[client]` it runs in local mode: the HTTP server and models only.
  */
-import { rm } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { flushDownloads } from "./models/downloads.ts";
+import { LogProgress } from "./models/progress.ts";
+import { PullError } from "./models/pull-errors.ts";
+import { ensureModelDir, ModelUnavailableError } from "./models/resolve.ts";
 import { createApi, serveApi, type RunningServer } from "./api/server.ts";
 import { NodeMetrics } from "./api/metrics.ts";
 import { Admission } from "./api/openai/admission.ts";
@@ -87,19 +89,15 @@ async function createChain(
   return { source, submitter, tip };
 }
 
-/** `flush_storage = true` (seed semantics): delete `cache_dir` on graceful shutdown. Refuses
- * paths whose removal would be a disaster rather than a flush (/, the home or working directory). */
-async function flushCacheDir(dir: string): Promise<void> {
-  const target = resolve(dir);
-  if ([resolve("/"), resolve(homedir()), resolve(process.cwd())].includes(target)) {
-    log.error(`flush_storage: refusing to delete ${target} (cache_dir must be a dedicated directory)`);
-    return;
-  }
+/** `flush_storage = true`: on a graceful stop, remove what this node downloaded into cache_dir
+ * (recorded by src/models/downloads.ts) and nothing else: the hub cache may be shared with other
+ * Hugging Face tools, and an operator's own folders there are not the node's to delete. */
+async function flushStorage(dir: string): Promise<void> {
   try {
-    await rm(target, { recursive: true, force: true });
-    log.info(`flush_storage: deleted cache_dir ${target}`);
+    const { removed } = await flushDownloads(dir);
+    log.info(`flush_storage: removed ${removed} downloaded file(s) from ${resolve(dir)}`);
   } catch (e) {
-    log.error(`flush_storage: could not delete ${target}: ${(e as Error).message}`);
+    log.error(`flush_storage: could not clean ${resolve(dir)}: ${(e as Error).message}`);
   }
 }
 
@@ -109,18 +107,24 @@ export class StartupInputError extends Error {
   override name = "StartupInputError";
 }
 
-async function loadModels(config: NodeConfig): Promise<Map<string, ModelSlot>> {
+async function loadModels(config: NodeConfig, signal: AbortSignal | undefined): Promise<Map<string, ModelSlot>> {
   const models = new Map<string, ModelSlot>();
+  const inf = config.inference;
+  const hub = { cacheDir: inf.cacheDir, autoPull: inf.autoPull, apiKey: inf.apiKey, progress: () => new LogProgress(), signal };
   for (const m of config.inference.models) {
     if (models.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
+    let dir = m.path;
     try {
-      const engine = await loadTextEngine({ id: m.modelId, dir: m.path, device: m.device, dtype: m.dtype });
+      // A configured model missing from the cache is pulled here (progress in the log).
+      dir = await ensureModelDir({ modelId: m.modelId, dir: m.local ? m.path : undefined, hub: m.hub, dtype: m.dtype }, hub);
+      const engine = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
       // ONNX sessions are single-stream: one generation at a time per model.
       models.set(m.modelId, { engine, lock: new Semaphore(1) });
       log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
     } catch (e) {
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
-      throw new StartupInputError(`model ${m.modelId} (${m.path}): ${(e as Error).message}`);
+      if (e instanceof ModelUnavailableError || e instanceof PullError) throw new StartupInputError(e.message);
+      throw new StartupInputError(`model ${m.modelId} (${dir}): ${(e as Error).message}`);
     }
   }
   return models;
@@ -133,7 +137,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   if ((config.eventSubscriber === undefined) !== (config.client === undefined)) {
     log.warn("only one of [event_subscriber] and [client] is configured: running in local mode (both are needed on chain)");
   }
-  const models = await loadModels(config);
+  const models = await loadModels(config, opts.signal);
   const timeoutMs = config.client?.requestTimeoutMs ?? config.eventSubscriber?.requestTimeoutMs ?? 300_000;
 
   let store: SqliteJobStore | undefined;
@@ -305,7 +309,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       await server.stop().catch(() => {});
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
       store?.close();
-      if (config.inference.flushStorage) await flushCacheDir(config.inference.cacheDir);
+      if (config.inference.flushStorage) await flushStorage(config.inference.cacheDir);
       finish();
     })();
     return stopping;

@@ -44,7 +44,7 @@ export async function fetchFile(t: BlobTarget, f: RepoFile): Promise<number> {
   if (existsSync(pointer) && statSync(pointer).size === f.size) return 0;
   mkdirSync(dirname(blob), { recursive: true });
   const lock = join(t.cacheDir, ".locks", relative(t.cacheDir, t.repoDir), `${f.etag}.lock`);
-  const fetched = await withBlobLock(lock, () => (existsSync(blob) ? Promise.resolve(0) : download(t, f, blob)), t.signal);
+  const fetched = await withBlobLock(lock, () => (existsSync(blob) ? Promise.resolve(0) : download(t, f, blob)), t.signal, (d) => recordCreated(t.cacheDir, "dir", d));
   await linkPointer(t.cacheDir, pointer, blob);
   return fetched;
 }

@@ -4,7 +4,7 @@
  * write the same `.incomplete` file at once. Created with O_EXCL; holds the owner's pid, so a
  * lock left by a killed process is taken over instead of blocking forever.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
@@ -21,8 +21,11 @@ function alive(pid: number): boolean {
 }
 
 /** Waits for the lock, runs `fn`, releases. */
-export async function withBlobLock<T>(lockPath: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  mkdirSync(dirname(lockPath), { recursive: true });
+export async function withBlobLock<T>(lockPath: string, fn: () => Promise<T>, signal?: AbortSignal, onDirCreated?: (dir: string) => void): Promise<T> {
+  if (!existsSync(dirname(lockPath))) {
+    mkdirSync(dirname(lockPath), { recursive: true });
+    onDirCreated?.(dirname(lockPath));
+  }
   const me = Symbol(lockPath);
   for (;;) {
     signal?.throwIfAborted();

@@ -11,6 +11,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 export const RECORD_DIR = ".atoma-node";
 const RECORD_FILE = "downloads.jsonl";
 
+/** `dir`: a folder the node made that is removed only if empty at flush time (e.g. `.locks/<repo>`). */
 export type CreatedKind = "blob" | "partial" | "pointer" | "ref" | "dir";
 
 /** Notes that the node created `path` (inside cacheDir). */
@@ -31,17 +32,22 @@ export async function flushDownloads(cacheDir: string): Promise<FlushResult> {
   const file = join(root, RECORD_DIR, RECORD_FILE);
   if (!existsSync(file)) return { removed: 0 };
   const paths = new Set<string>();
+  const dirs = new Set<string>();
   for (const line of readFileSync(file, "utf8").split("\n")) {
     if (!line.trim()) continue;
     try {
-      const e = JSON.parse(line) as { path?: unknown };
-      if (typeof e.path === "string") paths.add(e.path);
+      const e = JSON.parse(line) as { path?: unknown; kind?: unknown };
+      if (typeof e.path === "string") (e.kind === "dir" ? dirs : paths).add(e.path);
     } catch {
       // A torn last line (crash mid-append) names nothing usable.
     }
   }
   let removed = 0;
   const parents = new Set<string>();
+  for (const rel of dirs) {
+    const abs = resolve(root, rel);
+    for (let d = abs; d.startsWith(root + sep); d = dirname(d)) parents.add(d);
+  }
   for (const rel of paths) {
     const abs = resolve(root, rel);
     if (!abs.startsWith(root + sep)) continue; // never outside cache_dir, whatever the file says

@@ -33,28 +33,52 @@ function seedFlag(raw: string | undefined): bigint {
   return parseU64(raw.trim(), { hex: true }) ?? fail(`--seed ${JSON.stringify(raw)}: expected a u64 (decimal or 0x hex, at most ${U64_MAX})`);
 }
 
-/** `--model` is a directory, or a model_type served in the configuration given by --config. */
+/**
+ * `--model` is a directory, a model served in the configuration given by --config, or a seed
+ * model_type / `org/name[@rev]` repo pulled into the hub cache on first use (cache_dir and api_key
+ * from --config when given, else the hub's defaults and HF_TOKEN).
+ */
 async function resolveModel(
   model: string,
   args: Record<string, string | boolean | string[] | undefined>,
+  dtype: DType | undefined,
 ): Promise<{ dir: string; device?: Device; dtype?: DType }> {
   if (existsSync(model) && statSync(model).isDirectory()) return { dir: model };
+  const { parseRepoRef, defaultHubCache } = await import("../../models/hub-cache.ts");
+  const { hubRefFor, ensureModelDir, ModelUnavailableError } = await import("../../models/resolve.ts");
+  const { PullError } = await import("../../models/pull-errors.ts");
+  const { progressFor } = await import("../../models/progress.ts");
   const sources = sourcesFromArgs(args);
-  if (!hasConfigArgs(sources)) {
-    fail(`--model ${model}: no such directory (pass a transformers.js model directory, or --config <file> to look up a model_type)`);
-  }
-  const { loadConfig } = await import("../../config/load.ts");
-  const { ConfigError } = await import("../../config/errors.ts");
-  try {
-    const cfg = loadConfig(sources);
-    const entry = cfg.inference.models.find((m) => m.modelId === model);
-    if (!entry) {
-      const ids = cfg.inference.models.map((m) => m.modelId).join(", ") || "none";
-      fail(`--model ${model}: not a directory and not a model in ${cfg.sources.join(", ")} (models: ${ids})`);
+  let hub = { cacheDir: defaultHubCache(), autoPull: true, apiKey: undefined as string | undefined, progress: () => progressFor() };
+  const target = hubRefFor(model, parseRepoRef(model));
+  if (hasConfigArgs(sources)) {
+    const { loadConfig } = await import("../../config/load.ts");
+    const { ConfigError } = await import("../../config/errors.ts");
+    try {
+      const cfg = loadConfig(sources);
+      hub = { ...hub, cacheDir: cfg.inference.cacheDir, autoPull: true, apiKey: cfg.inference.apiKey };
+      const entry = cfg.inference.models.find((m) => m.modelId === model);
+      if (entry) {
+        const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: dtype ?? entry.dtype }, hub);
+        return { dir, device: entry.device, dtype: entry.dtype };
+      }
+      if (!target) {
+        const ids = cfg.inference.models.map((m) => m.modelId).join(", ") || "none";
+        fail(`--model ${model}: not a directory, not a model in ${cfg.sources.join(", ")} (models: ${ids}), and not a seed model_type or org/name repo`);
+      }
+    } catch (e) {
+      if (e instanceof ConfigError) fail(e.message);
+      if (e instanceof ModelUnavailableError || e instanceof PullError) fail(e.message);
+      throw e;
     }
-    return { dir: entry.path, device: entry.device, dtype: entry.dtype };
+  }
+  if (!target) {
+    fail(`--model ${model}: no such directory, and not a seed model_type (see atoma-node models list) or org/name[@revision] repo`);
+  }
+  try {
+    return { dir: await ensureModelDir({ modelId: model, hub: target.ref, dtype }, hub) };
   } catch (e) {
-    if (e instanceof ConfigError) fail(e.message);
+    if (e instanceof ModelUnavailableError || e instanceof PullError) fail(e.message);
     throw e;
   }
 }
@@ -62,7 +86,7 @@ async function resolveModel(
 export default defineCommand({
   meta: { name: "generate", description: "Generate text locally with the node's deterministic engine" },
   args: {
-    model: { type: "string", description: "Model directory (transformers.js layout) or a model_type from --config" },
+    model: { type: "string", description: "Model directory (transformers.js layout), a model from --config, a seed model_type or an org/name[@rev] repo (pulled on first use)" },
     prompt: { type: "string", description: "Prompt text (encoded with the tokenizer's special tokens, e.g. BOS)" },
     "max-tokens": { type: "string", description: "Maximum generated tokens (default 128; clamped to the context)" },
     temperature: { type: "string", description: "Sampling temperature; ≤ 0 = greedy (default 0)" },
@@ -98,9 +122,10 @@ export default defineCommand({
     const { parseDtype } = await import("../../engine/dtype.ts");
     const { EngineError } = await import("../../engine/types.ts");
     try {
-      const resolved = await resolveModel(args.model, args as unknown as Record<string, string | boolean | string[] | undefined>);
+      const wanted = args.dtype !== undefined ? parseDtype(args.dtype) : undefined;
+      const resolved = await resolveModel(args.model, args as unknown as Record<string, string | boolean | string[] | undefined>, wanted);
       const device = args.device !== undefined ? parseDevice(args.device) : (resolved.device ?? "cpu");
-      const dtype = args.dtype !== undefined ? parseDtype(args.dtype) : (resolved.dtype ?? "f32");
+      const dtype = wanted ?? resolved.dtype ?? "f32";
       const engine = await loadTextEngine({ id: args.model, dir: resolved.dir, device, dtype, threads });
       const onChunk = args.stream && !args.json ? (c: { text: string }) => void process.stdout.write(c.text) : undefined;
       const r = await engine.generate({ prompt: args.prompt, params }, onChunk);

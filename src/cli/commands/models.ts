@@ -4,6 +4,7 @@
  */
 import { defineCommand } from "citty";
 import { fail } from "../fail.ts";
+import { hubCommands } from "./models-hub.ts";
 
 
 const llama2c = defineCommand({
@@ -51,8 +52,9 @@ const llama2c = defineCommand({
 });
 
 export default defineCommand({
-  meta: { name: "models", description: "Manage local models" },
+  meta: { name: "models", description: "List, pull and import models" },
   subCommands: {
+    ...hubCommands,
     import: defineCommand({
       meta: { name: "import", description: "Convert a model into the transformers.js/ONNX layout" },
       subCommands: { llama2c },

@@ -1,0 +1,126 @@
+/**
+ * `atoma-node models list [--json]` and `atoma-node models pull <model_type | org/name[@rev]>`.
+ * The cache is `--cache-dir`, else the configuration's `cache_dir` (with --config), else the
+ * hub's default (HF_HUB_CACHE / HF_HOME). Errors print one line and exit 2.
+ */
+import { defineCommand, type ArgsDef } from "citty";
+import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
+import { fail } from "../fail.ts";
+
+type Args = Record<string, string | boolean | string[] | undefined>;
+
+const cacheArgs = {
+  "cache-dir": { type: "string", description: "Hub cache folder (default: cache_dir from --config, else HF_HUB_CACHE / $HF_HOME/hub / ~/.cache/huggingface/hub)" },
+  ...configArgs,
+  // citty wants a mutable alias array.
+  config: { ...configArgs.config, alias: [...configArgs.config.alias] },
+} satisfies ArgsDef;
+
+/** cache_dir and api_key: flags, else the configuration (when one is named), else the hub's defaults. */
+async function settings(args: Args): Promise<{ cacheDir: string; apiKey: string | undefined }> {
+  const { defaultHubCache } = await import("../../models/hub-cache.ts");
+  const { resolvePath } = await import("../../config/fields.ts");
+  const flag = typeof args["cache-dir"] === "string" ? resolvePath(args["cache-dir"], process.cwd()) : undefined;
+  const sources = sourcesFromArgs(args);
+  if (!hasConfigArgs(sources)) return { cacheDir: flag ?? defaultHubCache(), apiKey: undefined };
+  const { loadConfig } = await import("../../config/load.ts");
+  const { ConfigError } = await import("../../config/errors.ts");
+  try {
+    const c = loadConfig(sources);
+    return { cacheDir: flag ?? c.inference.cacheDir, apiKey: c.inference.apiKey };
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+}
+
+const list = defineCommand({
+  meta: { name: "list", description: "Every seed model_type: architecture, source, precisions, cached, status (ready / pullable / unsupported: why)" },
+  args: { json: { type: "boolean", description: "One JSON array", default: false }, ...cacheArgs },
+  async run({ args }) {
+    const { cacheDir } = await settings(args as Args);
+    const { REGISTRY } = await import("../../models/registry.ts");
+    const { rowState } = await import("../../models/status.ts");
+    const rows = REGISTRY.map((r) => {
+      const s = rowState(r, cacheDir);
+      return {
+        model_type: r.modelType,
+        architecture: r.family,
+        source: r.source,
+        precisions: r.precisions,
+        cached: s.cached,
+        status: s.status,
+        repo: r.repo,
+        revision: r.revision ?? null,
+        context_length: r.contextLength,
+        gated: r.gated,
+        ...(s.dir ? { dir: s.dir } : {}),
+      };
+    });
+    if (args.json) {
+      process.stdout.write(JSON.stringify(rows, null, 2) + "\n");
+      return;
+    }
+    const table = [
+      ["MODEL_TYPE", "ARCHITECTURE", "SOURCE", "PRECISIONS", "CACHED", "STATUS"],
+      ...rows.map((r) => [r.model_type, r.architecture, r.source, r.precisions.join(","), r.cached ? "yes" : "no", r.status]),
+    ];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) process.stdout.write(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n");
+    process.stderr.write(`cache: ${cacheDir}\n`);
+  },
+});
+
+const pull = defineCommand({
+  meta: { name: "pull", description: "Download a seed model_type or any org/name[@revision] repo into the hub cache" },
+  args: {
+    model: { type: "positional", description: "A seed model_type (see models list) or org/name[@revision]", required: false },
+    include: { type: "string", description: "Only files matching these comma-separated patterns (* within a path segment)" },
+    dtype: { type: "string", description: "For an ONNX repo: only the graph of this precision (f32, f16, bf16, q8, q4, q4f16)" },
+    ...cacheArgs,
+  },
+  async run({ args }) {
+    const spec = typeof args.model === "string" ? args.model : undefined;
+    if (!spec) fail("missing model: atoma-node models pull <model_type | org/name[@revision]> (see atoma-node models list)");
+    const { cacheDir, apiKey } = await settings(args as Args);
+    const { parseRepoRef, hubEndpoint, formatRepoRef } = await import("../../models/hub-cache.ts");
+    const { registryRow } = await import("../../models/registry.ts");
+    const { resolveToken } = await import("../../models/token.ts");
+    const { pullRepo } = await import("../../models/pull.ts");
+    const { PullError } = await import("../../models/pull-errors.ts");
+    const { progressFor } = await import("../../models/progress.ts");
+    const { selectForServing } = await import("../../models/layout.ts");
+    const { parseDtype } = await import("../../engine/dtype.ts");
+    const { rowState } = await import("../../models/status.ts");
+    const row = registryRow(spec);
+    const ref = row ? { repo: row.repo, revision: row.revision } : parseRepoRef(spec);
+    if (!ref) fail(`${JSON.stringify(spec)} is neither a seed model_type (see atoma-node models list) nor an org/name[@revision] repo`);
+    let dtype;
+    try {
+      dtype = typeof args.dtype === "string" ? parseDtype(args.dtype) : undefined;
+    } catch (e) {
+      fail(`--dtype: ${(e as Error).message}`);
+    }
+    const include = typeof args.include === "string" ? args.include.split(",").map((s) => s.trim()).filter(Boolean) : row?.files;
+    const endpoint = hubEndpoint();
+    const token = resolveToken(apiKey);
+    const pulls = [{ ref, include, select: dtype ? (p: string[]) => selectForServing(p, dtype) : undefined }];
+    // A quantized row's tokenizer lives in another repo (spec §10.1).
+    if (row?.quantized) pulls.push({ ref: { repo: row.quantized.tokenizerRepo, revision: undefined }, include: ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json"], select: undefined });
+    try {
+      let dir = "";
+      for (const p of pulls) {
+        const r = await pullRepo({ ...p, cacheDir, endpoint, token, progress: progressFor() });
+        dir ||= r.dir;
+        process.stderr.write(`pulled ${formatRepoRef(p.ref)} (commit ${r.commit.slice(0, 12)}): ${r.files} file(s), ${r.bytes} bytes, ${r.fetched} fetched\n`);
+      }
+      if (row) process.stderr.write(`${row.modelType}: ${rowState(row, cacheDir).status}\n`);
+      process.stdout.write(dir + "\n");
+    } catch (e) {
+      if (e instanceof PullError) fail(e.message);
+      throw e;
+    }
+  },
+});
+
+export const hubCommands = { list, pull };

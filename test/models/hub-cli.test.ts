@@ -1,0 +1,189 @@
+/**
+ * The model commands as an operator runs them — `models list`, `models pull`, `generate --model
+ * <repo>`, `run` with auto-pull and flush_storage — in child processes against the local hub
+ * (test/support/hub-server) through HF_ENDPOINT.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
+import { filesFromDir, makeRepo } from "../support/hub-server/repo.ts";
+import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
+import { freePort, ROOT } from "../node/harness.ts";
+
+const MAIN = join(ROOT, "src", "cli", "main.ts");
+const TOKEN = "hf_cli_test_secret_token";
+const tmp = mkdtempSync(join(tmpdir(), "atoma-hub-cli-"));
+let hub: HubServer;
+let model: string;
+
+beforeAll(async () => {
+  model = await tinyOnnxModelDir();
+  const files = filesFromDir(model);
+  hub = startHubServer({ repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true })], tokens: { [TOKEN]: ["test-org/gated-onnx"] } });
+});
+afterAll(async () => {
+  await hub.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+let n = 0;
+/** An environment with its own empty HF_HOME and the local hub as HF_ENDPOINT. */
+function env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const home = join(tmp, `home-${n++}`);
+  const e: Record<string, string | undefined> = { ...process.env, HF_HOME: home, HF_ENDPOINT: hub.url, ATOMA_LOG: "info", ...extra };
+  for (const k of ["HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH"]) if (!(k in extra)) delete e[k];
+  return e;
+}
+
+async function cli(args: string[], e: Record<string, string | undefined>) {
+  const p = Bun.spawn([process.execPath, MAIN, ...args], { cwd: tmp, env: e, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { stdout, stderr, code };
+}
+
+describe("models list", () => {
+  test("--json: every seed row once, each with a status that is ready, pullable or unsupported: <reason>", async () => {
+    const cache = join(tmp, "list-cache");
+    // An operator-made transformers.js folder for one row makes that row ready.
+    mkdirSync(cache, { recursive: true });
+    cpSync(model, join(cache, "llama_v2"), { recursive: true });
+    const r = await cli(["models", "list", "--json", "--cache-dir", cache], env());
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(r.stdout) as { model_type: string; status: string; cached: boolean; architecture: string; source: string; precisions: string[] }[];
+    expect(rows.length).toBe(62);
+    for (const row of rows) {
+      expect(row.status).toMatch(/^(ready|pullable|unsupported: .+)$/);
+      expect(row.architecture).toBeTruthy();
+      expect(row.precisions.length).toBeGreaterThan(0);
+    }
+    expect(rows.find((x) => x.model_type === "llama_v2")).toMatchObject({ status: "ready", cached: true });
+    expect(rows.find((x) => x.model_type === "llama3_8b")).toMatchObject({ status: "unsupported: needs conversion (not built yet)", cached: false, source: "safetensors" });
+    expect(rows.find((x) => x.model_type === "stable_diffusion_xl")!.status).toStartWith("unsupported: text-to-image");
+    expect(rows.find((x) => x.model_type === "quantized_7b-code")!.status).toStartWith("unsupported: GGUF import not built yet");
+  });
+
+  test("the table has the six columns", async () => {
+    const r = await cli(["models", "list"], env());
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")[0]!.split(/\s+/)).toEqual(["MODEL_TYPE", "ARCHITECTURE", "SOURCE", "PRECISIONS", "CACHED", "STATUS"]);
+    expect(r.stdout.trim().split("\n").length).toBe(63);
+  });
+});
+
+describe("models pull", () => {
+  test("pulls into HF_HOME/hub by default; stdout is the snapshot folder; progress lines in a log", async () => {
+    const e = env();
+    const r = await cli(["models", "pull", "test-org/tiny-onnx"], e);
+    expect(r.code).toBe(0);
+    const dir = r.stdout.trim();
+    expect(dir).toStartWith(join(e.HF_HOME!, "hub", "models--test-org--tiny-onnx", "snapshots"));
+    expect(existsSync(join(dir, "onnx", "model.onnx"))).toBe(true);
+    expect(r.stderr).toContain("pulling test-org/tiny-onnx");
+    expect(r.stderr).toContain("onnx/model.onnx done");
+  });
+
+  test("gated: exit 2 with one line naming the model page and the token setting; HF_TOKEN then works and is never printed", async () => {
+    const denied = await cli(["models", "pull", "test-org/gated-onnx"], env());
+    expect(denied.code).toBe(2);
+    expect(denied.stderr.trim().split("\n").length).toBe(1);
+    expect(denied.stderr).toContain(`${hub.url}/test-org/gated-onnx`);
+    expect(denied.stderr).toContain("api_key or HF_TOKEN");
+    const ok = await cli(["models", "pull", "test-org/gated-onnx"], env({ HF_TOKEN: TOKEN }));
+    expect(ok.code).toBe(0);
+    expect(ok.stderr + ok.stdout).not.toContain(TOKEN);
+  });
+
+  test("the token file under HF_HOME is used when api_key and HF_TOKEN are absent", async () => {
+    const e = env();
+    mkdirSync(e.HF_HOME!, { recursive: true });
+    writeFileSync(join(e.HF_HOME!, "token"), `${TOKEN}\n`);
+    const r = await cli(["models", "pull", "test-org/gated-onnx"], e);
+    expect(r.code).toBe(0);
+  });
+
+  test("api_key from --config wins and cache_dir comes from the config", async () => {
+    const cache = join(tmp, "cfg-cache");
+    const file = join(tmp, "pull.toml");
+    writeFileSync(file, `[inference]\napi_key = "${TOKEN}"\ncache_dir = "${cache}"\njrpc_port = 3000\nmodels = []\n`);
+    const r = await cli(["models", "pull", "test-org/gated-onnx", "--config", file], env({ HF_TOKEN: "hf_wrong_token" }));
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toStartWith(join(cache, "models--test-org--gated-onnx"));
+  });
+
+  test("404 and a bad spec: exit 2, one line", async () => {
+    const r = await cli(["models", "pull", "test-org/tiny-onnx@nope"], env());
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`error: revision "nope" not found in test-org/tiny-onnx at ${hub.url}`);
+    const bad = await cli(["models", "pull", "not a repo"], env());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("neither a seed model_type");
+  });
+});
+
+describe("generate --model org/name and run with auto_pull", () => {
+  test("generate pulls the repo on first use, then runs", async () => {
+    const e = env();
+    const r = await cli(["generate", "--model", "test-org/tiny-onnx", "--prompt", "hello", "--max-tokens", "4", "--json"], e);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).output_tokens).toBeGreaterThan(0);
+    expect(existsSync(join(e.HF_HOME!, "hub", "models--test-org--tiny-onnx"))).toBe(true);
+  }, 60_000);
+
+  test("run pulls a configured missing model (progress in the log), serves generate; flush_storage removes only what it downloaded", async () => {
+    const port = await freePort();
+    const cache = join(tmp, "run-cache");
+    // Something in cache_dir the node did not download: an operator folder and another tool's repo.
+    mkdirSync(join(cache, "operator-folder"), { recursive: true });
+    writeFileSync(join(cache, "operator-folder", "keep.txt"), "mine");
+    mkdirSync(join(cache, "models--other--tool", "blobs"), { recursive: true });
+    writeFileSync(join(cache, "models--other--tool", "blobs", "abc"), "theirs");
+    const file = join(tmp, "run.toml");
+    writeFileSync(
+      file,
+      `[inference]\ncache_dir = "${cache}"\nflush_storage = true\njrpc_port = ${port}\n\n[[inference.models]]\nmodel_id = "test-org/tiny-onnx"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "run-state")}"\n`,
+    );
+    const proc = Bun.spawn([process.execPath, MAIN, "run", "--config", file], { cwd: tmp, env: env(), stdout: "pipe", stderr: "pipe" });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 60_000;
+      while (!(await fetch(`${url}/health`).then((x) => x.ok).catch(() => false))) {
+        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(await new Response(proc.stderr).text());
+        await Bun.sleep(50);
+      }
+      expect(readdirSync(join(cache, "models--test-org--tiny-onnx", "snapshots")).length).toBe(1);
+      const res = (await (await fetch(url, { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "generate", params: { model: "test-org/tiny-onnx", prompt: "hi", max_tokens: 4 } }) })).json()) as any;
+      expect(res.result.output_tokens).toBeGreaterThan(0);
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(0);
+      const log = await new Response(proc.stderr).text();
+      expect(log).toContain("pulling test-org/tiny-onnx");
+      expect(log).toContain("flush_storage: removed");
+      expect(existsSync(join(cache, "models--test-org--tiny-onnx"))).toBe(false);
+      expect(existsSync(join(cache, ".locks", "models--test-org--tiny-onnx"))).toBe(false);
+      expect(existsSync(join(cache, "operator-folder", "keep.txt"))).toBe(true);
+      expect(existsSync(join(cache, "models--other--tool", "blobs", "abc"))).toBe(true);
+    } finally {
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    }
+  }, 90_000);
+
+  test("auto_pull = false: exit 2 with one line that says how to pull", async () => {
+    const file = join(tmp, "nopull.toml");
+    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "nopull-cache")}"\nauto_pull = false\njrpc_port = ${await freePort()}\n\n[[inference.models]]\nmodel_id = "test-org/tiny-onnx"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "nopull-state")}"\n`);
+    const r = await cli(["run", "--config", file], env());
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").at(-1)).toContain("atoma-node models pull test-org/tiny-onnx");
+  });
+
+  test("a seed row that cannot run is refused before any download", async () => {
+    const file = join(tmp, "seed.toml");
+    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "llama_v2", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
+    const before = hub.requests.length;
+    const r = await cli(["run", "--config", file], env());
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe("model llama_v2 (meta-llama/Llama-2-7b-hf@main): unsupported: needs conversion (not built yet)");
+    expect(hub.requests.length).toBe(before);
+  });
+});
