@@ -53,26 +53,46 @@ function add(list: Partial<Text2TextPromptParams>[], numLeaves = 1, leafIndex = 
   return jobs.map((j) => j.ticketId);
 }
 const job = (t: string): JobRecord => store.byTicket(t)[0]!;
+/** Polls `fn`; the limit is only a hang guard. */
 async function until(fn: () => boolean, ms = 30_000) {
   const end = Date.now() + ms;
   while (!fn()) {
-    if (Date.now() > end) throw new Error("timed out");
+    if (Date.now() > end) throw new Error(`timed out (hang guard ${ms} ms)`);
     await Bun.sleep(5);
   }
+}
+
+/** The real slots with their engines' generate() counted as it is entered and left (every call is
+ * delegated): the exact number of overlapping generations, not a sample of it. */
+function counted(): { models: Map<string, ModelSlot>; active: () => number; max: () => number } {
+  let active = 0, max = 0;
+  const wrap = (engine: TextEngine): TextEngine =>
+    new Proxy(engine, {
+      get(t, prop, recv) {
+        if (prop !== "generate") return Reflect.get(t, prop, recv);
+        return async (...args: Parameters<TextEngine["generate"]>) => {
+          max = Math.max(max, ++active);
+          try {
+            return await t.generate(...args);
+          } finally {
+            active--;
+          }
+        };
+      },
+    });
+  return { models: new Map([...models].map(([id, slot]) => [id, { engine: wrap(slot.engine), lock: slot.lock }])), active: () => active, max: () => max };
 }
 
 describe("Scheduler", () => {
   test("routes by model, generates, commits to the output; max concurrency respected", async () => {
     const tickets = add([{ model: "a" }, { model: "b", randomSeed: 6n }, { model: "a", temperature: 0 }, { model: "b", maxTokens: 20n }], 3, 2);
-    let maxRunning = 0;
     const generated: string[] = [];
-    const s = new Scheduler(store, models, { maxConcurrent: 1, timeoutMs: 30_000, pollMs: 10, onGenerated: (j) => generated.push(j.ticketId) });
+    const probe = counted();
+    const s = new Scheduler(store, probe.models, { maxConcurrent: 1, timeoutMs: 30_000, pollMs: 10, onGenerated: (j) => generated.push(j.ticketId) });
     s.start();
-    const probe = setInterval(() => (maxRunning = Math.max(maxRunning, s.running)), 1);
     await until(() => tickets.every((t) => job(t).state === "generated"));
-    clearInterval(probe);
     await s.stop(1000);
-    expect(maxRunning).toBe(1);
+    expect(probe.max()).toBe(1);
     expect(generated.sort()).toEqual([...tickets].sort());
     for (const t of tickets) {
       const j = job(t);
@@ -87,6 +107,16 @@ describe("Scheduler", () => {
     }
   });
 
+  test("the cap is what limits: with 2 permits the two models' workers generate at the same time", async () => {
+    const tickets = add([{ model: "a", maxTokens: 40n }, { model: "b", maxTokens: 40n }]);
+    const probe = counted();
+    const s = new Scheduler(store, probe.models, { maxConcurrent: 2, timeoutMs: 30_000, pollMs: 10 });
+    s.start();
+    await until(() => tickets.every((t) => job(t).state === "generated"));
+    await s.stop(1000);
+    expect(probe.max()).toBe(2);
+  });
+
   test("a model busy with an RPC generation does not hold the global permit: other models go on", async () => {
     const a = models.get("a")!;
     await a.lock.acquire(); // as a long JSON-RPC generation on model a would
@@ -95,8 +125,8 @@ describe("Scheduler", () => {
       const s = new Scheduler(store, models, { maxConcurrent: 1, timeoutMs: 30_000, pollMs: 10 });
       const [ta, tb] = add([{ model: "a" }, { model: "b" }]);
       s.start();
-      await Bun.sleep(50); // let worker a block on its model lock first
-      await until(() => job(tb!).state === "generated", 10_000);
+      await until(() => a.lock.waiting === 1); // worker a is queued on its model's lock
+      await until(() => job(tb!).state === "generated");
       expect(job(ta!).state).toBe("received");
       a.lock.release();
       released = true;
@@ -135,10 +165,10 @@ describe("Scheduler", () => {
 
   test("shutdown stops claiming and puts an interrupted generation back", async () => {
     const [long, queued] = add([{ maxTokens: 100_000n, temperature: 1 }, {}]);
-    const s = new Scheduler(store, models, { maxConcurrent: 1, timeoutMs: 600_000, pollMs: 10 });
+    const probe = counted();
+    const s = new Scheduler(store, probe.models, { maxConcurrent: 1, timeoutMs: 600_000, pollMs: 10 });
     s.start();
-    await until(() => job(long!).state === "running");
-    await Bun.sleep(100);
+    await until(() => job(long!).state === "running" && probe.active() === 1); // claimed and generating
     await s.stop(50);
     expect(job(long!)).toMatchObject({ state: "received", attempts: 0 });
     expect(job(queued!).state).toBe("received");
