@@ -19,6 +19,7 @@ import { ingest, type IngestStats } from "./jobs/ingest.ts";
 import { Resampler } from "./jobs/resampler.ts";
 import { Scheduler, type ModelSlot } from "./jobs/scheduler.ts";
 import { Semaphore } from "./jobs/semaphore.ts";
+import { OutputStreams } from "./jobs/output-streams.ts";
 import { SqliteJobStore } from "./jobs/sqlite-store.ts";
 import type { JobStore } from "./jobs/types.ts";
 import { log } from "./log/logger.ts";
@@ -165,6 +166,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   let committer: Committer | undefined;
   let publisher: Publisher | undefined;
   let scheduler: Scheduler | undefined;
+  const streams = new OutputStreams();
 
   if (store && chain && config.client && config.eventSubscriber) {
     const s = store;
@@ -181,6 +183,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       timeoutMs,
       metrics,
       onGenerated: () => committer!.wake(),
+      streams,
     });
     const stats: IngestStats = { notServable: 0, disputes: 0 };
     const ctx = {
@@ -256,6 +259,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     metrics,
     timeoutMs,
     token: config.inference.jrpcToken,
+    streams,
     admission: new Admission({ queueSize: config.inference.apiQueueSize, ratePerMinute: config.inference.apiRateLimit }),
     beforeScrape: async () => {
       const cursor = store?.cursor();

@@ -15,6 +15,7 @@ import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";
 import { tokenOk } from "./auth.ts";
 import { Admission } from "./openai/admission.ts";
+import type { OutputStreams } from "../jobs/output-streams.ts";
 import { mountOpenAi } from "./openai/routes.ts";
 
 export interface ApiContext {
@@ -27,6 +28,8 @@ export interface ApiContext {
   timeoutMs: number;
   token?: string;
   maxBodyBytes?: number;
+  /** Live output of on-chain jobs with should_stream_output (the scheduler fills it). */
+  streams?: OutputStreams;
   /** OpenAI routes' queue bound and per-key rate limit (default: Admission's defaults). */
   admission?: Admission;
   /** Refreshes gauges that need I/O (chain lag) before /metrics renders; errors are logged, not served. */
@@ -48,7 +51,7 @@ export function createApi(ctx: ApiContext): Hono {
   app.post("/healthz", (c) => c.json({ status: "ok" }));
 
   // The OpenAI routes check the same token themselves, answering in OpenAI's error shape.
-  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, admission: ctx.admission ?? new Admission() });
+  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams });
 
   // Everything below needs the bearer token when one is configured (health stays open for probes).
   app.use("*", async (c, next) => {

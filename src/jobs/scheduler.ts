@@ -10,6 +10,7 @@ import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "../api/metrics.ts";
 import type { Text2TextPromptParams } from "../protocol/types.ts";
 import { toGenerateRequest } from "./params.ts";
+import type { OutputStreams, StreamEnd } from "./output-streams.ts";
 import { Semaphore, Wakeup } from "./semaphore.ts";
 import type { JobRecord, JobStore } from "./types.ts";
 
@@ -31,6 +32,8 @@ export interface SchedulerOptions {
   metrics?: NodeMetrics;
   /** Called after a job reaches `generated` (wakes the commitment submitter). */
   onGenerated?: (job: JobRecord) => void;
+  /** Live output for prompts with `should_stream_output` (GET /v1/jobs/<ticket>/stream). */
+  streams?: OutputStreams;
 }
 
 type AbortWhy = "timeout" | "shutdown";
@@ -121,22 +124,28 @@ export class Scheduler {
     this.inFlight.set(job.id, ctl);
     const timer = setTimeout(() => ctl.abort("timeout" satisfies AbortWhy), this.opts.timeoutMs);
     const started = performance.now();
+    const params: Text2TextPromptParams = job.job.params;
+    // Streaming is a view for subscribers; the output below is stored and committed exactly as without it.
+    const sink = params.shouldStreamOutput ? (this.opts.streams?.open(job.ticketId) ?? null) : null;
+    let streamEnd: StreamEnd = { ok: false, reason: "generation failed" };
     try {
-      const params: Text2TextPromptParams = job.job.params;
       const v = toGenerateRequest(params, ctl.signal);
       if (!v.ok) {
+        streamEnd = { ok: false, reason: `invalid params: ${v.reason}` };
         this.store.markFailed(job.id, v.reason);
         m?.jobOutcomes.inc({ model: job.model, outcome: "invalid" });
         log.warn(`ticket ${job.ticketId}: invalid params: ${v.reason}`);
         return;
       }
-      const res = await slot.engine.generate(v.request);
+      const res = await slot.engine.generate(v.request, sink ? (ch) => sink.push(ch.text) : undefined);
       const ms = performance.now() - started;
       if (ctl.signal.aborted || res.finishReason === "aborted") {
         if (ctl.signal.reason === "shutdown") {
+          streamEnd = { ok: false, reason: "interrupted by shutdown; generated again after restart" };
           this.store.release(job.id);
           return;
         }
+        streamEnd = { ok: false, reason: `generation timed out after ${this.opts.timeoutMs} ms (request_timeout)` };
         this.store.markFailed(job.id, `generation timed out after ${this.opts.timeoutMs} ms (request_timeout)`);
         m?.jobOutcomes.inc({ model: job.model, outcome: "timeout" });
         return;
@@ -151,6 +160,7 @@ export class Scheduler {
         leafHex: toHex(c.leaf),
         generationMs: ms,
       });
+      streamEnd = { ok: true, outputTokens: res.outputTokens };
       m?.tokens.inc({ model: job.model, source: "job" }, res.outputTokens);
       m?.generation.observe({ model: job.model }, ms / 1000);
       m?.jobOutcomes.inc({ model: job.model, outcome: "generated" });
@@ -163,10 +173,12 @@ export class Scheduler {
         return;
       }
       const reason = ctl.signal.reason === "timeout" ? `generation timed out after ${this.opts.timeoutMs} ms (request_timeout)` : `model error: ${(e as Error).message}`;
+      streamEnd = { ok: false, reason };
       this.store.markFailed(job.id, reason);
       m?.jobOutcomes.inc({ model: job.model, outcome: "error" });
       log.error(`ticket ${job.ticketId}: ${reason}`);
     } finally {
+      sink?.end(streamEnd);
       clearTimeout(timer);
       this.inFlight.delete(job.id);
     }

@@ -1,12 +1,15 @@
 /**
  * The OpenAI-compatible routes, mounted on the node's Hono app beside JSON-RPC:
- * `GET /v1/models`, `GET /v1/models/:id`, `POST /v1/chat/completions`, `POST /v1/completions`.
+ * `GET /v1/models`, `GET /v1/models/:id`, `POST /v1/chat/completions`, `POST /v1/completions`,
+ * and `GET /v1/jobs/<ticket>/stream` (live output of on-chain jobs, job-stream.ts).
  * Same bearer token as JSON-RPC (401 in OpenAI's shape), request bodies capped at the server's
  * body limit (413), admission control per model and per key (429 + Retry-After). Reference: docs/api.md.
  */
 import { type Context, type Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { OutputStreams } from "../../jobs/output-streams.ts";
 import type { ModelSlot } from "../../jobs/scheduler.ts";
+import type { JobStore } from "../../jobs/types.ts";
 import { log } from "../../log/logger.ts";
 import { VERSION } from "../../version.ts";
 import { bearerToken, tokenOk } from "../auth.ts";
@@ -17,6 +20,7 @@ import { hasOwnTemplate } from "./chat-template.ts";
 import { completion, completionChunks } from "./completions.ts";
 import { OpenAiError, errorResponse, invalid } from "./errors.ts";
 import { body as asBody, modelName, parseMessages, parsePrompt, refuseCompletionExtras } from "./params.ts";
+import { jobStream } from "./job-stream.ts";
 import { hostedModel, newId, nowSeconds, prepare, type Prepared } from "./request.ts";
 import { ClientGone, runGeneration, type Piece } from "./run.ts";
 import { sseResponse } from "./sse.ts";
@@ -28,6 +32,9 @@ export interface OpenAiContext {
   token?: string;
   maxBodyBytes: number;
   admission: Admission;
+  store?: JobStore;
+  /** Live output of on-chain jobs with should_stream_output. */
+  streams?: OutputStreams;
 }
 
 function fingerprint(slot: ModelSlot): string {
@@ -99,6 +106,7 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
       return errorResponse(c, new OpenAiError(500, "internal error", "server_error"));
     }
   };
+  app.get("/v1/jobs/:ticket/stream", guard, (c) => jobStream(c, ctx.store, ctx.streams));
   app.post("/v1/chat/completions", guard, limit, handle("chat"));
   app.post("/v1/completions", guard, limit, handle("completion"));
 }

@@ -48,6 +48,9 @@ export function sseResponse(
           // already cancelled by the client
         }
       };
+      // Bun sends the status line and headers with the first body bytes: a comment now, so a
+      // client waiting for a queued generation (or a job not started yet) sees the stream open.
+      write(": open\n\n");
       if (opts.heartbeatMs) heartbeat = setInterval(() => write(": keep-alive\n\n"), opts.heartbeatMs);
       const send = (data: unknown) => write(`data: ${JSON.stringify(data)}\n\n`);
       produce(send, ctl.signal)
