@@ -6,7 +6,9 @@ import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseLlama2cHeader, parseLlama2cModel } from "./llama2c.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, parseLlama2cTokenizer } from "./tokenizer-llama2c.ts";
-import { LLAMA_VARIANTS, type LlamaVariant } from "./llama-onnx.ts";
+import type { LlamaVariant } from "./llama-onnx.ts";
+import { parseDtypeList as parseDtypes } from "../../convert/dtypes.ts";
+import { ConvertError } from "../../convert/tensors.ts";
 import { DEFAULT_VARIANTS, isCompleteModelDir, writeModelDir } from "./model-dir.ts";
 
 /** User-facing import problem (bad path, bad file, existing output): printed as one line, exit 2. */
@@ -32,24 +34,13 @@ export interface ImportResult {
   layers: number;
 }
 
-/** CLI precision names (as in `generate --dtype`) and transformers.js names → ONNX variants. */
-const DTYPE_NAMES: Record<string, LlamaVariant> = {
-  f32: "fp32", fp32: "fp32", f16: "fp16", fp16: "fp16", q8: "q8", q4: "q4", q4f16: "q4f16",
-};
-
 /** Parses `--dtypes f32,q4,...` (or `all`) into variants, in canonical order. */
 export function parseDtypeList(raw: string): LlamaVariant[] {
-  const names = raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-  if (names.length === 1 && names[0] === "all") return [...LLAMA_VARIANTS];
-  if (names.length === 0) throw new ImportError(`--dtypes is empty; expected a comma-separated list of f32, f16, q8, q4, q4f16 (or all)`);
-  const chosen = new Set<LlamaVariant>();
-  for (const n of names) {
-    if (n === "bf16") throw new ImportError(`--dtypes bf16: ONNX Runtime has no bf16 compute path; write f16 instead (the engine serves bf16 from it)`);
-    const v = DTYPE_NAMES[n];
-    if (!v) throw new ImportError(`--dtypes: unknown dtype "${n}"; expected a comma-separated list of f32, f16, q8, q4, q4f16 (or all)`);
-    chosen.add(v);
+  try {
+    return parseDtypes(raw);
+  } catch (e) {
+    throw e instanceof ConvertError ? new ImportError(e.message) : e;
   }
-  return LLAMA_VARIANTS.filter((v) => chosen.has(v));
 }
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {

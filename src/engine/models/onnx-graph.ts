@@ -54,6 +54,12 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, string>();
   private counter = 0;
 
+  /**
+   * With a sink, initializers of at least EXTERNAL_MIN_BYTES are handed to it the moment they are
+   * added and only their location stays in the graph, so a converter holds one tensor at a time.
+   */
+  constructor(private readonly sink?: ExternalSink) {}
+
   /** A fresh tensor name with a readable prefix. */
   fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
@@ -73,7 +79,21 @@ export class GraphBuilder {
       data instanceof Float32Array ? DT.FLOAT : data instanceof Uint16Array ? DT.FLOAT16 : data instanceof BigInt64Array ? DT.INT64 : DT.UINT8;
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
-    this.initializers.push({ name, dims, dataType, rawData: bytesOf(data) });
+    const raw = bytesOf(data);
+    if (this.sink && raw.byteLength >= EXTERNAL_MIN_BYTES) {
+      const { location, offset } = this.sink.write(raw);
+      this.initializers.push({
+        name, dims, dataType,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: "location", value: location },
+          { key: "offset", value: String(offset) },
+          { key: "length", value: String(raw.byteLength) },
+        ],
+      });
+      return name;
+    }
+    this.initializers.push({ name, dims, dataType, rawData: raw });
     return name;
   }
 
@@ -136,8 +156,8 @@ export class GraphBuilder {
       const parts: Uint8Array[] = [];
       let offset = 0;
       initializer = this.initializers.map((t) => {
-        const raw = t.rawData!;
-        if (raw.byteLength < EXTERNAL_MIN_BYTES) return t;
+        const raw = t.rawData;
+        if (!raw || raw.byteLength < EXTERNAL_MIN_BYTES) return t;
         const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
         if (pad) parts.push(new Uint8Array(pad));
         offset += pad;
@@ -170,7 +190,12 @@ export class GraphBuilder {
 /** Tensors smaller than this stay inline even in external-data mode (shape constants, norms). */
 const EXTERNAL_MIN_BYTES = 1024;
 /** Offsets aligned so ONNX Runtime can mmap/read tensors without unaligned copies. */
-const EXTERNAL_ALIGN = 64;
+export const EXTERNAL_ALIGN = 64;
+
+/** Receives initializer bytes as a graph is built; says where (file, offset) it put them. */
+export interface ExternalSink {
+  write(bytes: Uint8Array): { location: string; offset: number };
+}
 
 export interface EncodedOnnx {
   model: Uint8Array;

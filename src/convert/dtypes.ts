@@ -1,0 +1,23 @@
+/** `--dtypes f32,q4,…` (CLI precision names or transformers.js names, or `all`) → ONNX variants. */
+import { VARIANTS, type Variant } from "./ops.ts";
+import { ConvertError } from "./tensors.ts";
+
+const NAMES: Record<string, Variant> = {
+  f32: "fp32", fp32: "fp32", f16: "fp16", fp16: "fp16", q8: "q8", q4: "q4", q4f16: "q4f16",
+};
+const EXPECTED = "expected a comma-separated list of f32, f16, q8, q4, q4f16 (or all)";
+
+/** In canonical order, without duplicates. */
+export function parseDtypeList(raw: string): Variant[] {
+  const names = raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 1 && names[0] === "all") return [...VARIANTS];
+  if (names.length === 0) throw new ConvertError(`--dtypes is empty; ${EXPECTED}`);
+  const chosen = new Set<Variant>();
+  for (const n of names) {
+    if (n === "bf16") throw new ConvertError(`--dtypes bf16: ONNX Runtime has no bf16 compute path; write f16 instead (the engine serves bf16 from it)`);
+    const v = NAMES[n];
+    if (!v) throw new ConvertError(`--dtypes: unknown dtype "${n}"; ${EXPECTED}`);
+    chosen.add(v);
+  }
+  return VARIANTS.filter((v) => chosen.has(v));
+}

@@ -1,0 +1,70 @@
+/**
+ * `convertCheckpoint`: a Hugging Face model folder (config.json, safetensors weights, tokenizer
+ * files) → a transformers.js folder the engine loads. The reader is chosen by what the folder holds
+ * (today: safetensors, single or sharded); the family writer by config.json's model_type.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { openSafetensors } from "./safetensors.ts";
+import type { Variant } from "./ops.ts";
+import { ConvertError } from "./tensors.ts";
+import { writeConvertedFolder, type FolderResult, type Progress } from "./write-folder.ts";
+import type { HfConfig } from "./families/common.ts";
+
+/** Tokenizer and generation files transformers.js may read, copied verbatim when present. */
+const COPIED = [
+  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+  "chat_template.jinja", "chat_template.json", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json",
+];
+
+export interface ConvertOptions {
+  src: string;
+  out: string;
+  /** Default: fp16 + q4 for 16-bit checkpoints, fp32 + q4 for fp32 ones. */
+  dtypes?: readonly Variant[];
+  onProgress?: (p: Progress) => void;
+  force?: boolean;
+  externalAboveBytes?: number;
+  maxChunkBytes?: number;
+}
+
+export function readHfConfig(dir: string): HfConfig {
+  const path = join(dir, "config.json");
+  if (!existsSync(path)) throw new ConvertError(`${dir} has no config.json (expected a Hugging Face model folder)`);
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    throw new ConvertError(`${path} is not valid JSON`);
+  }
+  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new ConvertError(`${path} must hold a JSON object`);
+  return config as HfConfig;
+}
+
+export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult> {
+  const src = resolve(o.src), out = resolve(o.out);
+  if (!existsSync(src) || !statSync(src).isDirectory()) throw new ConvertError(`${src} is not a directory (expected a Hugging Face model folder)`);
+  const config = readHfConfig(src);
+  if (!existsSync(join(src, "tokenizer.json"))) throw new ConvertError(`${src} has no tokenizer.json (transformers.js needs the fast tokenizer file)`);
+  const source = openSafetensors(src);
+  try {
+    const files: Record<string, Uint8Array> = {};
+    for (const f of COPIED) if (existsSync(join(src, f))) files[f] = readFileSync(join(src, f));
+    if (!files["tokenizer_config.json"]) files["tokenizer_config.json"] = new TextEncoder().encode("{}\n");
+    if (!files["generation_config.json"]) {
+      const gen = { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id };
+      files["generation_config.json"] = new TextEncoder().encode(JSON.stringify(gen, null, 2) + "\n");
+    }
+    const sixteen = source.names().some((n) => source.info(n)!.dtype !== "F32");
+    const variants = o.dtypes ?? (sixteen ? ["fp16", "q4"] : ["fp32", "q4"]);
+    return await writeConvertedFolder(out, {
+      config, source, files, variants,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.externalAboveBytes !== undefined ? { externalAboveBytes: o.externalAboveBytes } : {}),
+      ...(o.maxChunkBytes !== undefined ? { maxChunkBytes: o.maxChunkBytes } : {}),
+      replace: o.force === true,
+    });
+  } finally {
+    source.close();
+  }
+}

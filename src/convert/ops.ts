@@ -1,0 +1,118 @@
+/**
+ * The weight-carrying pieces every family graph is made of (linear layers, norms, embeddings), per
+ * ONNX variant. Each reads its tensor through `Weights` (shape-checked against the config), turns
+ * it into the variant's storage (fp32, fp16, or MatMulNBits blocks) and drops the fp32 copy, so
+ * memory holds one tensor at a time. In a dry run they only check names and shapes: the pipeline
+ * builds every graph once that way, so a bad checkpoint fails before any file is written.
+ */
+import { GraphBuilder, onnxType, type TensorData } from "../engine/models/onnx-graph.ts";
+import { quantizeNBits, type QBits } from "../engine/models/quantize-nbits.ts";
+import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from "../engine/models/float16.ts";
+import type { Weights } from "./tensors.ts";
+
+export type Variant = "fp32" | "fp16" | "q8" | "q4" | "q4f16";
+export const VARIANTS: readonly Variant[] = ["fp32", "fp16", "q8", "q4", "q4f16"];
+
+export interface VariantSpec {
+  /** Element type of weights, activations, KV cache and logits. */
+  float: "float32" | "float16";
+  /** MatMulNBits bit width for every linear layer (incl. the classifier); absent = dense MatMul. */
+  bits?: QBits;
+}
+export const VARIANT_SPECS: Record<Variant, VariantSpec> = {
+  fp32: { float: "float32" },
+  fp16: { float: "float16" },
+  q8: { float: "float32", bits: 8 },
+  q4: { float: "float32", bits: 4 },
+  q4f16: { float: "float16", bits: 4 },
+};
+
+/** transformers.js file name per variant (runtime-notes §4.4). */
+export const VARIANT_FILES: Record<Variant, string> = {
+  fp32: "model.onnx",
+  fp16: "model_fp16.onnx",
+  q8: "model_quantized.onnx",
+  q4: "model_q4.onnx",
+  q4f16: "model_q4f16.onnx",
+};
+
+/** Transposes a row-major [rows, cols] matrix to [cols, rows] (Linear layout → MatMul's B layout). */
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c]!;
+  return out;
+}
+
+export class GraphOps {
+  readonly T: "float32" | "float16";
+  readonly half: boolean;
+  readonly spec: VariantSpec;
+
+  constructor(readonly g: GraphBuilder, readonly w: Weights, variant: Variant, readonly dry = false) {
+    this.spec = VARIANT_SPECS[variant];
+    this.T = this.spec.float;
+    this.half = this.T === "float16";
+  }
+
+  private stored(x: Float32Array): TensorData {
+    return this.half ? toFloat16Array(x) : x;
+  }
+
+  /** A weight stored as-is in the variant's float type (norm weights, biases, embeddings). */
+  tensor(name: string, shape: number[]): string {
+    if (this.dry) {
+      this.w.check(name, shape);
+      return name;
+    }
+    return this.g.initializer(name, this.stored(this.w.get(name, shape)), shape);
+  }
+
+  toF32(x: string): string {
+    return this.half ? this.g.op("Cast", [x], { to: onnxType("float32") }) : x;
+  }
+
+  toT(x: string): string {
+    return this.half ? this.g.op("Cast", [x], { to: onnxType("float16") }) : x;
+  }
+
+  /** y = x · Wᵀ (+ b) for a Hugging Face Linear weight `name` [out, in]; `bias` names its bias [out]. */
+  linear(x: string, name: string, out: number, inF: number, bias?: string): string {
+    const g = this.g;
+    let y: string;
+    if (this.dry) {
+      this.w.check(name, [out, inF]);
+      y = g.op("MatMul", [x, name]);
+    } else if (!this.spec.bits) {
+      const t = transpose(this.w.get(name, [out, inF]), out, inF);
+      y = g.op("MatMul", [x, g.initializer(name, this.stored(t), [inF, out])]);
+    } else {
+      const bits = this.spec.bits;
+      const roundScale = this.half ? (s: number) => fromFloat16Bits(toFloat16Bits(s)) : Math.fround;
+      const q = quantizeNBits(this.w.get(name, [out, inF]), out, inF, bits, roundScale);
+      const b = g.initializer(`${name}.q${bits}`, q.data, [out, q.blocksPerRow, q.blobSize]);
+      const s = g.initializer(`${name}.scales`, this.stored(q.scales), [out * q.blocksPerRow]);
+      y = g.op("MatMulNBits", [x, b, s], { K: inF, N: out, bits, block_size: 32 }, { domain: "com.microsoft" });
+    }
+    return bias ? g.op("Add", [y, this.tensor(bias, [out])]) : y;
+  }
+
+  /** RMSNorm computed in fp32 (fp16 x² overflows above 256), weight `name` [dim]. */
+  rmsNorm(x: string, name: string, dim: number, eps: number): string {
+    const g = this.g;
+    const xf = this.toF32(x);
+    const mean = g.op("ReduceMean", [g.op("Mul", [xf, xf])], { axes: [-1], keepdims: 1 });
+    const rms = g.op("Sqrt", [g.op("Add", [mean, g.float([eps], [])])]);
+    return g.op("Mul", [this.toT(g.op("Div", [xf, rms])), this.tensor(name, [dim])]);
+  }
+
+  /** Split the last axis into consecutive pieces of these sizes (fused projections). */
+  split(x: string, sizes: number[]): string[] {
+    const outs = sizes.map(() => this.g.fresh("split"));
+    this.g.op("Split", [x, this.g.i64(sizes)], { axis: -1 }, { outputs: outs });
+    return outs;
+  }
+
+  silu(x: string): string {
+    return this.g.op("Mul", [x, this.g.op("Sigmoid", [x])]);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Tensors under Hugging Face names + config.json → a transformers.js model folder: config.json
+ * (the source config plus `transformers.js_config`), the tokenizer and generation files, and
+ * onnx/model*.onnx per requested variant. Every graph is first built dry (names and shapes only),
+ * so a bad checkpoint fails before anything is written; the folder is then assembled under a hidden
+ * temporary sibling and renamed into place, so no reader ever sees a half-written model and an
+ * interrupted conversion leaves only a temporary folder, removed by the next run.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { GraphBuilder } from "../engine/models/onnx-graph.ts";
+import { writeDecoder } from "./decoder.ts";
+import { ChunkedExternalData, DEFAULT_MAX_CHUNK_BYTES } from "./external-data.ts";
+import type { HfConfig } from "./families/common.ts";
+import { familyOf } from "./support.ts";
+import { GraphOps, VARIANT_FILES, type Variant } from "./ops.ts";
+import { ConvertError, Weights, type TensorSource } from "./tensors.ts";
+
+export interface Progress {
+  variant: Variant;
+  tensorsDone: number;
+  tensorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface FolderContents {
+  config: HfConfig;
+  source: TensorSource;
+  /** Files copied verbatim beside config.json (tokenizer.json, tokenizer_config.json, …). */
+  files: Record<string, Uint8Array | string>;
+  variants: readonly Variant[];
+  onProgress?: (p: Progress) => void;
+  /** fp32 weight bytes above which initializers go to external data files (default 64 MiB). */
+  externalAboveBytes?: number;
+  maxChunkBytes?: number;
+  /** Replace an existing `out`. */
+  replace?: boolean;
+}
+
+export const DEFAULT_EXTERNAL_ABOVE_BYTES = 64 * 1024 * 1024;
+
+export interface FolderResult {
+  dir: string;
+  modelType: string;
+  variants: Variant[];
+  /** External data chunk count per ONNX file that has any. */
+  externalChunks: Record<string, number>;
+  bytesRead: number;
+}
+
+/** Hidden siblings a conversion assembles in; leftovers of killed runs are removed. */
+const tmpPrefix = (out: string) => `.${basename(out)}.converting-`;
+
+async function removeStale(out: string): Promise<void> {
+  const parent = dirname(out);
+  if (!existsSync(parent)) return;
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(tmpPrefix(out))) continue;
+    const pid = Number(name.slice(tmpPrefix(out).length).split("-")[0]);
+    let alive = false;
+    try { alive = pid > 0 && pid !== process.pid && process.kill(pid, 0); } catch { alive = false; }
+    if (!alive) await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+export async function writeConvertedFolder(out: string, c: FolderContents): Promise<FolderResult> {
+  if (c.variants.length === 0) throw new ConvertError("no ONNX variant requested");
+  const family = familyOf(c.config);
+  const spec = family.spec(c.config);
+  // Dry pass: every tensor every graph needs exists with the shape the config implies.
+  const total = { tensors: 0, bytes: 0 };
+  let fp32Bytes = 0;
+  for (const v of c.variants) {
+    const probe = new Weights(c.source);
+    writeDecoder(new GraphOps(new GraphBuilder(), probe, v, true), spec);
+    total.tensors += probe.checks;
+    total.bytes += probe.checkedBytes;
+    fp32Bytes = Math.max(fp32Bytes, probe.checkedBytes);
+  }
+  if (existsSync(out) && !c.replace) throw new ConvertError(`output ${out} already exists (use --force to replace it)`);
+  const external = fp32Bytes > (c.externalAboveBytes ?? DEFAULT_EXTERNAL_ABOVE_BYTES);
+
+  await mkdir(dirname(out), { recursive: true });
+  await removeStale(out);
+  const tmp = join(dirname(out), `${tmpPrefix(out)}${process.pid}-${Date.now()}`);
+  await mkdir(join(tmp, "onnx"), { recursive: true });
+  const externalChunks: Record<string, number> = {};
+  let tensorsDone = 0, bytesDone = 0;
+  try {
+    for (const v of c.variants) {
+      const file = VARIANT_FILES[v];
+      const sink = external ? new ChunkedExternalData(join(tmp, "onnx"), file, c.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES) : undefined;
+      try {
+        const weights = new Weights(c.source, (_, bytes) => {
+          tensorsDone++;
+          bytesDone += bytes;
+          c.onProgress?.({ variant: v, tensorsDone, tensorsTotal: total.tensors, bytesDone, bytesTotal: total.bytes });
+        });
+        const g = new GraphBuilder(sink);
+        writeDecoder(new GraphOps(g, weights, v), spec);
+        await writeFile(join(tmp, "onnx", file), g.encode(spec.modelType, "atoma-node").model);
+      } finally {
+        sink?.close();
+      }
+      if (sink?.chunks) externalChunks[file] = sink.chunks;
+    }
+    const json = (x: unknown) => JSON.stringify(x, null, 2) + "\n";
+    const { "transformers.js_config": _old, ...config } = c.config;
+    const tjsConfig = {
+      dtype: c.variants.includes("fp32") ? "fp32" : c.variants[0],
+      // Per-file chunk counts: transformers.js then loads `<file>_data`, `<file>_data_1`, … itself.
+      ...(Object.keys(externalChunks).length ? { use_external_data_format: externalChunks } : {}),
+    };
+    await writeFile(join(tmp, "config.json"), json({ ...config, "transformers.js_config": tjsConfig }));
+    for (const [name, data] of Object.entries(c.files)) await writeFile(join(tmp, name), data);
+    if (existsSync(out)) {
+      if (!c.replace) throw new ConvertError(`output ${out} already exists (use --force to replace it)`);
+      await rm(out, { recursive: true, force: true });
+    }
+    await rename(tmp, out);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { dir: out, modelType: spec.modelType, variants: [...c.variants], externalChunks, bytesRead: bytesDone };
+}
