@@ -36,10 +36,15 @@ export const VARIANT_FILES: Record<Variant, string> = {
   q4f16: "model_q4f16.onnx",
 };
 
-/** Transposes a row-major [rows, cols] matrix to [cols, rows] (Linear layout → MatMul's B layout). */
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c]!;
+/**
+ * Transposes a row-major [rows, cols] matrix to [cols, rows] (Linear layout → MatMul's B layout),
+ * straight into fp16 bits for half variants, so a linear layer never holds two fp32 copies.
+ */
+function transposeTo(w: Float32Array, rows: number, cols: number, half: boolean): TensorData {
+  const out = half ? new Uint16Array(w.length) : new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = half ? toFloat16Bits(w[r * cols + c]!) : w[r * cols + c]!;
+  }
   return out;
 }
 
@@ -83,8 +88,8 @@ export class GraphOps {
       this.w.check(name, [out, inF]);
       y = g.op("MatMul", [x, name]);
     } else if (!this.spec.bits) {
-      const t = transpose(this.w.get(name, [out, inF]), out, inF);
-      y = g.op("MatMul", [x, g.initializer(name, this.stored(t), [inF, out])]);
+      const t = transposeTo(this.w.get(name, [out, inF]), out, inF, this.half);
+      y = g.op("MatMul", [x, g.initializer(name, t, [inF, out])]);
     } else {
       const bits = this.spec.bits;
       const roundScale = this.half ? (s: number) => fromFloat16Bits(toFloat16Bits(s)) : Math.fround;

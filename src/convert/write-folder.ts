@@ -40,6 +40,7 @@ export interface FolderContents {
 }
 
 export const DEFAULT_EXTERNAL_ABOVE_BYTES = 64 * 1024 * 1024;
+const GC_AFTER_BYTES = 1 << 20;
 
 export interface FolderResult {
   dir: string;
@@ -87,7 +88,7 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
   const tmp = join(dirname(out), `${tmpPrefix(out)}${process.pid}-${Date.now()}`);
   await mkdir(join(tmp, "onnx"), { recursive: true });
   const externalChunks: Record<string, number> = {};
-  let tensorsDone = 0, bytesDone = 0;
+  let tensorsDone = 0, bytesDone = 0, lastBytes = 0;
   try {
     for (const v of c.variants) {
       const file = VARIANT_FILES[v];
@@ -96,6 +97,10 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
         const weights = new Weights(c.source, (_, bytes) => {
           tensorsDone++;
           bytesDone += bytes;
+          // The previous tensor's arrays are garbage now, but they live outside the JS heap's
+          // accounting, so the collector would let several pile up: collect before holding the next.
+          if (lastBytes >= GC_AFTER_BYTES) Bun.gc(true);
+          lastBytes = bytes;
           c.onProgress?.({ variant: v, tensorsDone, tensorsTotal: total.tensors, bytesDone, bytesTotal: total.bytes });
         });
         const g = new GraphBuilder(sink);

@@ -59,5 +59,6 @@ export default defineCommand({
       meta: { name: "import", description: "Convert a model into the transformers.js/ONNX layout" },
       subCommands: { llama2c },
     }),
+    convert: () => import("./models-convert.ts").then((m) => m.default),
   },
 });

@@ -1,0 +1,55 @@
+/**
+ * `atoma-node models convert <hf-folder> --out <dir> [--dtypes f16,q4] [--force]`: a Hugging Face
+ * checkpoint (config.json + safetensors + tokenizer.json) → transformers.js folder the engine
+ * loads. Progress (tensors, bytes, ETA) on stderr; bad input prints one line and exits 2.
+ */
+import { defineCommand } from "citty";
+import { fail } from "../fail.ts";
+
+function formatBytes(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+export default defineCommand({
+  meta: { name: "convert", description: "Convert a Hugging Face safetensors checkpoint into the transformers.js/ONNX layout" },
+  args: {
+    src: { type: "positional", description: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)", required: false },
+    out: { type: "string", description: "Output directory (transformers.js layout)" },
+    dtypes: { type: "string", description: "ONNX variants: comma list of f32, f16, q8, q4, q4f16, or all (default: f16,q4 for 16-bit checkpoints, f32,q4 for fp32)" },
+    force: { type: "boolean", description: "Replace an existing --out", default: false },
+  },
+  async run({ args }) {
+    if (!args.src) fail("missing <hf-folder>: the Hugging Face model folder to convert");
+    if (!args.out) fail("missing --out <dir>");
+    const { convertCheckpoint, ConvertError, parseDtypeList } = await import("../../convert/index.ts");
+    try {
+      const dtypes = args.dtypes ? parseDtypeList(args.dtypes) : undefined;
+      const started = performance.now();
+      const tty = process.stderr.isTTY === true;
+      let lastPrint = -Infinity;
+      const r = await convertCheckpoint({
+        src: args.src,
+        out: args.out,
+        ...(dtypes ? { dtypes } : {}),
+        force: args.force,
+        onProgress(p) {
+          const now = performance.now();
+          if (now - lastPrint < (tty ? 200 : 5000) && p.tensorsDone < p.tensorsTotal) return;
+          lastPrint = now;
+          const elapsed = (now - started) / 1000, frac = p.bytesTotal ? p.bytesDone / p.bytesTotal : 1;
+          const eta = frac > 0 ? Math.round((elapsed / frac) * (1 - frac)) : 0;
+          const line = `${p.variant}: ${p.tensorsDone}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} (${Math.round(frac * 100)}%), ETA ${eta} s`;
+          process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+        },
+      });
+      if (tty) process.stderr.write("\n");
+      const ms = Math.round(performance.now() - started);
+      process.stderr.write(`converted ${r.modelType} checkpoint to ${r.dir} (${r.variants.join(", ")}) in ${ms} ms\n`);
+    } catch (e) {
+      if (e instanceof ConvertError) fail(e.message);
+      const err = e as NodeJS.ErrnoException;
+      if (err?.code) fail(`cannot convert into ${args.out}: ${err.code} (${err.syscall ?? "fs"} ${err.path ?? ""})`);
+      throw e;
+    }
+  },
+});

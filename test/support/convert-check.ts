@@ -1,0 +1,131 @@
+/**
+ * The per-family conversion check: a random checkpoint in Hugging Face layout is converted by the
+ * node, loaded by transformers.js on onnxruntime-node (what the engine runs), and compared with the
+ * independent pure-TS reference — logits at every prompt position within `tol`, then 32 greedy
+ * tokens through transformers.js's own generate() (KV cache, position ids) equal to the reference.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AutoModelForCausalLM, env, Tensor } from "@huggingface/transformers";
+import { convertCheckpoint } from "../../src/convert/index.ts";
+import type { Variant } from "../../src/convert/ops.ts";
+import { writeHfCheckpoint, type Config } from "./hf-checkpoints.ts";
+import { ReferenceHf } from "./reference-hf.ts";
+import type { NamedTensor, StDtype } from "./safetensors-writer.ts";
+import { maxAbsDiff } from "./ort-llama.ts";
+import { mulberry32 } from "./random-llama.ts";
+import { loadTextEngine } from "../../src/engine/engine.ts";
+import { DEFAULT_SAMPLING_PARAMS } from "../../src/engine/sampler.ts";
+
+env.allowRemoteModels = false;
+
+export interface FamilyCase {
+  config: Config;
+  dtype: StDtype;
+  shards?: number;
+  seed?: number;
+  promptLength?: number;
+  /** Replace generated parameters (e.g. routers with near-ties). */
+  edit?: (t: Map<string, NamedTensor>) => void;
+  /** Extra variant checked for greedy equality against the reference on its stored weights is not done here; fp32 only. */
+  variants?: Variant[];
+  tol?: number;
+}
+
+export const GREEDY_TOKENS = 32;
+
+export async function convertCase(k: FamilyCase): Promise<{ src: string; out: string; tensors: Map<string, NamedTensor>; root: string }> {
+  const root = mkdtempSync(join(tmpdir(), `atoma-convert-${k.config.model_type}-`));
+  const { tensors } = writeHfCheckpoint(join(root, "hf"), k.config, { dtype: k.dtype, shards: k.shards ?? 1, seed: k.seed ?? 7 });
+  if (k.edit) {
+    k.edit(tensors);
+    writeHfCheckpoint(join(root, "hf"), k.config, { dtype: k.dtype, shards: k.shards ?? 1, tensors });
+  }
+  const out = join(root, "onnx-model");
+  await convertCheckpoint({ src: join(root, "hf"), out, dtypes: k.variants ?? ["fp32"] });
+  return { src: join(root, "hf"), out, tensors, root };
+}
+
+export function prompt(k: FamilyCase): number[] {
+  const rnd = mulberry32(k.seed ?? 7);
+  return [1, ...Array.from({ length: (k.promptLength ?? 8) - 1 }, () => 3 + Math.floor(rnd() * (k.config.vocab_size - 3)))];
+}
+
+export function describeFamily(name: string, k: FamilyCase, extra?: (ctx: () => Promise<Awaited<ReturnType<typeof convertCase>>>) => void): void {
+  describe(name, () => {
+    let converted: ReturnType<typeof convertCase> | undefined;
+    const ctx = () => (converted ??= convertCase(k));
+    const ids = prompt(k);
+    const V = k.config.vocab_size;
+
+    test("transformers.js logits on the converted fp32 model equal the reference at every prompt position", async () => {
+      const { out, tensors } = await ctx();
+      const lm = await AutoModelForCausalLM.from_pretrained(out, { dtype: "fp32", device: "cpu" });
+      try {
+        const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+        const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+        const r = (await lm({ input_ids, attention_mask })) as { logits: { data: Float32Array } };
+        const ref = new ReferenceHf(k.config, tensors).forward(ids);
+        let err = 0;
+        ref.forEach((row, i) => { err = Math.max(err, maxAbsDiff(r.logits.data.subarray(i * V, (i + 1) * V), row)); });
+        console.log(`${name}: max |logit error| ${err.toExponential(2)} over ${ids.length} positions`);
+        expect(err).toBeLessThan(k.tol ?? 1e-4);
+      } finally {
+        await lm.dispose();
+      }
+    });
+
+    test(`transformers.js greedy generate() equals the reference for ${GREEDY_TOKENS} tokens`, async () => {
+      const { out, tensors } = await ctx();
+      const lm = await AutoModelForCausalLM.from_pretrained(out, { dtype: "fp32", device: "cpu" });
+      try {
+        const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+        const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+        // min_new_tokens keeps EOS (id 2) from ending random-weight output early.
+        const gen = (await lm.generate({ input_ids, attention_mask, max_new_tokens: GREEDY_TOKENS, min_new_tokens: GREEDY_TOKENS, do_sample: false })) as unknown as { data: BigInt64Array };
+        const got = Array.from(gen.data, Number).slice(ids.length);
+        const want = greedyNoEos(new ReferenceHf(k.config, tensors), ids);
+        expect(got).toEqual(want);
+      } finally {
+        await lm.dispose();
+      }
+    });
+
+    test("the node's engine (loadTextEngine, f32, greedy) generates the reference's tokens", async () => {
+      const { out, tensors } = await ctx();
+      const engine = await loadTextEngine({ id: name, dir: out, device: "cpu", dtype: "f32" });
+      try {
+        const r = await engine.generate({ prompt: "the cat sat", params: { ...DEFAULT_SAMPLING_PARAMS, maxTokens: GREEDY_TOKENS, temperature: 0 } });
+        const input = r.tokens.slice(0, r.inputTokens);
+        const want = new ReferenceHf(k.config, tensors).greedy(input, GREEDY_TOKENS);
+        const eos = want.indexOf(2);
+        console.log(`${name}: engine generated ${r.outputTokens} tokens`);
+        expect(r.tokens.slice(r.inputTokens)).toEqual(eos < 0 ? want : want.slice(0, eos));
+      } finally {
+        await engine.dispose();
+      }
+    });
+
+    extra?.(ctx);
+  });
+}
+
+/** Reference greedy with EOS suppressed, as min_new_tokens does in transformers.js. */
+function greedyNoEos(ref: ReferenceHf, ids: number[]): number[] {
+  ref.reset();
+  let last = ref.forward(ids).at(-1)!;
+  const out: number[] = [];
+  while (out.length < GREEDY_TOKENS) {
+    let best = -1;
+    for (let i = 0; i < last.length; i++) if (i !== 2 && (best < 0 || last[i]! > last[best]!)) best = i;
+    out.push(best);
+    last = ref.forward([best])[0]!;
+  }
+  return out;
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
