@@ -36,9 +36,13 @@ export function checkStories260kInputs(): void {
 }
 
 function importerFingerprint(): string {
-  const dir = resolve(import.meta.dir, "../../src/engine/models");
+  // The importer's reader lives in src/engine/models, its graph writer in src/convert (+ families/).
   const h = createHash("sha256");
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(dir, f)));
+  for (const rel of ["../../src/engine/models", "../../src/convert", "../../src/convert/families"]) {
+    const dir = resolve(import.meta.dir, rel);
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).filter((f) => f.endsWith(".ts")).sort()) h.update(rel).update(f).update(readFileSync(join(dir, f)));
+  }
   return h.digest("hex");
 }
 
