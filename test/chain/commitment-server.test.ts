@@ -198,6 +198,20 @@ describe("submit_commitment against the local Sui server", () => {
     expect(server.admin.commitments(ticket).length).toBe(1);
   });
 
+  test("held before validators until the client gives up → dropped unexecuted; the resend executes it once", async () => {
+    const ticket = prompt([7]);
+    server.admin.clearCalls();
+    server.admin.setFaults({ holdExecute: { count: 1, ms: 600_000 } });
+    const outbox = new MemoryOutbox();
+    const [o] = await submitter(me).submit([req(ticket)], outbox); // the first send times out after 1.5 s
+    expect(o).toMatchObject({ status: "committed", digest: outbox.txs[0]!.digest });
+    expect(outbox.txs.length).toBe(1);
+    const sends = server.admin.calls("ExecuteTransaction");
+    expect(sends.length).toBe(2);
+    expect(sends[0]!.input).toEqual(sends[1]!.input); // the same signed bytes
+    expect(server.admin.commitments(ticket).length).toBe(1);
+  });
+
   test("DEADLINE_EXCEEDED after execution and UNAVAILABLE before it → resolved with the same bytes", async () => {
     const s = submitter(me);
     const t1 = prompt([7]);
