@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { cachedSnapshot, cachedCommit, repoFolder } from "./hub-cache.ts";
 import { conversionBlocker, convertedDir } from "./convert-seam.ts";
 import { layoutOfDir, readConfig } from "./layout.ts";
-import type { RegistryRow } from "./registry.ts";
+import { registryRow as registryRowFor, type RegistryRow } from "./registry.ts";
 import { basename } from "node:path";
 
 export type RowStatus = "ready" | "pullable" | `unsupported: ${string}`;
@@ -60,4 +60,41 @@ export function rowState(row: RegistryRow, cacheDir: string): RowState {
     return { cached: true, status: blocker ? `unsupported: ${blocker}` : "pullable" };
   }
   return { cached: false, status: blocker ? `unsupported: ${blocker}` : "pullable" };
+}
+
+export interface ConfiguredModel {
+  modelId: string;
+  path: string;
+  local: boolean;
+  hub: { repo: string; revision: string | undefined } | undefined;
+}
+
+export interface ConfiguredState {
+  /** present: a folder in ONNX layout is there; pullable: `run` (or `models pull`) will fetch it. */
+  state: "present" | "pullable" | "missing" | "unsupported";
+  /** One line for a checklist: the folder, the repo to pull, or why not. */
+  detail: string;
+  dir?: string;
+}
+
+/** What `run` will do for one configured model, without network (for `doctor`). */
+export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoPull: boolean): ConfiguredState {
+  if (m.local) {
+    return layoutOfDir(m.path) === "onnx"
+      ? { state: "present", detail: m.path, dir: m.path }
+      : { state: "missing", detail: `${m.path} holds no transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx)` };
+  }
+  const legacy = legacyDir(cacheDir, m.modelId);
+  if (legacy) return { state: "present", detail: legacy, dir: legacy };
+  if (!m.hub) return { state: "missing", detail: `no folder and no repo for ${m.modelId}` };
+  const row = registryRowFor(m.modelId);
+  const blocker = row ? rowBlocker(row) : undefined;
+  const snap = cachedSnapshot(cacheDir, m.hub);
+  const repo = m.hub.revision ? `${m.hub.repo}@${m.hub.revision}` : m.hub.repo;
+  if (snap && layoutOfDir(snap) === "onnx") return { state: "present", detail: snap, dir: snap };
+  if (blocker) return { state: "unsupported", detail: `unsupported: ${blocker}` };
+  if (snap) return { state: "unsupported", detail: `unsupported: ${snap} holds no transformers.js ONNX layout` };
+  return autoPull
+    ? { state: "pullable", detail: `not in ${cacheDir}; run pulls ${repo} (or: atoma-node models pull ${m.modelId})` }
+    : { state: "missing", detail: `not in ${cacheDir} and auto_pull = false: atoma-node models pull ${m.modelId}` };
 }

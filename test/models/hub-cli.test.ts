@@ -4,11 +4,11 @@
  * (test/support/hub-server) through HF_ENDPOINT.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
-import { filesFromDir, makeRepo } from "../support/hub-server/repo.ts";
+import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts";
 import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
 import { freePort, ROOT } from "../node/harness.ts";
 
@@ -110,6 +110,18 @@ describe("models pull", () => {
     const r = await cli(["models", "pull", "test-org/gated-onnx", "--config", file], env({ HF_TOKEN: "hf_wrong_token" }));
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toStartWith(join(cache, "models--test-org--gated-onnx"));
+  });
+
+  test("two `models pull` processes on one cache at once: both succeed, identical files", async () => {
+    const e = env();
+    const [a, b] = await Promise.all([cli(["models", "pull", "test-org/tiny-onnx"], e), cli(["models", "pull", "test-org/tiny-onnx"], e)]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(a.stdout).toBe(b.stdout);
+    const dir = a.stdout.trim();
+    for (const f of hub.repos.get("test-org/tiny-onnx")!.files.values()) {
+      expect(sha256Hex(new Uint8Array(readFileSync(join(dir, f.path))))).toBe(sha256Hex(f.bytes));
+    }
+    expect(readdirSync(join(e.HF_HOME!, "hub", "models--test-org--tiny-onnx", "blobs")).every((x) => !x.endsWith(".incomplete"))).toBe(true);
   });
 
   test("404 and a bad spec: exit 2, one line", async () => {

@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pullRepo, type PullOptions } from "../../src/models/pull.ts";
 import { PullError } from "../../src/models/pull-errors.ts";
-import type { PullProgress } from "../../src/models/progress.ts";
+import { TerminalProgress, type PullProgress } from "../../src/models/progress.ts";
 import { cachedSnapshot, repoFolder } from "../../src/models/hub-cache.ts";
 import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
 import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts";
@@ -197,4 +197,53 @@ describe("models pull", () => {
     const none = await pullError(pull({ include: ["*.gguf"] }));
     expect(none.kind).toBe("no_files");
   });
+
+  test("disk full: one line, the partial file kept for resume", async () => {
+    const cacheDir = freshCache();
+    const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+    const blobs = join(repoFolder(cacheDir, "test-org/tiny-onnx"), "blobs");
+    mkdirSync(blobs, { recursive: true });
+    // Writes to /dev/full fail with ENOSPC, as on a full disk.
+    symlinkSync("/dev/full", join(blobs, `${onnx.lfs!.oid}.incomplete`));
+    const e = await pullError(pull({ cacheDir }));
+    expect(e.kind).toBe("disk_full");
+    expect(e.message).toStartWith(`disk full writing ${join(blobs, onnx.lfs!.oid)}.incomplete`);
+    expect(e.message).toContain("kept for resume");
+    expect(lstatSync(join(blobs, `${onnx.lfs!.oid}.incomplete`)).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(blobs, onnx.lfs!.oid))).toBe(false);
+  });
+
+  test("a lock left by a dead process is taken over", async () => {
+    const cacheDir = freshCache();
+    const dead = Bun.spawnSync([process.execPath, "-e", "0"]).pid;
+    const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+    const locks = join(cacheDir, ".locks", "models--test-org--tiny-onnx");
+    mkdirSync(locks, { recursive: true });
+    writeFileSync(join(locks, `${onnx.lfs!.oid}.lock`), String(dead));
+    const r = await pull({ cacheDir });
+    expect(sha(join(r.dir, "onnx/model.onnx"))).toBe(onnx.lfs!.oid);
+    expect(existsSync(join(locks, `${onnx.lfs!.oid}.lock`))).toBe(false);
+  });
+});
+
+test("on a terminal: a bar per file and a total line with bytes, rate and ETA", async () => {
+  let out = "";
+  const tty = { isTTY: true, write: (s: string) => ((out += s), true) } as unknown as NodeJS.WriteStream;
+  await pull({ progress: new TerminalProgress(tty) });
+  expect(out).toContain("pulling test-org/tiny-onnx:");
+  expect(out).toMatch(/\[#+\] onnx\/model\.onnx {2}\d/);
+  expect(out).toMatch(/\[#+-*\] total {2}[\d.]+ \w?B\/[\d.]+ \w?B {2}[\d.]+ \w?B\/s {2}ETA /);
+});
+
+
+test("configuredModelState: present after a pull, pullable before, missing with auto_pull off", async () => {
+  const { configuredModelState } = await import("../../src/models/status.ts");
+  const cacheDir = freshCache();
+  const m = { modelId: "test-org/tiny-onnx", path: join(cacheDir, "test-org/tiny-onnx"), local: false, hub: { repo: "test-org/tiny-onnx", revision: undefined } };
+  expect(configuredModelState(m, cacheDir, true).state).toBe("pullable");
+  expect(configuredModelState(m, cacheDir, false)).toMatchObject({ state: "missing", detail: expect.stringContaining("atoma-node models pull test-org/tiny-onnx") });
+  const r = await pull({ cacheDir });
+  expect(configuredModelState(m, cacheDir, true)).toEqual({ state: "present", detail: r.dir, dir: r.dir });
+  const seed = { modelId: "llama_v2", path: join(cacheDir, "llama_v2"), local: false, hub: { repo: "meta-llama/Llama-2-7b-hf", revision: "main" } };
+  expect(configuredModelState(seed, cacheDir, true)).toEqual({ state: "unsupported", detail: "unsupported: needs conversion (not built yet)" });
 });
