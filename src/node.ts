@@ -124,7 +124,8 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined): 
       log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
     } catch (e) {
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
-      if (e instanceof ModelUnavailableError || e instanceof PullError) throw new StartupInputError(e.message);
+      if (e instanceof ModelUnavailableError || (e instanceof PullError && e.isInputError)) throw new StartupInputError(e.message);
+      if (e instanceof PullError) throw new Error(e.message); // network, disk: a runtime failure (exit 1)
       throw new StartupInputError(`model ${m.modelId} (${dir}): ${(e as Error).message}`);
     }
   }

@@ -17,6 +17,12 @@ export class PullError extends Error {
   ) {
     super(message);
   }
+
+  /** Something the operator named or must provide (repo, revision, token): exit 2, like bad
+   * input; the others (network, disk, bad bytes) are runtime failures: exit 1. */
+  get isInputError(): boolean {
+    return this.kind === "auth" || this.kind === "not_found" || this.kind === "unsupported" || this.kind === "no_files";
+  }
 }
 
 export const TOKEN_SETTING = "[inference] api_key or HF_TOKEN";

@@ -199,3 +199,12 @@ describe("generate --model org/name and run with auto_pull", () => {
     expect(hub.requests.length).toBe(before);
   });
 });
+
+test("hub unreachable: models pull exits 1 (a runtime failure) with one line naming the endpoint", async () => {
+  const down = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+  const endpoint = `http://127.0.0.1:${down.port}`;
+  await down.stop(true);
+  const r = await cli(["models", "pull", "test-org/tiny-onnx"], env({ HF_ENDPOINT: endpoint }));
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining(`cannot reach the Hugging Face hub at ${endpoint}`)]);
+});

@@ -247,3 +247,12 @@ test("configuredModelState: present after a pull, pullable before, missing with 
   const seed = { modelId: "llama_v2", path: join(cacheDir, "llama_v2"), local: false, hub: { repo: "meta-llama/Llama-2-7b-hf", revision: "main" } };
   expect(configuredModelState(seed, cacheDir, true)).toEqual({ state: "unsupported", detail: "unsupported: needs conversion (not built yet)" });
 });
+
+test("selectForServing: an ONNX repo's metadata plus only the dtype's graph; safetensors refused before download", async () => {
+  const { selectForServing } = await import("../../src/models/layout.ts");
+  const paths = ["config.json", "tokenizer.json", "tokenizer_config.json", "README.md", "onnx/model.onnx", "onnx/model_q4.onnx", "onnx/model_q4.onnx_data", "onnx/model_fp16.onnx"];
+  expect(selectForServing(paths, "q4").include).toEqual(["config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model_q4.onnx", "onnx/model_q4.onnx_data"]);
+  expect(selectForServing(paths, "bf16").include).toContain("onnx/model_fp16.onnx");
+  expect(selectForServing(paths, "q8").refuse).toContain("onnx/model_quantized.onnx");
+  expect(selectForServing(["config.json", "model.safetensors"], "f32").refuse).toBe("needs conversion (not built yet)");
+});

@@ -117,7 +117,11 @@ const pull = defineCommand({
       if (row) process.stderr.write(`${row.modelType}: ${rowState(row, cacheDir).status}\n`);
       process.stdout.write(dir + "\n");
     } catch (e) {
-      if (e instanceof PullError) fail(e.message);
+      if (e instanceof PullError && e.isInputError) fail(e.message);
+      if (e instanceof PullError) {
+        process.stderr.write(`error: ${e.message}\n`);
+        process.exit(1);
+      }
       throw e;
     }
   },
