@@ -70,9 +70,15 @@ describe("init", () => {
   test("the written files validate (doctor --config)", async () => {
     const dir = join(tmp, "init-validate");
     expect((await cli(["init", dir])).code).toBe(0);
-    const r = await cli(["doctor", "--json", "--config", join(dir, "atoma-node.toml")]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).config).toMatchObject({ valid: true, mode: "chain" });
+    // No network in tests: the example's testnet URL is pointed at a closed local port.
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const r = await cli(["doctor", "--json", "--config", join(dir, "atoma-node.toml")], { ...baseEnv, ATOMA_EVENT_SUBSCRIBER__HTTP_URL: closed, HOME: tmp, ATOMA_SUI_PRIVATE_KEY: "" });
+    const report = JSON.parse(r.stdout);
+    expect(report.config).toMatchObject({ valid: true, mode: "chain" });
+    // Valid, but its placeholders are not a deployment: what run needs is missing, exit 1.
+    expect(r.code).toBe(1);
+    expect(report.ok).toBe(false);
+    expect(report.checks.find((c: { name: string }) => c.name === "full node").detail).toStartWith(`${closed} unreachable`);
   }, 60_000);
 });
 

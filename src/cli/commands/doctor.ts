@@ -1,8 +1,11 @@
 /**
  * `atoma-node doctor [--json] [config flags]`: what this machine and build can do — runtime,
  * OS/arch, CPUs, memory, which inference backends really run a session here, GPU adapters — and,
- * when config flags are given, whether the configuration is valid. Never crashes: every probe
- * failure is reported as data. Exit 2 only when a given configuration is invalid.
+ * when config flags are given, a checklist of what `run` needs: each configured model present and
+ * loadable, and in chain mode the signer's key, the full node, the package, `AtomaDb` and the
+ * `NodeBadge` owned by the signer (src/models/model-check.ts, src/chain/preflight.ts). Never
+ * crashes: every probe failure is reported as data. Exit 2 when the configuration is invalid,
+ * 1 when a check fails, 0 only when every check passes.
  */
 import { defineCommand } from "citty";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -11,6 +14,10 @@ import { join } from "node:path";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { ConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
+import type { NodeConfig } from "../../config/types.ts";
+import { chainPreflight } from "../../chain/preflight.ts";
+import { checkConfiguredModel } from "../../models/model-check.ts";
+import { paint } from "../style.ts";
 import { DEVICES, type Device } from "../../engine/types.ts";
 import { ortRuntimeInfo } from "../../engine/runtime/ort-native.ts";
 import { oneLineError } from "../../log/one-line.ts";
@@ -23,6 +30,12 @@ interface BackendReport {
   device: Device;
   available: boolean;
   reason?: string;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
 }
 
 interface ConfigReport {
@@ -42,6 +55,10 @@ export interface DoctorReport {
   backends: BackendReport[];
   gpuAdapters: string[];
   config?: ConfigReport;
+  /** With config flags: what `run` needs, in order; absent when the configuration is invalid. */
+  checks?: Check[];
+  /** Every check passed (and the configuration is valid). */
+  ok?: boolean;
 }
 
 export default defineCommand({
@@ -54,7 +71,7 @@ export default defineCommand({
     const report = await diagnose(args);
     if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(render(report));
-    process.exit(report.config && !report.config.valid ? 2 : 0);
+    process.exit(report.config && !report.config.valid ? 2 : report.ok === false ? 1 : 0);
   },
 });
 
@@ -65,6 +82,8 @@ async function diagnose(args: Record<string, string | boolean | string[] | undef
   for (const device of DEVICES) backends.push(await probe(device));
   const webgpu = backends.find((b) => b.device === "webgpu");
   const sources = sourcesFromArgs(args);
+  const loaded = hasConfigArgs(sources) ? checkConfig(sources) : undefined;
+  const checks = loaded?.config ? await checklist(loaded.config) : undefined;
   return {
     version: VERSION,
     runtime: { name: "bun", version: Bun.version, compiledBinary: ort.compiled, binaryTarget: ort.target },
@@ -73,7 +92,8 @@ async function diagnose(args: Record<string, string | boolean | string[] | undef
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     backends,
     gpuAdapters: [...(webgpu?.available ? ["WebGPU adapter (onnxruntime-node)"] : []), ...hardwareGpus()],
-    config: hasConfigArgs(sources) ? checkConfig(sources) : undefined,
+    config: loaded?.report,
+    ...(loaded ? { checks, ok: loaded.report.valid && (checks ?? []).every((c) => c.ok) } : {}),
   };
 }
 
@@ -121,18 +141,28 @@ function hardwareGpus(): string[] {
   return out;
 }
 
-function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): ConfigReport {
+/** What `run` needs, in the order it needs it. */
+async function checklist(config: NodeConfig): Promise<Check[]> {
+  const checks: Check[] = [];
+  if (config.inference.models.length === 0) checks.push({ name: "models", ok: false, detail: "no model configured ([inference] models is empty): the node would serve nothing" });
+  for (const m of config.inference.models) checks.push(await checkConfiguredModel(m));
+  if (config.eventSubscriber && config.client) checks.push(...(await chainPreflight(config.eventSubscriber, config.client)));
+  return checks;
+}
+
+function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): { report: ConfigReport; config?: NodeConfig } {
   try {
     const c = loadConfig(sources);
-    return {
+    const report: ConfigReport = {
       valid: true,
       mode: c.eventSubscriber ? "chain" : "local",
       sources: c.sources,
       models: c.inference.models.map((m) => ({ id: m.modelId, device: m.device, dtype: m.dtype, path: m.path, present: existsSync(m.path) })),
     };
+    return { report, config: c };
   } catch (e) {
-    if (e instanceof ConfigError) return { valid: false, error: e.message };
-    return { valid: false, error: oneLineError(e, 200) };
+    if (e instanceof ConfigError) return { report: { valid: false, error: e.message } };
+    return { report: { valid: false, error: oneLineError(e, 200) } };
   }
 }
 
@@ -153,5 +183,15 @@ function render(r: DoctorReport): string {
     for (const m of c.models ?? []) rows.push([`  model ${m.id}`, `${m.device}/${m.dtype} ${m.path}${m.present ? "" : " (missing)"}`]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n") + "\n";
+  let out = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n") + "\n";
+  if (r.checks) {
+    const w = Math.max(...r.checks.map((c) => c.name.length));
+    out += "\nwhat run needs:\n";
+    for (const c of r.checks) out += `  ${c.ok ? paint.green("[ok]  ") : paint.red("[FAIL]")} ${c.name.padEnd(w)}  ${c.detail}\n`;
+    const failed = r.checks.filter((c) => !c.ok);
+    out += failed.length === 0
+      ? paint.green(`all ${r.checks.length} check${r.checks.length === 1 ? "" : "s"} passed`) + "\n"
+      : paint.red(`${failed.length} of ${r.checks.length} checks failed: ${failed.map((c) => c.name).join(", ")}`) + "\n";
+  }
+  return out;
 }
