@@ -28,6 +28,27 @@ export function createSuiClient(opts: ClientOptions): SuiGrpcClient {
   return new SuiGrpcClient({
     network: opts.network,
     baseUrl,
+    fetch: namingFetch(baseUrl),
     ...(opts.requestTimeoutMs !== undefined ? { timeout: opts.requestTimeoutMs } : {}),
   });
+}
+
+/**
+ * `fetch` whose connection failures name the full node (`http://…: ECONNREFUSED: …`): the gRPC
+ * transport turns them into errors carrying only the socket's words, and an operator with several
+ * endpoints needs to know which one failed. Aborts stay aborts (shutdown, timeouts).
+ */
+function namingFetch(baseUrl: string): typeof fetch {
+  const named = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    try {
+      return await fetch(input, init);
+    } catch (e) {
+      if (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")) throw e;
+      const err = new Error(`${baseUrl}: ${e instanceof Error ? e.message : String(e)}`);
+      err.name = e instanceof Error ? e.name : "Error";
+      (err as Error & { cause?: unknown }).cause = e;
+      throw err;
+    }
+  };
+  return Object.assign(named, { preconnect: fetch.preconnect }) as typeof fetch;
 }

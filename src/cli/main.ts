@@ -3,8 +3,12 @@
  * `atoma-node` command line. Each subcommand lives in src/cli/commands/<name>.ts and is loaded
  * lazily so that, e.g., `atoma-node --version` never loads ONNX Runtime.
  */
+// First: decides colour (terminal only, NO_COLOR honoured) before citty reads the environment.
+import { colorEnabled } from "./style.ts";
 import { defineCommand, runMain } from "citty";
 import { VERSION } from "../version.ts";
+import { checkArgv } from "./argv.ts";
+import { selfCommand } from "./invocation.ts";
 
 const main = defineCommand({
   meta: { name: "atoma-node", version: VERSION, description: "Atoma network node: deterministic inference jobs from Sui" },
@@ -21,4 +25,10 @@ const main = defineCommand({
   },
 });
 
+const bad = await checkArgv(main, process.argv.slice(2));
+if (bad) {
+  process.stderr.write(`${bad.error} (see \`${[selfCommand(), ...bad.path, "--help"].join(" ")}\`)\n`);
+  process.exit(2);
+}
+void colorEnabled;
 await runMain(main);

@@ -242,6 +242,14 @@ export class SqliteJobStore implements JobStore {
     return (this.db.query("SELECT * FROM jobs WHERE ticket_id = ? ORDER BY leaf_index").all(ticketId) as Row[]).map(toRecord);
   }
 
+  /** Ticket ids starting with `prefix` and ending with `suffix` (lowercase hex with 0x), at most `limit`. */
+  ticketsMatching(prefix: string, suffix: string, limit = 5): string[] {
+    const rows = this.db
+      .query("SELECT DISTINCT ticket_id FROM jobs WHERE substr(ticket_id, 1, ?1) = ?2 AND (?3 = '' OR substr(ticket_id, -length(?3)) = ?3) ORDER BY ticket_id LIMIT ?4")
+      .all(prefix.length, prefix, suffix, limit) as { ticket_id: string }[];
+    return rows.map((r) => r.ticket_id);
+  }
+
   list(filter: JobFilter): JobRecord[] {
     const where: string[] = [];
     const args: (string | number)[] = [];

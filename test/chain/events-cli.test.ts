@@ -17,10 +17,20 @@ describe("atoma-node events decode", () => {
     const j = JSON.parse(r.out);
     expect(j.event.params.randomSeed).toBe("42");
     expect(j.event.params.temperature).toBe(0.699999988079071);
-    expect(j.event.params.prompt).toBe("6869");
+    expect(j.event.params.prompt).toBe("hi");
+    expect(j.decoded_prompt_source).toBe("legacy UTF-8 text (params.prompt shown as text)");
     expect(j.event.outputDestination).toBe("a84669726562617365");
     expect(j.decoded_output_destination).toEqual({ kind: "Firebase" });
     expect(j.selection).toEqual({ smallId: "9", selected: true, index: 2, leaves: "3", policy: "chunks_count" });
+  });
+  test("a prompt that is not UTF-8 stays hex, and says so", () => {
+    const bytes = F.TEXT2TEXT_152.replace("026869", "02fffe");
+    expect(bytes).not.toBe(F.TEXT2TEXT_152);
+    const j = JSON.parse(run("Text2TextPromptEvent", "--bcs", `0x${bytes}`).out);
+    expect(j.event.params.prompt).toBe("fffe");
+    expect(j.decoded_prompt_source).toBe("bytes that are not UTF-8 (params.prompt shown as hex)");
+    const multi = JSON.parse(run("Text2TextPromptEvent", "--bcs", `0x${F.TEXT2TEXT_152.replace("026869", "06e4b896e7958c")}`).out);
+    expect(multi.event.params.prompt).toBe("世界");
   });
   test("0x-hex BCS is accepted too", () => {
     const r = run("FirstSubmissionEvent", "--bcs", `0x${F.FIRST_SUBMISSION}`);

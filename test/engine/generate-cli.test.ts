@@ -62,10 +62,18 @@ describe("atoma-node generate", () => {
     const [plain, streamed, json] = await Promise.all([cli(...args), cli(...args, "--stream"), cli(...args, "--json")]);
     expect(streamed.out).toBe(plain.out);
     const obj = JSON.parse(json.out);
-    expect(Object.keys(obj).sort()).toEqual(["input_tokens", "output_tokens", "text", "time_to_first_token_ms", "tokens_per_second"]);
+    expect(Object.keys(obj).sort()).toEqual(["finish_reason", "input_tokens", "output_tokens", "prompt_token_ids", "text", "time_to_first_token_ms", "token_ids", "tokens_per_second"]);
     expect(obj.text).toBe(plain.out);
     expect(obj.input_tokens).toBe(5);
     expect(obj.output_tokens).toBe(60);
+    expect(obj.finish_reason).toBe("length");
+    // Token by token: the prompt's ids are the tokenizer's (with BOS), the generated ids decode to the text.
+    const { AutoTokenizer } = await import("@huggingface/transformers");
+    const tok = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+    expect(obj.prompt_token_ids).toEqual(tok.encode("Once upon a time"));
+    expect(obj.prompt_token_ids[0]).toBe(1);
+    expect(obj.token_ids).toHaveLength(60);
+    expect(tok.decode(obj.token_ids, { skip_special_tokens: true })).toBe(obj.text);
     expect(json.out.trim().split("\n").length).toBe(1);
   }, TIMEOUT);
 

@@ -7,6 +7,8 @@ import { SqliteJobStore } from "../../src/jobs/sqlite-store.ts";
 const ROOT = join(import.meta.dir, "../..");
 const T1 = "0x" + "11".repeat(32);
 const T2 = "0x" + "22".repeat(32);
+/** Shares T1's first 62 hex digits: a prefix of both is ambiguous. */
+const T3 = "0x" + "11".repeat(31) + "33";
 let dir: string;
 
 beforeAll(() => {
@@ -18,6 +20,7 @@ beforeAll(() => {
     checkpoint: 4n,
     events: [
       { origin, prompts: [], settled: [], jobs: [{ ticketId: T1, leafIndex: 0, numLeaves: 2, model: "m", job: { kind: "text", params }, outputDestination: new Uint8Array(), origin }] },
+      { origin: { ...origin, eventIndex: 2 }, prompts: [], settled: [], jobs: [{ ticketId: T3, leafIndex: 0, numLeaves: 1, model: "m", job: { kind: "text", params }, outputDestination: new Uint8Array(), origin }] },
       { origin: { ...origin, eventIndex: 1 }, prompts: [], settled: [], jobs: [{ ticketId: T2, leafIndex: 1, numLeaves: 2, model: "zz", job: { kind: "text", params }, outputDestination: new Uint8Array(), origin, state: "not_servable", error: "model zz is not hosted" }] },
     ],
   });
@@ -47,6 +50,23 @@ describe("atoma-node jobs", () => {
     expect(r.exitCode).toBe(0);
     const v = JSON.parse(r.stdout.toString());
     expect(v.jobs[0]).toMatchObject({ ticket_id: T1, leaf_index: 0, num_leaves: 2, prompt: "hi", state: "received" });
+  });
+
+  test("jobs show accepts the ticket as jobs list prints it, and a unique prefix", () => {
+    const table = run("list", "--data-dir", dir).stdout.toString().split("\n");
+    const printed = table.find((l) => l.includes("not_servable"))!.split(/\s+/)[1]!;
+    expect(printed).toMatch(/^0x2{6}…2{4}$/);
+    for (const id of [printed, printed.replace("…", "..."), "0x2222", "222222", T2.toUpperCase().replace("0X", "0x")]) {
+      const r = run("show", id, "--data-dir", dir);
+      expect(r.stderr.toString()).toBe("");
+      expect(JSON.parse(r.stdout.toString()).ticket_id).toBe(T2);
+    }
+    const amb = run("show", "0x1111", "--data-dir", dir);
+    expect(amb.exitCode).toBe(2);
+    expect(amb.stderr.toString().trim().split("\n")).toHaveLength(1);
+    expect(amb.stderr.toString()).toContain(`matches several tickets (${T1}, ${T3}); give more digits`);
+    // The printed short form of T3 (its last digits differ) is unique.
+    expect(JSON.parse(run("show", "0x111111…1133", "--data-dir", dir).stdout.toString()).ticket_id).toBe(T3);
   });
 
   test("bad input: one-line errors", () => {

@@ -1,7 +1,8 @@
 /**
  * `atoma-node events decode <EventName> (--bcs <base64> | --json <text>) [--small-id N]`: decodes an
  * Atoma event exactly as the node would and prints it as JSON (u64 as decimal strings, floats as
- * numbers, byte vectors as hex); with --small-id, also whether the event is for that node.
+ * numbers, byte vectors as hex, a UTF-8 prompt as text); with --small-id, also whether the event is
+ * for that node.
  */
 import { defineCommand } from "citty";
 import { fail } from "../fail.ts";
@@ -16,12 +17,36 @@ import { renderJson } from "../../protocol/render.ts";
 import type { AtomaEvent } from "../../protocol/types.ts";
 
 
-/** MessagePack payloads shown decoded next to their hex, so operators see where output goes. */
-function annotations(event: AtomaEvent): Record<string, unknown> {
-  if (event.kind !== "Text2TextPromptEvent" && event.kind !== "Text2ImagePromptEvent") return {};
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The bytes as text when they are valid UTF-8, else undefined (they stay hex). */
+function asText(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * MessagePack payloads shown decoded next to their hex, so operators see where output goes; a
+ * plain prompt (not a MessagePack `InputSource`) is shown as its text when it is UTF-8.
+ */
+function display(event: AtomaEvent): { event: unknown; notes: Record<string, unknown> } {
+  if (event.kind !== "Text2TextPromptEvent" && event.kind !== "Text2ImagePromptEvent") return { event, notes: {} };
+  const source = decodeInputSource(event.params.prompt);
+  const text = source ? undefined : asText(event.params.prompt);
+  const params: Record<string, unknown> = { ...event.params, ...(text !== undefined ? { prompt: text } : {}) };
+  if (event.kind === "Text2ImagePromptEvent") {
+    const uncond = asText(event.params.uncondPrompt);
+    if (uncond !== undefined) params.uncondPrompt = uncond;
+  }
   return {
-    decoded_output_destination: decodeOutputDestination(event.outputDestination),
-    decoded_prompt_source: decodeInputSource(event.params.prompt) ?? "legacy UTF-8 text",
+    event: { ...event, params },
+    notes: {
+      decoded_output_destination: decodeOutputDestination(event.outputDestination),
+      decoded_prompt_source: source ?? (text !== undefined ? "legacy UTF-8 text (params.prompt shown as text)" : "bytes that are not UTF-8 (params.prompt shown as hex)"),
+    },
   };
 }
 
@@ -62,7 +87,8 @@ const decode = defineCommand({
       result = decodeEventJson(name, args.json);
     }
     if (!result.ok) fail(result.message);
-    const out: Record<string, unknown> = { event: result.event, ...annotations(result.event) };
+    const shown = display(result.event);
+    const out: Record<string, unknown> = { event: shown.event, ...shown.notes };
     if (smallId !== undefined) out.selection = { smallId, ...describeSelection(result.event, smallId, policy) };
     process.stdout.write(renderJson(out) + "\n");
   },

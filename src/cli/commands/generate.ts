@@ -135,6 +135,10 @@ export default defineCommand({
           text: r.text,
           input_tokens: r.inputTokens,
           output_tokens: r.outputTokens,
+          finish_reason: r.finishReason,
+          // Token by token, so a dispute can be checked against another node's run.
+          prompt_token_ids: r.tokens.slice(0, r.inputTokens),
+          token_ids: r.tokens.slice(r.inputTokens),
           time_to_first_token_ms: Math.round(r.timeToFirstTokenMs * 100) / 100,
           tokens_per_second: Math.round(r.tokensPerSecond * 100) / 100,
         };

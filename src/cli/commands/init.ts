@@ -5,7 +5,8 @@
  */
 import { defineCommand } from "citty";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { selfCommand } from "../invocation.ts";
 import merged from "../../../config/atoma-node.toml" with { type: "text" };
 import client from "../../../config/atoma-sui-client.toml" with { type: "text" };
 import local from "../../../config/local.toml" with { type: "text" };
@@ -43,9 +44,23 @@ export default defineCommand({
       process.exit(2);
     }
     for (const [name] of EXAMPLE_FILES) process.stdout.write(`${join(dir, name)}\n`);
+    // Invocations that work from here: the way this program was started, paths relative to cwd.
+    const self = selfCommand();
+    const rel = (name: string) => {
+      const r = relative(process.cwd(), join(dir, name));
+      return shellWord(r.startsWith("..") ? join(dir, name) : r);
+    };
     process.stderr.write(
-      `Next: edit ${join(dir, "atoma-node.toml")} (chain mode) or run local mode with\n` +
-        `  atoma-node run --config ${join(dir, "local.toml")}\n`,
+      `Next: try local mode (serves the built-in stories260K model):\n` +
+        `  ${self} run --config ${rel("local.toml")}\n` +
+        `or put your package, AtomaDb, NodeBadge and small id into ${rel("atoma-node.toml")}, then check and run it:\n` +
+        `  ${self} doctor --config ${rel("atoma-node.toml")}\n` +
+        `  ${self} run --config ${rel("atoma-node.toml")}\n`,
     );
   },
 });
+
+/** A path as one shell word (quoted when it has spaces or shell characters). */
+function shellWord(s: string): string {
+  return /^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}

@@ -73,17 +73,41 @@ const list = defineCommand({
   },
 });
 
+/** Shortest unique-looking prefix accepted for a ticket (`0x` + 4 hex digits). */
+const MIN_PREFIX_HEX = 4;
+
+/**
+ * A ticket as the user typed it: the full id, a unique prefix (`0x272e5a`), or the shortened form
+ * `jobs list` prints (`0x272e5a3c…a22b`, also with `...`). `undefined` when nothing matches.
+ */
+function resolveTicket(store: SqliteJobStore, raw: string): string | undefined {
+  const text = raw.trim().toLowerCase();
+  const m = /^(?:0x)?([0-9a-f]+)(?:…|\.\.\.)?([0-9a-f]*)$/.exec(text);
+  if (!m) fail(`ticket id ${JSON.stringify(raw)} is not a hex object id, a prefix of one, or the 0x1234abcd…ef01 form jobs list prints`);
+  const [, head, tail] = m as unknown as [string, string, string];
+  const elided = /…|\.\.\./.test(text);
+  if (!elided) {
+    const exact = parseObjectId(`0x${head}`);
+    if (exact && store.byTicket(exact).length > 0) return exact;
+    if (head.length === 64) return undefined;
+  }
+  if (head.length < MIN_PREFIX_HEX) return undefined;
+  const found = store.ticketsMatching(`0x${head}`, tail);
+  if (found.length > 1) fail(`ticket id ${JSON.stringify(raw)} matches several tickets (${found.join(", ")}${found.length === 5 ? ", …" : ""}); give more digits`);
+  return found[0];
+}
+
 const show = defineCommand({
-  meta: { name: "show", description: "Everything stored about one ticket (JSON)" },
-  args: { ...storeArgs, ticket_id: { type: "positional", description: "Ticket object id (0x…)", required: true } },
+  meta: { name: "show", description: "Everything stored about one ticket (JSON); a unique prefix or the id as jobs list prints it also works" },
+  args: { ...storeArgs, ticket_id: { type: "positional", description: "Ticket object id (0x…), a unique prefix, or 0x1234abcd…ef01 as in jobs list", required: true } },
   async run({ args }) {
     const raw = String(args.ticket_id);
-    const id = parseObjectId(raw) ?? fail(`ticket id ${JSON.stringify(raw)} is not a hex object id`);
     const store = await openStore(args);
     try {
-      const jobs = store.byTicket(id);
-      if (jobs.length === 0) {
-        process.stderr.write(`error: no job for ticket ${id}\n`);
+      const id = resolveTicket(store, raw);
+      const jobs = id ? store.byTicket(id) : [];
+      if (!id || jobs.length === 0) {
+        process.stderr.write(`error: no job for ticket ${id ?? parseObjectId(raw) ?? raw}\n`);
         process.exitCode = 1;
         return;
       }

@@ -6,7 +6,8 @@ import { defineCommand } from "citty";
 import { configArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { ConfigError, exitOnConfigError } from "../../config/errors.ts";
 import { loadConfig } from "../../config/load.ts";
-import { applyTracing, log, redact } from "../../log/logger.ts";
+import { describeConfig } from "../../config/describe.ts";
+import { applyTracing, log } from "../../log/logger.ts";
 import { provisionDefaultModel } from "../../models/default-model.ts";
 import { StartupInputError, startNode } from "../../node.ts";
 import { VERSION } from "../../version.ts";
@@ -27,7 +28,8 @@ export default defineCommand({
     applyTracing(config.inference.tracing);
     const mode = config.eventSubscriber ? "chain" : "local";
     log.info(`atoma-node ${VERSION} starting in ${mode} mode (config: ${config.sources.join(", ")})`);
-    log.info("effective configuration", redact(config));
+    log.info("effective configuration (secrets masked):");
+    for (const line of describeConfig(config)) log.info(`  ${line}`);
 
     const controller = new AbortController();
     let stopping: Promise<void> | undefined;
