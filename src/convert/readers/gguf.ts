@@ -11,6 +11,7 @@ import type { HfConfig } from "../families/common.ts";
 import { ggmlType, tensorBytes } from "../quant/ggml-types.ts";
 import { ConvertError } from "../tensors.ts";
 import { BlockTensorSource } from "./block-source.ts";
+import { readStringArray } from "./gguf-strings.ts";
 import { mapLlamaCppTensors, type FileTensor } from "./llama-cpp-names.ts";
 
 export type GgufMetadata = Record<string, unknown>;
@@ -46,6 +47,15 @@ function metaInt(meta: GgufMetadata, key: string, path: string, required: boolea
   return n;
 }
 
+/** The shortest decimal that is the same float32 (f32 metadata: 1e-5, not 9.999999747378752e-6). */
+function shortest(x: number): number {
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === Math.fround(x)) return y;
+  }
+  return x;
+}
+
 /** config.json (transformers' LlamaConfig / MixtralConfig keys) from `llama.*` metadata. */
 export function configFromGguf(meta: GgufMetadata, path: string, vocabFromEmbedding: number): HfConfig {
   const arch = meta["general.architecture"];
@@ -59,8 +69,8 @@ export function configFromGguf(meta: GgufMetadata, path: string, vocabFromEmbedd
   if (!Number.isInteger(headDim)) throw new ConvertError(`${path}: ${arch}.embedding_length ${hidden} is not a multiple of ${arch}.attention.head_count ${heads}`);
   const ropeDim = opt("rope.dimension_count") ?? headDim;
   if (ropeDim !== headDim) throw new ConvertError(`${path}: ${arch}.rope.dimension_count ${ropeDim} differs from the head size ${headDim} (partial rotary is not a Llama layout)`);
-  const eps = metaNumber(meta, `${arch}.attention.layer_norm_rms_epsilon`, path) ?? 1e-5;
-  const theta = metaNumber(meta, `${arch}.rope.freq_base`, path) ?? 10000;
+  const eps = shortest(metaNumber(meta, `${arch}.attention.layer_norm_rms_epsilon`, path) ?? 1e-5);
+  const theta = shortest(metaNumber(meta, `${arch}.rope.freq_base`, path) ?? 10000);
   const experts = opt("expert_count") ?? 0;
   const config: HfConfig = {
     model_type: experts > 1 ? "mixtral" : "llama",
@@ -124,6 +134,10 @@ export async function openGguf(path: string): Promise<GgufModel> {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
+    const tokens = meta["tokenizer.ggml.tokens"];
+    if (Array.isArray(tokens) && version >= 2) {
+      meta["tokenizer.ggml.tokens"] = readStringArray(fd, parsed.tensorInfoByteRange[0], "tokenizer.ggml.tokens", tokens.length) ?? tokens;
+    }
     const dataStart = Number(parsed.tensorDataOffset);
     const alignment = metaInt(meta, "general.alignment", path, false) ?? 32;
     if (dataStart > size) throw new ConvertError(`${path}: tensor data would start at byte ${dataStart} but the file has ${size} bytes (truncated)`);
