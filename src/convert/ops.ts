@@ -93,7 +93,11 @@ export class GraphOps {
     } else {
       const bits = this.spec.bits;
       const roundScale = this.half ? (s: number) => fromFloat16Bits(toFloat16Bits(s)) : Math.fround;
-      const q = quantizeNBits(this.w.get(name, [out, inF]), out, inF, bits, roundScale);
+      // A source already holding these exact blocks (GGUF Q4_0 / Q8_0) is taken as is, without loss.
+      const exact = this.w.nbits(name, [out, inF], bits);
+      const from = exact ? undefined : this.w.get(name, [out, inF]);
+      const q = exact ?? quantizeNBits(from!, out, inF, bits, roundScale);
+      this.w.onQuantized?.(name, q, from);
       const b = g.initializer(`${name}.q${bits}`, q.data, [out, q.blocksPerRow, q.blobSize]);
       const s = g.initializer(`${name}.scales`, this.stored(q.scales), [out * q.blocksPerRow]);
       y = g.op("MatMulNBits", [x, b, s], { K: inF, N: out, bits, block_size: 32 }, { domain: "com.microsoft" });

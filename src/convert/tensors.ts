@@ -4,6 +4,8 @@
  * a wrong shape is a ConvertError naming it, raised before anything is written as a model.
  */
 
+import type { QBits, QMatrix } from "../engine/models/quantize-nbits.ts";
+
 /** A conversion problem the user can fix (bad checkpoint, unsupported config): one line, exit 2. */
 export class ConvertError extends Error {
   override name = "ConvertError";
@@ -20,6 +22,11 @@ export interface TensorSource {
   info(name: string): TensorInfo | undefined;
   /** The tensor widened to fp32 (a fresh array the caller may keep or drop). */
   read(name: string): Float32Array;
+  /**
+   * Optional: a [out, in] matrix as MatMulNBits blocks, when the stored format is exactly that
+   * (GGUF/GGML Q4_0, Q8_0), so quantised variants take it without requantising; else undefined.
+   */
+  nbits?(name: string, bits: QBits): QMatrix | undefined;
 }
 
 /** A source over arrays already in memory (the llama2.c importer, tests). */
@@ -63,6 +70,25 @@ export class Weights {
     this.readBytes += data.byteLength;
     this.onRead?.(name, data.byteLength);
     return data;
+  }
+
+  /**
+   * Called after each linear layer is quantised: its blocks and the fp32 weights they were made
+   * from (undefined when the source's own blocks were taken as they are).
+   */
+  onQuantized?: (name: string, q: QMatrix, from: Float32Array | undefined) => void;
+
+  /** The source's own MatMulNBits blocks for this matrix, shape-checked, or undefined. */
+  nbits(name: string, shape: [number, number], bits: QBits): QMatrix | undefined {
+    const got = this.src.info(name)?.shape;
+    // Anything unusual falls through to get(), which reports it.
+    if (!this.src.nbits || got?.length !== 2 || got[0] !== shape[0] || got[1] !== shape[1]) return undefined;
+    const q = this.src.nbits(name, bits);
+    if (q) {
+      this.readBytes += 4 * shape[0] * shape[1];
+      this.onRead?.(name, 4 * shape[0] * shape[1]);
+    }
+    return q;
   }
 
   /** Checks a tensor exists with this shape without reading it (validation pass). */

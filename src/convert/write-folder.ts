@@ -16,6 +16,7 @@ import type { HfConfig } from "./families/common.ts";
 import { familyOf } from "./support.ts";
 import { GraphOps, VARIANT_FILES, type Variant } from "./ops.ts";
 import { ConvertError, Weights, type TensorSource } from "./tensors.ts";
+import type { QMatrix } from "../engine/models/quantize-nbits.ts";
 
 export interface Progress {
   variant: Variant;
@@ -37,6 +38,8 @@ export interface FolderContents {
   maxChunkBytes?: number;
   /** Replace an existing `out`. */
   replace?: boolean;
+  /** Per quantised linear layer (see Weights.onQuantized), e.g. to log the requantisation error. */
+  onQuantized?: (variant: Variant, name: string, q: QMatrix, from: Float32Array | undefined) => void;
 }
 
 export const DEFAULT_EXTERNAL_ABOVE_BYTES = 64 * 1024 * 1024;
@@ -103,6 +106,7 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
           lastBytes = bytes;
           c.onProgress?.({ variant: v, tensorsDone, tensorsTotal: total.tensors, bytesDone, bytesTotal: total.bytes });
         });
+        if (c.onQuantized) weights.onQuantized = (name, q, from) => c.onQuantized!(v, name, q, from);
         const g = new GraphBuilder(sink);
         writeDecoder(new GraphOps(g, weights, v), spec);
         await writeFile(join(tmp, "onnx", file), g.encode(spec.modelType, "atoma-node").model);

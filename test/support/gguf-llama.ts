@@ -102,3 +102,19 @@ export function writeLlamaGguf(path: string, w: LlamaWeights, o: GgufLlamaOption
   };
   return { bytes, expected, weights, types };
 }
+
+/** tokenizer.ggml.* for a llama (SentencePiece) vocabulary: <unk>, <s>, </s>, 256 byte pieces, then letters and "▁x" pieces. */
+export function llamaTokenizerMetadata(vocabSize: number): Record<string, MetaValue> {
+  const tokens = ["<unk>", "<s>", "</s>"];
+  for (let b = 0; b < 256; b++) tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+  const letters = "etaoinshrdlucmfwypvbgkjqxz".split("");
+  const extra = ["\u2581", ...letters, ...letters.map((l) => `\u2581${l}`), ...letters.map((l) => l.toUpperCase()), "\u2581t\u2581", "he", "\u2581the"];
+  for (let i = 0; tokens.length < vocabSize; i++) tokens.push(i < extra.length ? extra[i]! : `<extra_${i}>`);
+  return {
+    "tokenizer.ggml.model": { t: "str", v: "llama" },
+    "tokenizer.ggml.tokens": { t: "arr", of: "str", v: tokens },
+    "tokenizer.ggml.scores": { t: "arr", of: "f32", v: tokens.map((_, i) => (i < 259 ? 0 : -(i - 259))) },
+    "tokenizer.ggml.token_type": { t: "arr", of: "i32", v: tokens.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1)) },
+    "tokenizer.ggml.unknown_token_id": { t: "u32", v: 0 },
+  };
+}

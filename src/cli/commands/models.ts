@@ -5,6 +5,7 @@
 import { defineCommand } from "citty";
 import { fail } from "../fail.ts";
 import { hubCommands } from "./models-hub.ts";
+import { llamaCppImports } from "./models-import-llama-cpp.ts";
 
 
 const llama2c = defineCommand({
@@ -57,7 +58,7 @@ export default defineCommand({
     ...hubCommands,
     import: defineCommand({
       meta: { name: "import", description: "Convert a model into the transformers.js/ONNX layout" },
-      subCommands: { llama2c },
+      subCommands: { llama2c, ...llamaCppImports },
     }),
     convert: () => import("./models-convert.ts").then((m) => m.default),
   },

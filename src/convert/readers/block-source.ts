@@ -10,7 +10,7 @@ import { closeSync, readSync } from "node:fs";
 import type { QBits, QMatrix } from "../../engine/models/quantize-nbits.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import type { GgmlType } from "../quant/ggml-types.ts";
-import { repackNBits } from "../quant/nbits-repack.ts";
+import { canRepack, repackNBits } from "../quant/nbits-repack.ts";
 import { ConvertError, type TensorInfo, type TensorSource } from "../tensors.ts";
 
 export interface BlockTensor {
@@ -83,8 +83,7 @@ export class BlockTensorSource implements TensorSource {
   nbits(name: string, bits: QBits): QMatrix | undefined {
     const t = this.tensors.get(name);
     if (!t || t.shape.length !== 2) return undefined;
-    const probe = repackNBits(t.type, new Uint8Array(0), 0, t.shape[1]!, bits);
-    if (!probe) return undefined;
+    if (!canRepack(t.type, bits) || t.shape[1]! % 32 !== 0) return undefined;
     const { raw } = this.raw(name);
     return repackNBits(t.type, raw, t.shape[0]!, t.shape[1]!, bits);
   }

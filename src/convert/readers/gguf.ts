@@ -129,7 +129,7 @@ async function parseHeader(path: string): Promise<Awaited<ReturnType<typeof gguf
 
 export async function openGguf(path: string): Promise<GgufModel> {
   const parsed = await parseHeader(path);
-  const meta = parsed.metadata as GgufMetadata;
+  const meta = parsed.metadata as unknown as GgufMetadata;
   const version = Number(meta.version);
   const fd = openSync(path, "r");
   try {
