@@ -14,6 +14,7 @@ import { Admission } from "./api/openai/admission.ts";
 import type { CommitmentSubmitter, EventSource } from "./chain/types.ts";
 import type { NodeConfig } from "./config/types.ts";
 import { loadTextEngine } from "./engine/engine.ts";
+import { createRemoteEngine } from "./engine/remote/index.ts";
 import { Committer } from "./jobs/committer.ts";
 import { ingest, type IngestStats } from "./jobs/ingest.ts";
 import { Resampler } from "./jobs/resampler.ts";
@@ -116,6 +117,14 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined): 
     if (models.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
     let dir = m.path;
     try {
+      if (m.remote) {
+        const engine = await createRemoteEngine(m.modelId, m.remote);
+        // As many generations in flight as the upstreams accept together, each on its own worker.
+        const slots = m.remote.urls.length * m.remote.maxConcurrent;
+        models.set(m.modelId, { engine, lock: new Semaphore(slots), workers: slots });
+        log.info(`model ${m.modelId} served by ${m.remote.kind} (${m.remote.servedModel}) at ${engine.info.remote!.upstreams.join(", ")}`);
+        continue;
+      }
       // A configured model missing from the cache is pulled here (progress in the log).
       dir = await ensureModelDir({ modelId: m.modelId, dir: m.local ? m.path : undefined, hub: m.hub, dtype: m.dtype }, hub);
       const engine = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
@@ -126,7 +135,7 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined): 
       for (const s of models.values()) await s.engine.dispose().catch(() => {});
       if (e instanceof ModelUnavailableError || (e instanceof PullError && e.isInputError)) throw new StartupInputError(e.message);
       if (e instanceof PullError) throw new Error(e.message); // network, disk: a runtime failure (exit 1)
-      throw new StartupInputError(`model ${m.modelId} (${dir}): ${(e as Error).message}`);
+      throw new StartupInputError(`model ${m.modelId} (${m.remote ? m.remote.kind : dir}): ${(e as Error).message}`);
     }
   }
   return models;

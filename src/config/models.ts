@@ -14,6 +14,7 @@ import { describeValue } from "./errors.ts";
 import { isTable, resolvePath, type Section } from "./fields.ts";
 import { parseRepoRef, type RepoRef } from "../models/hub-cache.ts";
 import { registryRow } from "../models/registry.ts";
+import { parseRemote } from "./remote-model.ts";
 
 const FOUR = "[device, precision, model_type, use_flash_attention]";
 const FIVE = "[device_ids, dtype, model_id, revision, use_flash_attention]";
@@ -61,6 +62,7 @@ function parsePositional(s: Section, key: string, item: unknown[], cacheDir: str
 }
 
 function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: string): ModelEntry {
+  if (t.has("engine")) return parseRemoteTable(t, cwd);
   if (t.has("device_id") && t.has("device_ids")) t.fail("device_ids", "both device_id and device_ids given", "only one of them");
   const idKey = t.has("device_ids") ? "device_ids" : "device_id";
   const deviceIds = t.has(idKey) ? deviceIdList(s, `${key}.${idKey}`, t.table[idKey]) : [0];
@@ -75,6 +77,20 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   markUsed(t, ["device_id", "device_ids", "dtype"]);
   t.reportUnknown();
   return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where };
+}
+
+/** A remote engine entry: no local files; device, dtype and path do not apply. */
+function parseRemoteTable(t: Section, cwd: string): ModelEntry {
+  const modelId = t.str("model_id");
+  if (modelId === "") t.fail("model_id", "empty name", "the on-chain model name this entry serves");
+  for (const k of ["path", "device", "dtype", "device_id", "device_ids"]) {
+    if (t.has(k)) t.fail(k, `given for a remote engine (engine = ${JSON.stringify(t.table.engine)})`, "no local model keys in a remote entry");
+  }
+  const remote = parseRemote(t, cwd);
+  const revision = t.str("revision", "");
+  const useFlashAttention = t.bool("use_flash_attention", false);
+  t.reportUnknown();
+  return { deviceIds: [0], dtype: "f32", modelId, revision, useFlashAttention, device: "cpu", path: "", local: true, hub: undefined, remote };
 }
 
 /** The ids were validated through the parent Section (positional-compatible messages); mark them read. */

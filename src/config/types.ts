@@ -5,6 +5,7 @@
  */
 import type { DType, Device } from "../engine/types.ts";
 import type { RepoRef } from "../models/hub-cache.ts";
+import type { RemoteEngineConfig } from "../engine/remote/types.ts";
 
 /** One hosted model (spec §2.2; 4-element, 5-element and table forms all normalise to this). */
 export interface ModelEntry {
@@ -27,6 +28,8 @@ export interface ModelEntry {
   local: boolean;
   /** Where the model is pulled from: the seed row's repo at its revision, or the `org/name[@rev]` id. */
   hub: RepoRef | undefined;
+  /** Set when generations run on remote OpenAI-compatible servers (docs/remote-engines.md). */
+  remote?: RemoteEngineConfig;
 }
 
 export interface InferenceConfig {

@@ -1,7 +1,8 @@
 /**
  * The engine boundary. Everything that turns a prompt into tokens implements `TextEngine`;
- * the node, the API and the CLI only see this file. Later backends (remote vLLM/llama.cpp/Ollama,
- * Stable Diffusion) slot in behind the same shapes.
+ * the node, the API and the CLI only see this file. Backends: ONNX Runtime in this process
+ * (src/engine/engine.ts) and remote OpenAI-compatible servers (src/engine/remote); later ones
+ * (Stable Diffusion) slot in behind the same shapes.
  */
 
 export type Device = "cpu" | "webgpu" | "wasm";
@@ -60,6 +61,7 @@ export interface GenerationResult {
 
 /** One streamed piece: `text` is the newly decodable text (may be empty for partial UTF-8). */
 export interface GenerationChunk {
+  /** The sampled token id; -1 where the backend reports text only (remote engines). */
   token: number;
   text: string;
   /** Only when the request asked for logprobs; absent on the final flush piece (no new token). */
@@ -88,14 +90,18 @@ export interface EngineTokenizer {
 export interface ModelInfo {
   /** Name the model is served under (on-chain `params.model`). */
   id: string;
+  /** Model directory; empty for a remote engine. */
   dir: string;
-  device: Device;
+  /** `remote`: generations run on OpenAI-compatible servers (src/engine/remote). */
+  device: Device | "remote";
   dtype: DType;
   /** The ONNX dtype actually loaded (e.g. bf16 → f16/f32 fallback). */
   loadedDtype: string;
   modelType: string;
   contextLength: number;
   vocabSize: number;
+  /** Set for a remote engine: its kind, the upstream's model name and the upstreams (no credentials). */
+  remote?: { kind: string; servedModel: string; upstreams: string[] };
 }
 
 export interface TextEngine {

@@ -20,6 +20,8 @@ import type { JobRecord, JobStore } from "./types.ts";
 export interface ModelSlot {
   engine: TextEngine;
   lock: Semaphore;
+  /** Worker loops for this model (default 1); a remote engine runs several generations at once. */
+  workers?: number;
 }
 
 export interface SchedulerOptions {
@@ -55,7 +57,9 @@ export class Scheduler {
   }
 
   start(): void {
-    for (const [model, slot] of this.models) this.loops.push(this.loop(model, slot));
+    for (const [model, slot] of this.models) {
+      for (let i = 0; i < (slot.workers ?? 1); i++) this.loops.push(this.loop(model, slot));
+    }
   }
 
   /** New jobs may be waiting. */

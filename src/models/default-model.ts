@@ -18,12 +18,13 @@ export const DEFAULT_MODEL_ID = "stories260k";
 export const DEFAULT_MODEL_FILES = { weights: weightsPath, tokenizer: tokenizerPath };
 
 /** True when `m` is the default model and its folder can be made from the embedded files. */
-export function isProvisionableDefault(m: Pick<ModelEntry, "modelId" | "path">): boolean {
-  return m.modelId === DEFAULT_MODEL_ID && !existsSync(m.path);
+export function isProvisionableDefault(m: Pick<ModelEntry, "modelId" | "path" | "remote">): boolean {
+  // A remote engine may serve the default model's name; there is no folder to make then.
+  return m.modelId === DEFAULT_MODEL_ID && m.remote === undefined && !existsSync(m.path);
 }
 
 /** Converts the embedded stories260K into `m.path` when it is missing; returns whether it did. */
-export async function provisionDefaultModel(m: Pick<ModelEntry, "modelId" | "path">): Promise<boolean> {
+export async function provisionDefaultModel(m: Pick<ModelEntry, "modelId" | "path" | "remote">): Promise<boolean> {
   if (!isProvisionableDefault(m)) return false;
   const r = await importLlama2c({ ...DEFAULT_MODEL_FILES, out: m.path, ifMissing: true });
   return !r.skipped;

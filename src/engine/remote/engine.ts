@@ -1,0 +1,204 @@
+/**
+ * A TextEngine whose generations run on remote OpenAI-compatible servers. Retries: a failed
+ * attempt (connection refused or lost, timeout, stall, 5xx, garbled stream) is tried again on
+ * another upstream with backoff, but only while nothing of it has reached the caller: a streaming
+ * caller (`stream`, `generate` with onChunk) gets no retry once its first piece was delivered; a
+ * buffered caller (`generate` without onChunk: chain jobs) may be retried until the upstream
+ * completes, since a partial output was never seen by anyone and the same seed asks for the same
+ * text. A completed generation is never re-run. Requests the upstream refuses (4xx) are not retried.
+ */
+import { log } from "../../log/logger.ts";
+import { oneLineError } from "../../log/one-line.ts";
+import type { Tokenizer } from "../loader.ts";
+import { EngineError, type GenerateRequest, type GenerationChunk, type GenerationResult, type ModelInfo, type TextEngine } from "../types.ts";
+import { streamCompletion, UpstreamError, type CompletionEnd } from "./client.ts";
+import { quirksOf, toJsonBody, type KindQuirks } from "./kinds.ts";
+import type { PooledUpstream, UpstreamPool } from "./pool.ts";
+import type { RemoteEngineConfig } from "./types.ts";
+
+/** Marks chunks of remote generations: OpenAI text streams carry text, not token ids. */
+export const NO_TOKEN_ID = -1;
+
+export interface RemoteParts {
+  info: ModelInfo;
+  cfg: RemoteEngineConfig;
+  pool: UpstreamPool;
+  tokenizer: Tokenizer | undefined;
+  /** Stops the health loop. */
+  stopHealth: () => void;
+}
+
+export class RemoteTextEngine implements TextEngine {
+  readonly info: ModelInfo;
+  private readonly q: KindQuirks;
+  private disposed = false;
+  private warnedCounts = false;
+  /** Attempts that failed and were retried, by all requests (for tests and metrics). */
+  retried = 0;
+
+  constructor(private readonly p: RemoteParts) {
+    this.info = p.info;
+    this.q = quirksOf(p.cfg.kind);
+  }
+
+  get pool(): UpstreamPool {
+    return this.p.pool;
+  }
+
+  async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
+    const it = this.run(req, onChunk !== undefined);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+      onChunk?.(r.value);
+    }
+  }
+
+  stream(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void> {
+    return this.run(req, true);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    this.p.stopHealth();
+  }
+
+  /** The /v1/completions body, and the locally counted input tokens where a tokenizer exists. */
+  private body(req: GenerateRequest): { body: string; inputIds: number[] | undefined } {
+    if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
+      throw new EngineError("generate request must be an object with prompt and params");
+    }
+    if (typeof req.prompt !== "string") throw new EngineError("prompt must be a string");
+    const pre = req.prePromptTokens ?? [];
+    const tok = this.p.tokenizer;
+    const inputIds = tok ? [...pre, ...tok.encode(req.prompt)] : undefined;
+    let prompt: string | number[] = req.prompt;
+    if (pre.length > 0) {
+      if (!this.q.tokenPrompts) throw new EngineError(`pre_prompt_tokens cannot be sent to a ${this.q.kind} upstream (it takes text prompts only)`);
+      if (!inputIds) throw new EngineError(`pre_prompt_tokens need a local tokenizer for model ${this.info.id} (set tokenizer = "<model dir>" in its models entry)`);
+      prompt = inputIds;
+    }
+    const body = {
+      model: this.p.cfg.servedModel,
+      prompt,
+      max_tokens: req.params.maxTokens,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...this.q.sampling(req.params),
+    };
+    return { body: toJsonBody(body), inputIds };
+  }
+
+  private async *run(req: GenerateRequest, live: boolean): AsyncGenerator<GenerationChunk, GenerationResult, void> {
+    if (this.disposed) throw new EngineError(`model ${this.info.id} has been unloaded`);
+    const t0 = performance.now();
+    const { body, inputIds } = this.body(req);
+    const { cfg, pool } = this.p;
+    const tried = new Set<PooledUpstream>();
+    let last = "";
+    const attempts = cfg.retries + 1;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) {
+        // 200 ms, 400 ms, 800 ms … (capped): long enough for a restarted server, short next to a job.
+        await sleep(Math.min(200 * 2 ** (attempt - 2), 5000), req.signal);
+      }
+      if (req.signal?.aborted) return aborted(t0, "");
+      const up = await pool.acquire(tried, req.signal);
+      if (!up) {
+        if (req.signal?.aborted) return aborted(t0, "");
+        last = `no upstream of ${this.info.id} is available (${pool.upstreams.map((u) => `${u.display}: ${u.lastError ?? "out"}`).join("; ")})`;
+        continue;
+      }
+      let outcome: "ok" | "failed" | "neutral" = "neutral";
+      let why = "";
+      let delivered = false;
+      const pieces: string[] = [];
+      let tFirst = 0;
+      let events = 0;
+      try {
+        const it = streamCompletion(up, body, { apiKey: cfg.apiKey, timeoutMs: cfg.timeoutMs, stallTimeoutMs: cfg.stallTimeoutMs, signal: req.signal });
+        let end: CompletionEnd;
+        for (;;) {
+          const r = await it.next();
+          if (r.done) {
+            end = r.value;
+            break;
+          }
+          if (events++ === 0) tFirst = performance.now();
+          pieces.push(r.value);
+          if (live) {
+            delivered = true;
+            yield { token: NO_TOKEN_ID, text: r.value };
+          }
+        }
+        outcome = "ok";
+        return this.result(t0, tFirst, pieces.join(""), end, inputIds, events, req);
+      } catch (e) {
+        if (req.signal?.aborted) return aborted(t0, pieces.join(""));
+        if (!(e instanceof UpstreamError)) throw e;
+        outcome = e.retryable ? "failed" : "neutral";
+        why = e.message;
+        if (!e.retryable) throw new EngineError(`${this.info.id}: ${e.message}`);
+        if (delivered) throw new EngineError(`${this.info.id}: ${e.message} (after streaming had begun; not retried)`);
+        tried.add(up);
+        last = e.message;
+        this.retried++;
+        if (attempt < attempts) log.warn(`model ${this.info.id}: ${e.message}; retrying (attempt ${attempt + 1} of ${attempts})`);
+      } finally {
+        pool.release(up, outcome, why);
+      }
+    }
+    throw new EngineError(`${this.info.id}: gave up after ${attempts} attempt(s): ${oneLineError(last, 300)}`);
+  }
+
+  private result(t0: number, tFirst: number, text: string, end: CompletionEnd, inputIds: number[] | undefined, events: number, req: GenerateRequest): GenerationResult {
+    const tok = this.p.tokenizer;
+    const outIds = tok ? tok.encode(text, { add_special_tokens: false }) : undefined;
+    const u = end.usage;
+    if (u && inputIds && outIds) this.checkCounts(u, inputIds.length, outIds.length);
+    if (!u && !this.warnedCounts) {
+      this.warnedCounts = true;
+      log.warn(`model ${this.info.id}: the upstream reported no usage; token counts come from ${tok ? "the local tokenizer" : "the number of stream events"}`);
+    }
+    const inputTokens = u?.promptTokens ?? inputIds?.length ?? (req.prePromptTokens?.length ?? 0);
+    const outputTokens = u?.completionTokens ?? outIds?.length ?? events;
+    const endT = performance.now();
+    return {
+      text,
+      tokens: inputIds && outIds ? [...inputIds, ...outIds] : [],
+      inputTokens,
+      outputTokens,
+      finishReason: end.finishReason,
+      truncatedTokens: 0,
+      timeToFirstTokenMs: events > 0 ? tFirst - t0 : 0,
+      tokensPerSecond: outputTokens > 1 && endT > tFirst && events > 0 ? ((outputTokens - 1) * 1000) / (endT - tFirst) : 0,
+      totalMs: endT - t0,
+    };
+  }
+
+  /** Upstream counts vs the local tokenizer. Output counts may differ legitimately by re-tokenisation; inputs should not. */
+  private checkCounts(u: NonNullable<CompletionEnd["usage"]>, localIn: number, localOut: number): void {
+    if (u.promptTokens === localIn && Math.abs(u.completionTokens - localOut) <= Math.max(1, Math.ceil(localOut * 0.05))) return;
+    const line = `model ${this.info.id}: upstream token counts (prompt ${u.promptTokens}, completion ${u.completionTokens}) differ from the local tokenizer (prompt ${localIn}, completion ${localOut}); is the tokenizer the served model's?`;
+    if (!this.warnedCounts) log.warn(line);
+    else log.debug(line);
+    this.warnedCounts = true;
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+function aborted(t0: number, text: string): GenerationResult {
+  return { text, tokens: [], inputTokens: 0, outputTokens: 0, finishReason: "aborted", truncatedTokens: 0, timeToFirstTokenMs: 0, tokensPerSecond: 0, totalMs: performance.now() - t0 };
+}
