@@ -40,6 +40,9 @@ export interface Env {
 
 export interface EnvOptions {
   modelDir: string;
+  /** `[[inference.models]]` TOML replacing the local stories260k entry (remote engines). */
+  modelsToml?: string;
+  maxConcurrent?: number;
   smallId?: number;
   webhookUrl?: string;
   maxBatchSize?: number;
@@ -73,12 +76,12 @@ cache_dir = "${join(dir, "models")}"
 jrpc_port = ${port}
 jrpc_host = "127.0.0.1"
 
-[[inference.models]]
+${o.modelsToml ?? `[[inference.models]]
 model_id = "${MODEL}"
 path = "${o.modelDir}"
 device = "cpu"
 dtype = "f32"
-
+`}
 [event_subscriber]
 http_url = "${server.url}"
 network = "localnet"
@@ -93,7 +96,7 @@ node_badge_id = "${badge}"
 small_id = ${smallId}
 package_id = "${info.packageId}"
 atoma_db_id = "${info.atomaDbId}"
-max_concurrent_requests = 4
+max_concurrent_requests = ${o.maxConcurrent ?? 4}
 request_timeout = { secs = 30, nanos = 0 }
 max_batch_size = ${o.maxBatchSize ?? 8}
 

@@ -35,6 +35,8 @@ export class RemoteTextEngine implements TextEngine {
   private warnedCounts = false;
   /** Attempts that failed and were retried, by all requests (for tests and metrics). */
   retried = 0;
+  /** Generations whose upstream token counts disagreed with the local tokenizer. */
+  countMismatches = 0;
 
   constructor(private readonly p: RemoteParts) {
     this.info = p.info;
@@ -179,6 +181,7 @@ export class RemoteTextEngine implements TextEngine {
   /** Upstream counts vs the local tokenizer. Output counts may differ legitimately by re-tokenisation; inputs should not. */
   private checkCounts(u: NonNullable<CompletionEnd["usage"]>, localIn: number, localOut: number): void {
     if (u.promptTokens === localIn && Math.abs(u.completionTokens - localOut) <= Math.max(1, Math.ceil(localOut * 0.05))) return;
+    this.countMismatches++;
     const line = `model ${this.info.id}: upstream token counts (prompt ${u.promptTokens}, completion ${u.completionTokens}) differ from the local tokenizer (prompt ${localIn}, completion ${localOut}); is the tokenizer the served model's?`;
     if (!this.warnedCounts) log.warn(line);
     else log.debug(line);

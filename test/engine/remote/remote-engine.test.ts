@@ -269,3 +269,39 @@ describe("doctor inspection", () => {
     expect(down!.detail).toContain("not reachable");
   });
 });
+
+describe("token counts vs the local tokenizer", () => {
+  test("usage fields are used and checked; token ids filled from the tokenizer; pre_prompt_tokens sent as ids", async () => {
+    const { ensureStories260k } = await import("../../support/models.ts");
+    const { transformersFor } = await import("../../../src/engine/backends.ts");
+    const dir = await ensureStories260k();
+    const tjs = await transformersFor("cpu");
+    const tok = (await tjs.AutoTokenizer.from_pretrained(dir, { local_files_only: true })) as unknown as { encode(t: string, o?: object): number[] };
+    // This upstream counts with the same tokenizer (prompt with BOS, completion without).
+    const same = await upstream("vllm", { countTokens: (t) => tok.encode(t, { add_special_tokens: t === "Once upon a time" }).length });
+    const e = await engine("vllm", [same.url], { tokenizer: dir });
+    const r = await e.generate(req());
+    expect(r.inputTokens).toBe(tok.encode("Once upon a time").length);
+    expect(r.tokens.length).toBe(r.inputTokens + tok.encode(r.text, { add_special_tokens: false }).length);
+    expect(e.countMismatches).toBe(0);
+    // pre_prompt_tokens: the prompt goes as ids (pre ‖ encoded prompt).
+    await e.generate({ ...req(), prePromptTokens: [5, 6] });
+    expect(same.requests[1]!.body.prompt).toEqual([5, 6, ...tok.encode("Once upon a time")]);
+    // An upstream counting differently (words) is noticed.
+    const other = await upstream("vllm");
+    const e2 = await engine("vllm", [other.url], { tokenizer: dir });
+    const r2 = await e2.generate(req());
+    expect(r2.inputTokens).toBe(4);
+    expect(e2.countMismatches).toBe(1);
+  });
+
+  test("pre_prompt_tokens without a tokenizer, or to a text-only kind: a clear error", async () => {
+    const u = await upstream("ollama");
+    const e = await engine("ollama", [u.url]);
+    const err = await e.generate({ ...req(), prePromptTokens: [1] }).catch((x) => x);
+    expect(err.message).toContain("pre_prompt_tokens cannot be sent to a ollama upstream");
+    const v = await upstream("vllm");
+    const e2 = await engine("vllm", [v.url]);
+    expect((await e2.generate({ ...req(), prePromptTokens: [1] }).catch((x) => x)).message).toContain("need a local tokenizer");
+  });
+});

@@ -146,7 +146,7 @@ export async function startUpstream(o: UpstreamOptions, port = 0): Promise<FakeU
     const { pieces, finish } = words(e.key, maxTokens);
     const includeUsage = typeof b.stream_options === "object" && b.stream_options !== null && (b.stream_options as Record<string, unknown>).include_usage === true;
     const promptText = typeof b.prompt === "string" ? b.prompt : "";
-    const usage = { prompt_tokens: Array.isArray(b.prompt) ? b.prompt.length : count(promptText), completion_tokens: pieces.length, total_tokens: 0 };
+    const usage = { prompt_tokens: Array.isArray(b.prompt) ? b.prompt.length : count(promptText), completion_tokens: o.countTokens ? o.countTokens(pieces.join("")) : pieces.length, total_tokens: 0 };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     const created = Math.floor(Date.now() / 1000);
     const id = `cmpl-${created}`;
