@@ -10,6 +10,7 @@
  *   max_concurrent = 8                     # per upstream (default 4)
  *   timeout_ms = 60000 / stall_timeout_ms = 30000 / retries = 2 / health_interval_ms = 5000
  *   tokenizer = "/models/llama3_8b"        # optional: checks the upstream's token counts
+ *   context_length = 8192                  # optional: default what the upstream reports
  */
 import { registerSecret } from "../log/logger.ts";
 import { REMOTE_KINDS, type RemoteEngineConfig } from "../engine/remote/types.ts";
@@ -63,6 +64,7 @@ export function parseRemote(t: Section, cwd: string): RemoteEngineConfig {
     stallTimeoutMs: t.int("stall_timeout_ms", { min: 1, max: 3_600_000, def: 30_000 }),
     retries: t.int("retries", { min: 0, max: 20, def: 2 }),
     healthIntervalMs: t.int("health_interval_ms", { min: 100, max: 3_600_000, def: 5000 }),
+    contextLength: t.has("context_length") ? t.int("context_length", { min: 1, max: 1 << 24 }) : undefined,
     tokenizer: tokenizer === undefined ? undefined : resolvePath(tokenizer, cwd),
   };
 }

@@ -38,6 +38,7 @@ served_model = "meta-llama/Meta-Llama-3-8B"
       stallTimeoutMs: 30_000,
       retries: 2,
       healthIntervalMs: 5000,
+      contextLength: undefined,
       tokenizer: undefined,
     });
   });

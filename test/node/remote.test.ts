@@ -34,7 +34,7 @@ async function spawnUpstream(kind: FakeKind, delayMs: number): Promise<{ proc: S
 /** What a clean upstream of this kind answers for a job (the fake model is deterministic). */
 async function cleanText(kind: FakeKind, prompt: string, p: SamplingParams): Promise<string> {
   const u = await startUpstream({ kind, model: MODEL });
-  const e = await createRemoteEngine(MODEL, { kind, urls: [u.url], servedModel: MODEL, apiKey: undefined, maxConcurrent: 1, timeoutMs: 5000, stallTimeoutMs: 5000, retries: 0, healthIntervalMs: 60_000, tokenizer: undefined });
+  const e = await createRemoteEngine(MODEL, { kind, urls: [u.url], servedModel: MODEL, apiKey: undefined, maxConcurrent: 1, timeoutMs: 5000, stallTimeoutMs: 5000, retries: 0, healthIntervalMs: 60_000, tokenizer: undefined, contextLength: undefined });
   try {
     return (await e.generate({ prompt, params: p })).text;
   } finally {

@@ -9,8 +9,7 @@
  */
 import { log } from "../../log/logger.ts";
 import { oneLineError } from "../../log/one-line.ts";
-import type { Tokenizer } from "../loader.ts";
-import { EngineError, type GenerateRequest, type GenerationChunk, type GenerationResult, type ModelInfo, type TextEngine } from "../types.ts";
+import { EngineError, type EngineTokenizer, type GenerateRequest, type GenerationChunk, type GenerationResult, type ModelInfo, type TextEngine } from "../types.ts";
 import { streamCompletion, UpstreamError, type CompletionEnd } from "./client.ts";
 import { quirksOf, toJsonBody, type KindQuirks } from "./kinds.ts";
 import type { PooledUpstream, UpstreamPool } from "./pool.ts";
@@ -23,7 +22,7 @@ export interface RemoteParts {
   info: ModelInfo;
   cfg: RemoteEngineConfig;
   pool: UpstreamPool;
-  tokenizer: Tokenizer | undefined;
+  tokenizer: EngineTokenizer | undefined;
   /** Stops the health loop. */
   stopHealth: () => void;
 }
@@ -45,6 +44,11 @@ export class RemoteTextEngine implements TextEngine {
 
   get pool(): UpstreamPool {
     return this.p.pool;
+  }
+
+  /** The configured local tokenizer; without one, every use says how to configure it. */
+  get tokenizer(): EngineTokenizer {
+    return this.p.tokenizer ?? missingTokenizer(this.info.id, this.q.kind);
   }
 
   async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
@@ -187,6 +191,13 @@ export class RemoteTextEngine implements TextEngine {
     else log.debug(line);
     this.warnedCounts = true;
   }
+}
+
+function missingTokenizer(id: string, kind: string): EngineTokenizer {
+  const refuse = (): never => {
+    throw new EngineError(`model ${id} runs on a remote ${kind} engine without a local tokenizer; set tokenizer = "<model folder>" in its models entry`);
+  };
+  return { encode: refuse, decode: refuse, apply_chat_template: refuse, chat_template: null, bos_token: null };
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

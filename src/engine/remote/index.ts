@@ -6,13 +6,14 @@
 import { log } from "../../log/logger.ts";
 import { oneLineError } from "../../log/one-line.ts";
 import { transformersFor } from "../backends.ts";
-import type { Tokenizer } from "../loader.ts";
-import { EngineError, type ModelInfo } from "../types.ts";
+import { EngineError, type EngineTokenizer, type ModelInfo } from "../types.ts";
 import { displayUrl } from "./client.ts";
 import { RemoteTextEngine } from "./engine.ts";
 import { quirksOf } from "./kinds.ts";
 import { UpstreamPool } from "./pool.ts";
-import { checkHealth, inspectUpstream, type UpstreamReport } from "./probe.ts";
+import { checkHealth, inspectUpstream, listModels, type UpstreamReport } from "./probe.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { RemoteEngineConfig } from "./types.ts";
 
 export { RemoteTextEngine } from "./engine.ts";
@@ -30,10 +31,10 @@ export function capabilityWarnings(id: string, cfg: RemoteEngineConfig): string[
   return out;
 }
 
-async function loadTokenizer(dir: string): Promise<Tokenizer> {
+async function loadTokenizer(dir: string): Promise<EngineTokenizer> {
   const tjs = await transformersFor("cpu");
   try {
-    return (await tjs.AutoTokenizer.from_pretrained(dir, { local_files_only: true })) as unknown as Tokenizer;
+    return (await tjs.AutoTokenizer.from_pretrained(dir, { local_files_only: true })) as unknown as EngineTokenizer;
   } catch (e) {
     throw new EngineError(`cannot load the tokenizer in ${dir}: ${oneLineError(e)}`);
   }
@@ -69,6 +70,10 @@ export async function createRemoteEngine(id: string, cfg: RemoteEngineConfig): P
   await round();
   loop();
 
+  const contextLength = cfg.contextLength ?? (await discoverContext(pool, cfg)) ?? tokenizerContext(cfg.tokenizer);
+  if (contextLength === undefined) {
+    log.warn(`model ${id} (${cfg.kind}): context length unknown (the upstream does not report it); assuming 2048, set context_length in its models entry`);
+  }
   const info: ModelInfo = {
     id,
     dir: "",
@@ -76,7 +81,7 @@ export async function createRemoteEngine(id: string, cfg: RemoteEngineConfig): P
     dtype: "f32",
     loadedDtype: "remote",
     modelType: `${cfg.kind}:${cfg.servedModel}`,
-    contextLength: 0,
+    contextLength: contextLength ?? 2048,
     vocabSize: 0,
     remote: { kind: cfg.kind, servedModel: cfg.servedModel, upstreams: pool.upstreams.map((u) => u.display) },
   };
@@ -90,6 +95,33 @@ export async function createRemoteEngine(id: string, cfg: RemoteEngineConfig): P
       clearTimeout(timer);
     },
   });
+}
+
+/** The first answering upstream's report of the served model's context window. */
+async function discoverContext(pool: UpstreamPool, cfg: RemoteEngineConfig): Promise<number | undefined> {
+  for (const u of pool.upstreams) {
+    if (!u.usable(performance.now())) continue;
+    try {
+      const n = (await listModels(u, cfg.servedModel, cfg.apiKey, Math.min(cfg.timeoutMs, 5000))).contextLength;
+      if (n !== undefined) return n;
+    } catch {
+      /* try the next one */
+    }
+  }
+  return undefined;
+}
+
+/** max_position_embeddings (or n_positions) from the tokenizer folder's config.json. */
+function tokenizerContext(dir: string | undefined): number | undefined {
+  const path = dir ? join(dir, "config.json") : undefined;
+  if (!path || !existsSync(path)) return undefined;
+  try {
+    const c = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    const n = c.max_position_embeddings ?? c.n_positions;
+    return Number.isSafeInteger(n) && (n as number) > 0 ? (n as number) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `doctor`: every upstream of one remote model. */

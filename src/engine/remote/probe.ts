@@ -43,19 +43,35 @@ export function servesModel(ids: string[], served: string, q: KindQuirks): boole
   return false;
 }
 
+export interface ModelList {
+  ids: string[];
+  /** The served model's context window where the listing says (vLLM/SGLang max_model_len, atoma-node context_length, llama.cpp meta.n_ctx_train). */
+  contextLength: number | undefined;
+}
+
+export async function listModels(up: Upstream, served: string, apiKey: string | undefined, timeoutMs: number): Promise<ModelList> {
+  const r = await get(up, "/v1/models", apiKey, timeoutMs);
+  if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${errorMessage(r.text)}`);
+  const data = (JSON.parse(r.text) as { data?: unknown }).data;
+  if (!Array.isArray(data)) throw new Error("no data array");
+  const rows = data.filter((m): m is Record<string, unknown> => m !== null && typeof m === "object");
+  const ids = rows.map((m) => String(m.id ?? "")).filter(Boolean);
+  const row = rows.find((m) => m.id === served) ?? (rows.length === 1 ? rows[0] : undefined);
+  const meta = row?.meta as Record<string, unknown> | undefined;
+  const n = [row?.max_model_len, row?.context_length, meta?.n_ctx_train].find((v) => Number.isSafeInteger(v) && (v as number) > 0);
+  return { ids, contextLength: n as number | undefined };
+}
+
 export async function inspectUpstream(up: Upstream, q: KindQuirks, served: string, apiKey: string | undefined, timeoutMs = 5000): Promise<UpstreamReport> {
   const health = await checkHealth(up, q, apiKey, timeoutMs);
   if (health) return { url: up.display, ok: false, detail: `not reachable: ${health}` };
-  let ids: string[];
+  let listed: ModelList;
   try {
-    const r = await get(up, "/v1/models", apiKey, timeoutMs);
-    if (r.status !== 200) return { url: up.display, ok: false, detail: `GET /v1/models: HTTP ${r.status}: ${errorMessage(r.text)}` };
-    const data = (JSON.parse(r.text) as { data?: unknown }).data;
-    if (!Array.isArray(data)) return { url: up.display, ok: false, detail: "GET /v1/models: no data array" };
-    ids = data.map((m) => (m && typeof m === "object" ? String((m as Record<string, unknown>).id) : "")).filter(Boolean);
+    listed = await listModels(up, served, apiKey, timeoutMs);
   } catch (e) {
     return { url: up.display, ok: false, detail: `GET /v1/models: ${oneLineError(e, 160)}` };
   }
+  const ids = listed.ids;
   let version: string | undefined;
   if (q.version) {
     try {

@@ -25,6 +25,8 @@ export interface RemoteEngineConfig {
   retries: number;
   /** Health-check period; a failing upstream is taken out and brought back by this check. */
   healthIntervalMs: number;
+  /** The model's context window; default: what the upstream's /v1/models reports, else the tokenizer folder's config. */
+  contextLength: number | undefined;
   /** Optional transformers.js-layout directory whose tokenizer checks the upstream's token counts. */
   tokenizer: string | undefined;
 }

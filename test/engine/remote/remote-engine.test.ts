@@ -37,6 +37,7 @@ async function engine(kind: RemoteEngineConfig["kind"], urls: string[], cfg: Par
     retries: 2,
     healthIntervalMs: 100_000,
     tokenizer: undefined,
+    contextLength: undefined,
     ...cfg,
   });
   engines.push(e);
@@ -61,6 +62,8 @@ describe("request shapes per kind", () => {
     // A u64 seed above 2^63 keeps all its bits (as the signed value), not a float approximation.
     await e.generate(req({ seed: 9007199254740993n }));
     expect(u.requests[1]!.raw).toContain('"seed":9007199254740993');
+    // The context window comes from vLLM's /v1/models (max_model_len).
+    expect(e.info.contextLength).toBe(4096);
   });
 
   test("llamacpp: explicit top_k 0 / min_p 0, repeat_penalty + repeat_last_n, 32-bit seed, cache_prompt off, usage on the last chunk without asking", async () => {
