@@ -270,6 +270,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     timeoutMs,
     token: config.inference.jrpcToken,
     streams,
+    bodyTimeoutMs: config.node.httpTimeoutMs,
     admission: new Admission({ queueSize: config.inference.apiQueueSize, ratePerMinute: config.inference.apiRateLimit }),
     beforeScrape: async () => {
       const cursor = store?.cursor();
@@ -294,7 +295,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   });
   let server: RunningServer;
   try {
-    server = serveApi(api, config.inference.jrpcHost, config.inference.jrpcPort);
+    server = serveApi(api, config.inference.jrpcHost, config.inference.jrpcPort, { timeoutMs: config.node.httpTimeoutMs, maxConnections: config.node.httpMaxConnections });
   } catch (e) {
     follow.abort();
     loops.abort();

@@ -1,11 +1,14 @@
 /**
  * JSON request params → chain-shaped `Text2TextPromptParams`, so the API runs prompts through the
  * exact path on-chain jobs take (f32 rounding included). Floats are real JSON numbers here (not
- * u32 bit patterns, spec §11); u64 values are accepted as integers or decimal strings.
+ * u32 bit patterns, spec §11); u64 values are accepted as integers or decimal strings. Messages
+ * quote bad values with `showValue` (short, escaped, as sent): params come from anyone who can
+ * reach the port.
  */
 import type { Text2TextPromptParams } from "../protocol/types.ts";
 import { parseU64 } from "../protocol/u64.ts";
 import { DEFAULT_SAMPLING_PARAMS as D } from "../engine/sampler.ts";
+import { showValue } from "../log/show-value.ts";
 
 export class ParamError extends Error {
   override name = "ParamError";
@@ -18,20 +21,20 @@ function u64(o: Obj, key: string, dflt: bigint): bigint {
   if (v === undefined || v === null) return dflt;
   const parsed = parseU64(v);
   if (parsed !== null) return parsed;
-  throw new ParamError(`params.${key}: expected a u64 (non-negative integer or decimal string), got ${JSON.stringify(v)}`);
+  throw new ParamError(`params.${key}: expected a u64 (non-negative integer or decimal string), got ${showValue(v)}`);
 }
 
 function f32(o: Obj, key: string, dflt: number): number {
   const v = o[key];
   if (v === undefined || v === null) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new ParamError(`params.${key}: expected a finite number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new ParamError(`params.${key}: expected a finite number, got ${showValue(v)}`);
   return Math.fround(v);
 }
 
 function bool(o: Obj, key: string): boolean {
   const v = o[key];
   if (v === undefined || v === null) return false;
-  if (typeof v !== "boolean") throw new ParamError(`params.${key}: expected true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== "boolean") throw new ParamError(`params.${key}: expected true or false, got ${showValue(v)}`);
   return v;
 }
 
@@ -39,7 +42,7 @@ function prompt(o: Obj): Uint8Array {
   const v = o.prompt;
   if (typeof v === "string") return new TextEncoder().encode(v);
   if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) return Uint8Array.from(v as number[]);
-  throw new ParamError(`params.prompt: expected a string (or an array of bytes), got ${v === undefined ? "nothing" : JSON.stringify(v).slice(0, 40)}`);
+  throw new ParamError(`params.prompt: expected a string (or an array of bytes), got ${showValue(v)}`);
 }
 
 function tokens(o: Obj): number[] {

@@ -11,6 +11,7 @@ import type { NodeMetrics } from "./metrics.ts";
 import { ParamError, parseTextParams } from "./rpc-params.ts";
 import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";
+import { escapeControl, RawNumber, showValue } from "../log/show-value.ts";
 
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, internal: -32603 } as const;
 
@@ -41,7 +42,7 @@ export function makeHandlers(ctx: ApiContext): RpcHandlers {
   async function generate(p: Text2TextPromptParams, signal: AbortSignal): Promise<GenerationResult> {
     const slot = ctx.models.get(p.model);
     if (!slot) {
-      throw new JsonRpcError(RPC.invalidParams, `params.model: ${JSON.stringify(p.model)} is not hosted here (hosted: ${[...ctx.models.keys()].join(", ") || "none"})`);
+      throw new JsonRpcError(RPC.invalidParams, `params.model: ${showValue(p.model, 60)} is not hosted here (hosted: ${[...ctx.models.keys()].join(", ") || "none"})`);
     }
     const timeout = AbortSignal.timeout(ctx.timeoutMs);
     const v = toGenerateRequest(p, AbortSignal.any([signal, timeout]));
@@ -126,7 +127,8 @@ export function makeHandlers(ctx: ApiContext): RpcHandlers {
 }
 
 async function one(req: unknown, h: RpcHandlers, metrics: NodeMetrics, signal: AbortSignal): Promise<Obj | null> {
-  const id = isObj(req) && (typeof req.id === "string" || typeof req.id === "number" || req.id === null) ? req.id : null;
+  // A RawNumber id (beyond 2^53) is echoed exactly as sent (it serialises to its source text).
+  const id = isObj(req) && (typeof req.id === "string" || typeof req.id === "number" || req.id === null || req.id instanceof RawNumber) ? req.id : null;
   if (!isObj(req) || req.jsonrpc !== "2.0" || typeof req.method !== "string" || ("id" in req && id === null && req.id !== null)) {
     metrics.rpcRequests.inc({ method: "-", outcome: "invalid_request" });
     return { jsonrpc: "2.0", id, error: { code: RPC.invalidRequest, message: "invalid request: expected {\"jsonrpc\": \"2.0\", \"method\": <string>, \"params\"?, \"id\"?}" } };
@@ -135,7 +137,7 @@ async function one(req: unknown, h: RpcHandlers, metrics: NodeMetrics, signal: A
   const fn = Object.hasOwn(h.methods, req.method) ? h.methods[req.method] : undefined;
   if (!fn) {
     metrics.rpcRequests.inc({ method: "-", outcome: "method_not_found" });
-    return notification ? null : { jsonrpc: "2.0", id, error: { code: RPC.methodNotFound, message: `method not found: ${req.method}` } };
+    return notification ? null : { jsonrpc: "2.0", id, error: { code: RPC.methodNotFound, message: `method not found: ${escapeControl(req.method.slice(0, 60))}${req.method.length > 60 ? "…" : ""}` } };
   }
   try {
     const result = await fn(req.params, signal);

@@ -2,10 +2,14 @@
  * The node's HTTP surface (Hono on Bun.serve): JSON-RPC 2.0 at `POST /` (and `/rpc`), the
  * mid-2024 compatibility body `{"request": {...}}` on `POST /` (spec §11), `GET /health`,
  * `POST /healthz`, `GET /metrics`, `GET /v1/jobs/<ticket>`. No request can stop the server
- * (spec §13 #19): every handler error becomes an error response.
+ * (spec §13 #19): every handler error becomes an error response. Connection limits (idle and
+ * body timeouts, requests in flight, `holdOpen` / `longLived` for long answers): connection.ts.
  */
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { readBody } from "./body.ts";
+import { CLOSING, closeHeld, HTTP_DEFAULTS, holdOpen } from "./connection.ts";
+import { parseJsonBody } from "./json-body.ts";
+import { showValue } from "../log/show-value.ts";
 import type { JobStore } from "../jobs/types.ts";
 import type { ModelSlot } from "../jobs/scheduler.ts";
 import { log } from "../log/logger.ts";
@@ -30,6 +34,8 @@ export interface ApiContext {
   maxBodyBytes?: number;
   /** Live output of on-chain jobs with should_stream_output (the scheduler fills it). */
   streams?: OutputStreams;
+  /** Bound on receiving a request body (default HTTP_DEFAULTS.timeoutMs). */
+  bodyTimeoutMs?: number;
   /** OpenAI routes' queue bound and per-key rate limit (default: Admission's defaults). */
   admission?: Admission;
   /** Refreshes gauges that need I/O (chain lag) before /metrics renders; errors are logged, not served. */
@@ -40,9 +46,13 @@ export function createApi(ctx: ApiContext): Hono {
   const app = new Hono();
   const handlers: RpcHandlers = makeHandlers(ctx);
   const limit = ctx.maxBodyBytes ?? 2 * 1024 * 1024;
+  const bodyTimeoutMs = ctx.bodyTimeoutMs ?? HTTP_DEFAULTS.timeoutMs;
 
+  app.use("*", closeHeld);
   app.onError((err, c) => {
-    log.error(`http ${c.req.method} ${c.req.path}: ${err.message}`);
+    // A client that left mid-request caused this, not the node: debug, not error.
+    if (c.req.raw.signal.aborted) log.debug(`http ${c.req.method} ${c.req.path}: client gone: ${err.message}`);
+    else log.error(`http ${c.req.method} ${c.req.path}: ${err.message}`);
     return c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.internal, message: "internal error" } }, 500);
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
@@ -51,13 +61,14 @@ export function createApi(ctx: ApiContext): Hono {
   app.post("/healthz", (c) => c.json({ status: "ok" }));
 
   // The OpenAI routes check the same token themselves, answering in OpenAI's error shape.
-  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams });
+  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, bodyTimeoutMs, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams });
 
   // Everything below needs the bearer token when one is configured (health stays open for probes).
   app.use("*", async (c, next) => {
     if (ctx.token && !tokenOk(c.req.header("authorization"), ctx.token)) {
       ctx.metrics.rpcRequests.inc({ method: "*", outcome: "unauthorized" });
-      return c.json({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "unauthorized: missing or wrong bearer token" } }, 401);
+      // Closed at once: an unauthenticated client never gets to hold a socket with a stalled body.
+      return c.json({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "unauthorized: missing or wrong bearer token" } }, 401, CLOSING);
     }
     await next();
   });
@@ -74,23 +85,36 @@ export function createApi(ctx: ApiContext): Hono {
     if (!ctx.store) return c.json({ error: "no job store" }, 404);
     const raw = c.req.param("ticket");
     const ticket = parseObjectId(raw);
-    if (!ticket) return c.json({ error: `ticket id ${JSON.stringify(raw.slice(0, 80))} is not a hex object id (0x + up to 64 hex digits)` }, 400);
+    if (!ticket) return c.json({ error: `ticket id ${showValue(raw, 80)} is not a hex object id (0x + up to 64 hex digits)` }, 400);
     const jobs = ctx.store.byTicket(ticket);
     if (jobs.length === 0) return c.json({ error: `no job for ticket ${ticket}` }, 404);
     return c.json({ ticket_id: jobs[0]!.ticketId, jobs: jobs.map(jobView) });
   });
 
   const tooLarge = (c: Context) =>
-    c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.invalidRequest, message: `request body exceeds ${limit} bytes` } }, 413);
+    c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.invalidRequest, message: `request body exceeds ${limit} bytes` } }, 413, CLOSING);
   const rpcRoute = async (c: Context) => {
     let body: unknown;
+    const got = await readBody(c.req.raw, limit, bodyTimeoutMs);
+    if (got.kind === "too_large") return tooLarge(c);
+    if (got.kind === "client") {
+      // The client went away mid-body or sent a broken chunk: its fault, logged for debugging only.
+      log.debug(`http ${c.req.method} ${c.req.path}: body not received: ${got.reason}`);
+      return c.body(null, 400, CLOSING);
+    }
+    if (got.kind === "timeout") {
+      log.debug(`http ${c.req.method} ${c.req.path}: body not received within ${bodyTimeoutMs} ms; connection closed`);
+      return c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.invalidRequest, message: `request body not received within ${bodyTimeoutMs} ms` } }, 408, CLOSING);
+    }
     try {
-      body = JSON.parse(await c.req.text());
+      body = parseJsonBody(got.text);
     } catch {
       ctx.metrics.rpcRequests.inc({ method: "-", outcome: "parse_error" });
       return c.json({ jsonrpc: "2.0", id: null, error: { code: RPC.parse, message: "parse error: body is not valid JSON" } });
     }
     const signal = c.req.raw.signal;
+    // A generation may run far past the idle bound (request_timeout): the body is in, so hold on.
+    if (generates(body)) holdOpen(c);
     // Compatibility shape (spec §11): `{"request": {...}}`, other top-level keys ignored.
     if (body !== null && typeof body === "object" && !Array.isArray(body) && "request" in body && !("method" in body)) {
       try {
@@ -106,9 +130,15 @@ export function createApi(ctx: ApiContext): Hono {
     const out = await handleRpc(body, handlers, ctx.metrics, signal);
     return out === null ? c.body(null, 204) : c.json(out);
   };
-  app.post("/", bodyLimit({ maxSize: limit, onError: tooLarge }), rpcRoute);
-  app.post("/rpc", bodyLimit({ maxSize: limit, onError: tooLarge }), rpcRoute);
+  app.post("/", rpcRoute);
+  app.post("/rpc", rpcRoute);
   return app;
+}
+
+/** Whether a JSON-RPC body (single, batch or the compatibility shape) asks for a generation. */
+function generates(body: unknown): boolean {
+  const one = (r: unknown) => r !== null && typeof r === "object" && ((r as { method?: unknown }).method === "generate" || ("request" in r && !("method" in r)));
+  return Array.isArray(body) ? body.some(one) : one(body);
 }
 
 export interface RunningServer {
@@ -117,8 +147,36 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export function serveApi(app: Hono, host: string, port: number): RunningServer {
-  const server = Bun.serve({ hostname: host, port, fetch: app.fetch, idleTimeout: 0 });
+export interface ServeOptions {
+  /** Idle bound per connection (rounded up to whole seconds, 1..255; Bun's unit). */
+  timeoutMs?: number;
+  maxConnections?: number;
+}
+
+export function serveApi(app: Hono, host: string, port: number, opts: ServeOptions = {}): RunningServer {
+  const idleTimeout = Math.min(255, Math.max(1, Math.ceil((opts.timeoutMs ?? HTTP_DEFAULTS.timeoutMs) / 1000)));
+  const maxConnections = opts.maxConnections ?? HTTP_DEFAULTS.maxConnections;
+  const server = Bun.serve({
+    hostname: host,
+    port,
+    idleTimeout,
+    fetch: (req, srv) => {
+      // `pendingRequests` includes this one and every request still sending its body.
+      if (srv.pendingRequests > maxConnections) {
+        log.debug(`http: ${srv.pendingRequests} requests in flight (http_max_connections ${maxConnections}); refused`);
+        return new Response(JSON.stringify({ error: `server busy: more than ${maxConnections} requests in flight` }), {
+          status: 503,
+          headers: { "content-type": "application/json", "retry-after": "1", ...CLOSING },
+        });
+      }
+      return app.fetch(req, srv);
+    },
+    // Bun reports socket-level failures here (a client reset, a malformed chunk).
+    error: (e) => {
+      log.debug(`http: ${e.message}`);
+      return new Response(null, { status: 400, headers: CLOSING });
+    },
+  });
   const shown = host.includes(":") ? `[${host}]` : host;
   return {
     url: `http://${shown}:${server.port}`,

@@ -4,6 +4,7 @@
  * an operator sees where to look without a stack trace.
  */
 import { redactText } from "../log/redact.ts";
+import { escapeControl, showValue } from "../log/show-value.ts";
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -16,7 +17,8 @@ export class ConfigError extends Error {
     readonly expected: string,
   ) {
     // Values quoted in `problem` may come from a secret-bearing key; mask and keep to one line.
-    super(oneLine(redactText(`${file}: ${key}: ${problem}, expected ${expected}`)));
+    // Control characters (a raw NUL in a key, a file name or a parser message) are escaped.
+    super(escapeControl(oneLine(redactText(`${file}: ${key}: ${problem}, expected ${expected}`))));
   }
 }
 
@@ -24,12 +26,23 @@ function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, " ");
 }
 
+/** The kind of a TOML value, without the value (for secret-typed keys). */
+export function kindOf(v: unknown): string {
+  if (typeof v === "bigint") return "an integer";
+  if (typeof v === "number") return "a float";
+  if (typeof v === "string") return "a string";
+  if (typeof v === "boolean") return "a boolean";
+  if (Array.isArray(v)) return "an array";
+  if (v instanceof Date || (typeof v === "object" && v !== null && "toISOString" in v)) return "a date";
+  return "a table";
+}
+
 /** Short, printable rendering of a bad value for error messages. */
 export function describeValue(v: unknown): string {
   if (v === undefined) return "nothing";
   if (typeof v === "bigint") return `integer ${v}`;
   if (typeof v === "number") return Number.isInteger(v) ? `float ${v.toFixed(1)}` : `float ${v}`;
-  if (typeof v === "string") return `string ${JSON.stringify(v.length > 60 ? v.slice(0, 57) + "..." : v)}`;
+  if (typeof v === "string") return `string ${showValue(v, 60)}`;
   if (typeof v === "boolean") return `boolean ${v}`;
   if (Array.isArray(v)) return `array of ${v.length}`;
   if (v instanceof Date) return "date";

@@ -7,7 +7,9 @@ import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { isValidSuiAddress, normalizeSuiAddress } from "@mysten/sui/utils";
 import { log } from "../log/logger.ts";
-import { ConfigError, describeValue } from "./errors.ts";
+import { ConfigError, describeValue, kindOf } from "./errors.ts";
+import { registerSecret } from "../log/redact.ts";
+import { showValue } from "../log/show-value.ts";
 
 export type RawTable = Record<string, unknown>;
 
@@ -88,6 +90,19 @@ export class Section {
     return v === "" ? undefined : v;
   }
 
+  /** An optional secret string (token, API key). Whatever a wrong value is, it is never echoed:
+   * the message names only its kind, and its text is masked in every later log line too. */
+  optSecret(key: string): string | undefined {
+    const v = this.raw(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") {
+      if (typeof v === "bigint" || typeof v === "number") registerSecret(String(v));
+      this.fail(key, `got ${kindOf(v)} (value not shown: secret)`, "a string (quote it)");
+    }
+    registerSecret(v);
+    return v === "" ? undefined : v;
+  }
+
   bool(key: string, def?: boolean): boolean {
     const v = this.raw(key);
     if (v === undefined) return this.missingOr(key, "true or false", def);
@@ -138,9 +153,9 @@ export class Section {
     const v = this.raw(key);
     if (v === undefined) return this.missingOr(key, expected, def);
     if (typeof v !== "string") this.fail(key, `got ${describeValue(v)}`, expected);
-    if (!HEX_ID.test(v)) this.fail(key, `${JSON.stringify(v)} is not a valid object id`, expected);
+    if (!HEX_ID.test(v)) this.fail(key, `${showValue(v, 80)} is not a valid object id`, expected);
     const id = normalizeSuiAddress(v);
-    if (!isValidSuiAddress(id)) this.fail(key, `${JSON.stringify(v)} is not a valid object id`, expected);
+    if (!isValidSuiAddress(id)) this.fail(key, `${showValue(v, 80)} is not a valid object id`, expected);
     return id;
   }
 
@@ -157,9 +172,9 @@ export class Section {
     try {
       u = new URL(v);
     } catch {
-      this.fail(key, `${JSON.stringify(v)} is not a URL`, expected);
+      this.fail(key, `${showValue(v, 120)} is not a URL`, expected);
     }
-    if (!schemes.includes(u.protocol.replace(/:$/, ""))) this.fail(key, `unsupported scheme ${JSON.stringify(u.protocol)}`, expected);
+    if (!schemes.includes(u.protocol.replace(/:$/, ""))) this.fail(key, `unsupported scheme ${showValue(u.protocol, 20)}`, expected);
     return v;
   }
 

@@ -44,6 +44,8 @@ export const DEFAULTS = {
   pollIntervalMs: 1000,
   dataDir: ".state",
   shutdownTimeoutMs: 30_000,
+  httpTimeoutMs: 30_000,
+  httpMaxConnections: 256,
   apiQueueSize: 16,
   apiRateLimit: 0,
 } as const;
@@ -149,10 +151,8 @@ function readToml(file: string): RawTable {
 }
 
 function readInference(s: Section, cwd: string, env: Record<string, string | undefined>): InferenceConfig {
-  const apiKey = s.optStr("api_key");
-  registerSecret(apiKey);
-  const jrpcToken = s.optStr("jrpc_token");
-  registerSecret(jrpcToken);
+  const apiKey = s.optSecret("api_key");
+  const jrpcToken = s.optSecret("jrpc_token");
   const cacheDir = s.path("cache_dir", cwd, defaultHubCache(env));
   const jrpcHost = s.str("jrpc_host", DEFAULTS.jrpcHost);
   if (jrpcHost.trim() === "") s.fail("jrpc_host", "empty", "a bind address such as 127.0.0.1 or 0.0.0.0");
@@ -252,6 +252,9 @@ function readNode(s: Section, cwd: string): NodeSection {
     dataDir: s.path("data_dir", cwd, DEFAULTS.dataDir),
     webhookUrl,
     shutdownTimeoutMs: s.int("shutdown_timeout_ms", { min: 1, def: DEFAULTS.shutdownTimeoutMs }),
+    // Bun's idle timeout counts whole seconds up to 255.
+    httpTimeoutMs: s.int("http_timeout_ms", { min: 1000, max: 255_000, def: DEFAULTS.httpTimeoutMs }),
+    httpMaxConnections: s.int("http_max_connections", { min: 1, max: 1_000_000, def: DEFAULTS.httpMaxConnections }),
   };
   s.reportUnknown();
   return node;

@@ -6,6 +6,7 @@
  *  - an array of tables (`device_id`|`device_ids`, `dtype`, `model_id`, `revision`,
  *    `use_flash_attention`, plus our `device` and `path`).
  */
+import { showValue } from "../log/show-value.ts";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DEVICES, DTYPES, type DType, type Device } from "../engine/types.ts";
@@ -29,7 +30,7 @@ export function parseModels(section: Section, cacheDir: string, cwd: string): Mo
   entries.forEach((e, i) => {
     const first = seen.get(e.modelId);
     if (first !== undefined) {
-      section.fail(`models[${i}]`, `model ${JSON.stringify(e.modelId)} is also configured at models[${first}]`, "each model served once");
+      section.fail(`models[${i}]`, `model ${showValue(e.modelId, 60)} is also configured at models[${first}]`, "each model served once");
     }
     seen.set(e.modelId, i);
   });
@@ -155,7 +156,7 @@ function locate(
   }
   return s.fail(
     key,
-    `unknown model_type ${JSON.stringify(modelId)}`,
+    `unknown model_type ${showValue(modelId, 60)}`,
     "a seed model_type (see atoma-node models list), an org/name[@revision] Hugging Face repo, a folder (./dir), or a [[models]] table with an explicit path",
   );
 }

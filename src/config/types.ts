@@ -102,6 +102,10 @@ export interface NodeSection {
   webhookUrl: string | undefined;
   /** Upper bound on graceful shutdown. */
   shutdownTimeoutMs: number;
+  /** HTTP: idle bound per connection and bound on receiving a request body (docs/operations.md). */
+  httpTimeoutMs: number;
+  /** HTTP: requests in flight at once, stalled ones included. */
+  httpMaxConnections: number;
 }
 
 export interface NodeConfig {

@@ -6,7 +6,7 @@ import type { Context } from "hono";
 
 export class OpenAiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 409 | 413 | 429 | 500 | 503 | 504,
+    readonly status: 400 | 401 | 404 | 408 | 409 | 413 | 429 | 500 | 503 | 504,
     message: string,
     readonly type: string,
     readonly param: string | null = null,
@@ -31,5 +31,7 @@ export const unsupported = (param: string, what: string) =>
 export function errorResponse(c: Context, e: OpenAiError): Response {
   const headers: Record<string, string> = {};
   if (e.retryAfter !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(e.retryAfter)));
+  // Clients we will not wait for (no token, body too big or too slow): the connection is closed.
+  if (e.status === 401 || e.status === 408 || e.status === 413) headers.connection = "close";
   return c.json(e.body(), e.status, headers);
 }

@@ -6,8 +6,9 @@
  * body limit (413), admission control per model and per key (429 + Retry-After). Reference: docs/api.md.
  */
 import { type Context, type Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { OutputStreams } from "../../jobs/output-streams.ts";
+import { readBody } from "../body.ts";
+import { HTTP_DEFAULTS, holdOpen, longLived } from "../connection.ts";
 import type { ModelSlot } from "../../jobs/scheduler.ts";
 import type { JobStore } from "../../jobs/types.ts";
 import { log } from "../../log/logger.ts";
@@ -31,6 +32,8 @@ export interface OpenAiContext {
   timeoutMs: number;
   token?: string;
   maxBodyBytes: number;
+  /** Bound on receiving a request body (connection.ts). */
+  bodyTimeoutMs?: number;
   admission: Admission;
   store?: JobStore;
   /** Live output of on-chain jobs with should_stream_output. */
@@ -42,10 +45,20 @@ function fingerprint(slot: ModelSlot): string {
   return `atoma-node-${VERSION}-${i.device}-${i.loadedDtype}`;
 }
 
-async function readJson(c: Context): Promise<Record<string, unknown>> {
+async function readJson(c: Context, ctx: OpenAiContext): Promise<Record<string, unknown>> {
+  const ms = ctx.bodyTimeoutMs ?? HTTP_DEFAULTS.timeoutMs;
+  const got = await readBody(c.req.raw, ctx.maxBodyBytes, ms);
+  if (got.kind === "too_large") throw new OpenAiError(413, `request body exceeds ${ctx.maxBodyBytes} bytes`, "invalid_request_error", null, "request_too_large");
+  if (got.kind === "timeout") throw new OpenAiError(408, `request body not received within ${ms} ms`, "invalid_request_error", null, "request_timeout");
+  if (got.kind === "client") {
+    log.debug(`http ${c.req.method} ${c.req.path}: body not received: ${got.reason}`);
+    throw new ClientGone(got.reason);
+  }
+  // The body is in; generating may take longer than the idle bound.
+  holdOpen(c);
   let raw: unknown;
   try {
-    raw = JSON.parse(await c.req.text());
+    raw = JSON.parse(got.text);
   } catch {
     throw invalid("request body is not valid JSON");
   }
@@ -64,10 +77,6 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
     }
     await next();
   };
-  const limit = bodyLimit({
-    maxSize: ctx.maxBodyBytes,
-    onError: (c) => errorResponse(c, new OpenAiError(413, `request body exceeds ${ctx.maxBodyBytes} bytes`, "invalid_request_error", null, "request_too_large")),
-  });
 
   const modelEntry = (id: string, slot: ModelSlot) => ({
     id,
@@ -89,7 +98,7 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
 
   const handle = (kind: "chat" | "completion") => async (c: Context) => {
     try {
-      const body = await readJson(c);
+      const body = await readJson(c, ctx);
       const model = modelName(body);
       const slot = hostedModel(ctx.models, model);
       let prep: Prepared;
@@ -106,9 +115,10 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
       return errorResponse(c, new OpenAiError(500, "internal error", "server_error"));
     }
   };
-  app.get("/v1/jobs/:ticket/stream", guard, (c) => jobStream(c, ctx.store, ctx.streams));
-  app.post("/v1/chat/completions", guard, limit, handle("chat"));
-  app.post("/v1/completions", guard, limit, handle("completion"));
+  // Server-sent events: exempt from the idle bound (connection.ts).
+  app.get("/v1/jobs/:ticket/stream", guard, longLived, (c) => jobStream(c, ctx.store, ctx.streams));
+  app.post("/v1/chat/completions", guard, handle("chat"));
+  app.post("/v1/completions", guard, handle("completion"));
 }
 
 function outcome(e: unknown): string {
