@@ -56,7 +56,7 @@ async function resolveModel(
     const { ConfigError } = await import("../../config/errors.ts");
     try {
       const cfg = loadConfig(sources);
-      hub = { ...hub, cacheDir: cfg.inference.cacheDir, autoPull: true, apiKey: cfg.inference.apiKey };
+      hub = { ...hub, cacheDir: cfg.inference.cacheDir, autoPull: cfg.inference.autoPull, apiKey: cfg.inference.apiKey };
       const entry = cfg.inference.models.find((m) => m.modelId === model);
       if (entry) {
         const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: dtype ?? entry.dtype }, hub);
