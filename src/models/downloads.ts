@@ -12,7 +12,7 @@ export const RECORD_DIR = ".atoma-node";
 const RECORD_FILE = "downloads.jsonl";
 
 /** `dir`: a folder the node made that is removed only if empty at flush time (e.g. `.locks/<repo>`). */
-export type CreatedKind = "blob" | "partial" | "pointer" | "ref" | "dir";
+export type CreatedKind = "blob" | "partial" | "pointer" | "ref" | "converted" | "dir";
 
 /** Notes that the node created `path` (inside cacheDir). */
 export function recordCreated(cacheDir: string, kind: CreatedKind, path: string): void {

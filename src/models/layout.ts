@@ -6,6 +6,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DType } from "../engine/types.ts";
 import { conversionBlocker } from "./convert-seam.ts";
+import { matchesPattern } from "./hub-cache.ts";
+
+/** What conversion needs from a safetensors repo (top level only: `original/` copies are skipped). */
+export const SAFETENSORS_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "model.safetensors.index.json", "*.safetensors"];
 
 export type Layout = "onnx" | "safetensors" | "gguf" | "none";
 
@@ -49,7 +53,7 @@ export interface Selection {
  * only that dtype's graph (+ external data), not every variant; a safetensors repo goes to the
  * converter (refused while conversion is not built, before any weights are fetched).
  */
-export function selectForServing(paths: readonly string[], dtype: DType | undefined): Selection {
+export async function selectForServing(paths: readonly string[], dtype: DType | undefined, readText?: (path: string) => Promise<string>): Promise<Selection> {
   const layout = layoutOfFiles(paths);
   if (layout === "onnx") {
     const meta = paths.filter((p) => !p.includes("/") && /\.(json|txt|model|jinja)$/.test(p));
@@ -63,7 +67,17 @@ export function selectForServing(paths: readonly string[], dtype: DType | undefi
     const data = paths.filter((p) => p.startsWith(`${graph}_data`) || p.startsWith(`${graph}.data`));
     return { include: [...meta, graph, ...data] };
   }
-  if (layout === "safetensors") return { refuse: conversionBlocker({}) };
+  if (layout === "safetensors") {
+    // Ask the converter about this config before fetching gigabytes of weights.
+    let config: Record<string, unknown> = {};
+    try {
+      if (readText) config = JSON.parse(await readText("config.json")) as Record<string, unknown>;
+    } catch {
+      return { refuse: "has a config.json that is not valid JSON" };
+    }
+    const why = conversionBlocker(config);
+    return why ? { refuse: `cannot be converted: ${why}` } : { include: paths.filter((p) => SAFETENSORS_FILES.some((f) => matchesPattern(p, f))) };
+  }
   if (layout === "gguf") return { refuse: "holds GGUF files: GGUF import not built yet" };
   return { refuse: "holds neither a transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx) nor safetensors weights" };
 }

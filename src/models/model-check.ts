@@ -1,6 +1,7 @@
 /**
- * Is a configured model ready for `run`? Used by `atoma-node doctor`. One function per question so
- * other sources (a hub pull, a converter) can add their own answer for a missing folder.
+ * Is a configured model ready for `run`? Used by `atoma-node doctor`. A folder (explicit `path`) must
+ * load; a seed model_type or org/name repo must be in the hub cache and load, or be pullable (the
+ * hub is asked), or the line says why not (unsupported row, auto_pull off, gated, not found).
  *
  * "Ready" means what `run` does with it: the folder exists and the engine really loads it on the
  * configured device and dtype (then it is disposed). A missing `stories260k` folder is fine: `run`
@@ -10,6 +11,10 @@ import { existsSync, statSync } from "node:fs";
 import type { ModelEntry } from "../config/types.ts";
 import { oneLineError } from "../log/one-line.ts";
 import { DEFAULT_MODEL_ID, isProvisionableDefault } from "./default-model.ts";
+import { hubEndpoint } from "./hub-cache.ts";
+import { probeRepo } from "./pull.ts";
+import { configuredModelState } from "./status.ts";
+import { resolveToken } from "./token.ts";
 
 export interface ModelCheck {
   /** `model <model_id>`. */
@@ -27,8 +32,34 @@ export function missingModelRemedy(m: ModelEntry): ModelCheck | undefined {
   return undefined;
 }
 
-export async function checkConfiguredModel(m: ModelEntry): Promise<ModelCheck> {
+/** The hub side of a configured model (seed model_type or org/name repo): in the cache and loadable,
+ * or pullable (the hub is asked whether the repo exists and the token may read it), or why not. */
+async function checkHubModel(m: ModelEntry, inf: HubInference): Promise<ModelCheck> {
   const name = `model ${m.modelId}`;
+  const st = configuredModelState(m, inf.cacheDir, inf.autoPull, m.dtype);
+  if (st.state === "present") return loadCheck(m, st.dir!);
+  if (st.state !== "pullable") return { name, ok: false, detail: st.detail };
+  if (st.detail.includes("is cached")) return { name, ok: true, detail: st.detail };
+  const env = inf.env ?? process.env;
+  const endpoint = hubEndpoint(env);
+  try {
+    const commit = await probeRepo(m.hub!, endpoint, resolveToken(inf.apiKey, env));
+    return { name, ok: true, detail: `pullable: ${st.detail}; ${endpoint} has it (commit ${commit.slice(0, 12)})` };
+  } catch (e) {
+    return { name, ok: false, detail: `not in ${inf.cacheDir} and cannot be pulled: ${(e as Error).message}` };
+  }
+}
+
+export interface HubInference {
+  cacheDir: string;
+  autoPull: boolean;
+  apiKey: string | undefined;
+  env?: Record<string, string | undefined>;
+}
+
+export async function checkConfiguredModel(m: ModelEntry, inf?: HubInference): Promise<ModelCheck> {
+  const name = `model ${m.modelId}`;
+  if (!m.local && inf) return checkHubModel(m, inf);
   if (!existsSync(m.path)) {
     const remedy = missingModelRemedy(m);
     if (remedy) return remedy;
@@ -36,14 +67,20 @@ export async function checkConfiguredModel(m: ModelEntry): Promise<ModelCheck> {
     return { name, ok: false, detail: `model folder ${m.path} does not exist${hint}` };
   }
   if (!statSync(m.path).isDirectory()) return { name, ok: false, detail: `${m.path} is not a folder, expected a transformers.js model folder` };
+  return loadCheck(m, m.path);
+}
+
+/** The engine really loads `dir` on the configured device and dtype (then it is disposed). */
+async function loadCheck(m: ModelEntry, dir: string): Promise<ModelCheck> {
+  const name = `model ${m.modelId}`;
   try {
     // Loaded lazily: importing the engine pulls in ONNX Runtime.
     const { loadTextEngine } = await import("../engine/engine.ts");
-    const e = await loadTextEngine({ id: m.modelId, dir: m.path, device: m.device, dtype: m.dtype });
+    const e = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
     const i = e.info;
     await e.dispose().catch(() => {});
-    return { name, ok: true, detail: `loads: ${i.modelType}, ${i.loadedDtype} on ${i.device}, vocabulary ${i.vocabSize}, context ${i.contextLength} (${m.path})` };
+    return { name, ok: true, detail: `loads: ${i.modelType}, ${i.loadedDtype} on ${i.device}, vocabulary ${i.vocabSize}, context ${i.contextLength} (${dir})` };
   } catch (e) {
-    return { name, ok: false, detail: `${m.path}: ${oneLineError(e, 300)}` };
+    return { name, ok: false, detail: `${dir}: ${oneLineError(e, 300)}` };
   }
 }

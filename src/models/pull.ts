@@ -25,7 +25,7 @@ export interface PullOptions {
   /** Only files matching one of these (`*` within a path segment); undefined = every file. */
   include?: readonly string[];
   /** Sees the repo's whole file list before anything is fetched: may narrow it or refuse the pull. */
-  select?: (paths: string[]) => Selection;
+  select?: (paths: string[], readText: (path: string) => Promise<string>) => Promise<Selection> | Selection;
   progress: PullProgress;
   signal?: AbortSignal;
   /** For tests: the transport under the hub fetch wrapper. */
@@ -67,7 +67,12 @@ export async function pullRepo(o: PullOptions): Promise<PullResult> {
     throw toPullError(e, ctx);
   }
   if (o.select) {
-    const sel = o.select(files.map((f) => f.path));
+    const readText = async (path: string): Promise<string> => {
+      const resp = await http.fetch(`${o.endpoint}/${o.ref.repo}/resolve/${commit}/${path}`, { signal: o.signal });
+      if (!resp.ok) throw toPullError(Object.assign(new Error(`HTTP ${resp.status}`), { status: resp.status }), { ...ctx, path });
+      return resp.text();
+    };
+    const sel = await o.select(files.map((f) => f.path), readText);
     if (sel.refuse) throw new PullError("unsupported", `${formatRepoRef(o.ref)} ${sel.refuse}`);
     if (sel.include) files = files.filter((f) => sel.include!.includes(f.path));
   }
@@ -107,4 +112,15 @@ async function writeRef(cacheDir: string, file: string, commit: string): Promise
   await writeFile(tmp, commit);
   await rename(tmp, file);
   if (!existed) recordCreated(cacheDir, "ref", file);
+}
+
+/** Asks the hub whether `ref` exists and this token may read it (doctor); the commit it names. */
+export async function probeRepo(ref: RepoRef, endpoint: string, token: ResolvedToken): Promise<string> {
+  const http = createHubFetch(endpoint, token.token);
+  try {
+    const info = await modelInfo({ name: ref.repo, revision: ref.revision ?? "main", additionalFields: ["sha"], hubUrl: endpoint, fetch: http.fetch });
+    return String((info as { sha?: unknown }).sha ?? "");
+  } catch (e) {
+    throw toPullError(e, { ref, endpoint, token, http });
+  }
 }

@@ -65,7 +65,7 @@ export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise
       endpoint: hubEndpoint(env),
       token: resolveToken(s.apiKey, env),
       include: row?.files,
-      select: (paths) => selectForServing(paths, req.dtype),
+      select: (paths, readText) => selectForServing(paths, req.dtype, readText),
       progress: s.progress(),
       signal: s.signal,
     });
@@ -76,9 +76,10 @@ export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise
   if (layout === "safetensors") {
     const why = conversionBlocker(readConfig(snap));
     if (why) throw new ModelUnavailableError(`model ${name}: unsupported: ${why}`);
-    const commit = cachedCommit(s.cacheDir, req.hub)!;
-    const out = convertedDir(s.cacheDir, basename(repoFolder(s.cacheDir, req.hub.repo)), commit);
-    return layoutOfDir(out) === "onnx" ? out : convertSnapshot(snap, out, req.dtype ?? "f32");
+    const commit = cachedCommit(s.cacheDir, req.hub) ?? basename(snap);
+    const dtype = req.dtype ?? "f32";
+    const out = convertedDir(s.cacheDir, basename(repoFolder(s.cacheDir, req.hub.repo)), commit, dtype);
+    return layoutOfDir(out) === "onnx" ? out : convertSnapshot(s.cacheDir, snap, out, dtype);
   }
   throw new ModelUnavailableError(`model ${name}: the cached snapshot ${snap} holds no transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx)`);
 }

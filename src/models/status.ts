@@ -5,10 +5,11 @@
  */
 import { join } from "node:path";
 import { cachedSnapshot, cachedCommit, repoFolder } from "./hub-cache.ts";
-import { conversionBlocker, convertedDir } from "./convert-seam.ts";
+import { conversionBlocker, convertedDir, familyBlocker } from "./convert-seam.ts";
 import { layoutOfDir, readConfig } from "./layout.ts";
 import { registryRow as registryRowFor, type RegistryRow } from "./registry.ts";
 import { basename } from "node:path";
+import type { DType } from "../engine/types.ts";
 
 export type RowStatus = "ready" | "pullable" | `unsupported: ${string}`;
 
@@ -25,7 +26,7 @@ export function rowBlocker(row: RegistryRow): string | undefined {
     case "onnx":
       return undefined;
     case "safetensors":
-      return conversionBlocker({ model_type: row.family });
+      return familyBlocker(row.family);
     case "gguf":
       return `GGUF import not built yet (${row.quantized?.file})`;
     case "ggml":
@@ -51,8 +52,10 @@ export function rowState(row: RegistryRow, cacheDir: string): RowState {
     const layout = layoutOfDir(snap);
     if (layout === "onnx") return { cached: true, status: "ready", dir: snap };
     const commit = cachedCommit(cacheDir, ref)!;
-    const converted = convertedDir(cacheDir, basename(repoFolder(cacheDir, row.repo)), commit);
-    if (layoutOfDir(converted) === "onnx") return { cached: true, status: "ready", dir: converted };
+    for (const dtype of ["f16", "f32", "q4", "q8", "q4f16"] as const) {
+      const converted = convertedDir(cacheDir, basename(repoFolder(cacheDir, row.repo)), commit, dtype);
+      if (layoutOfDir(converted) === "onnx") return { cached: true, status: "ready", dir: converted };
+    }
     if (layout === "safetensors") {
       const why = conversionBlocker(readConfig(snap));
       return why ? { cached: true, status: `unsupported: ${why}` } : { cached: true, status: "ready", dir: snap };
@@ -78,7 +81,7 @@ export interface ConfiguredState {
 }
 
 /** What `run` will do for one configured model, without network (for `doctor`). */
-export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoPull: boolean): ConfiguredState {
+export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoPull: boolean, dtype: DType = "f32"): ConfiguredState {
   if (m.local) {
     return layoutOfDir(m.path) === "onnx"
       ? { state: "present", detail: m.path, dir: m.path }
@@ -91,9 +94,18 @@ export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoP
   const blocker = row ? rowBlocker(row) : undefined;
   const snap = cachedSnapshot(cacheDir, m.hub);
   const repo = m.hub.revision ? `${m.hub.repo}@${m.hub.revision}` : m.hub.repo;
-  if (snap && layoutOfDir(snap) === "onnx") return { state: "present", detail: snap, dir: snap };
+  if (snap) {
+    const layout = layoutOfDir(snap);
+    if (layout === "onnx") return { state: "present", detail: snap, dir: snap };
+    if (layout === "safetensors") {
+      const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, m.hub.repo)), basename(snap), dtype);
+      if (layoutOfDir(out) === "onnx") return { state: "present", detail: out, dir: out };
+      const why = conversionBlocker(readConfig(snap));
+      return why ? { state: "unsupported", detail: `unsupported: ${why}` } : { state: "pullable", detail: `${snap} is cached (safetensors): run converts it to ONNX first` };
+    }
+    return { state: "unsupported", detail: `unsupported: ${snap} holds no transformers.js ONNX layout` };
+  }
   if (blocker) return { state: "unsupported", detail: `unsupported: ${blocker}` };
-  if (snap) return { state: "unsupported", detail: `unsupported: ${snap} holds no transformers.js ONNX layout` };
   return autoPull
     ? { state: "pullable", detail: `not in ${cacheDir}; run pulls ${repo} (or: atoma-node models pull ${m.modelId})` }
     : { state: "missing", detail: `not in ${cacheDir} and auto_pull = false: atoma-node models pull ${m.modelId}` };

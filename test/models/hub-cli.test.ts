@@ -11,6 +11,13 @@ import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
 import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts";
 import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
 import { freePort, ROOT } from "../node/harness.ts";
+import { writeHfCheckpoint, type Config } from "../support/hf-checkpoints.ts";
+
+const TINY_LLAMA: Config = {
+  architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
+  num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 270, max_position_embeddings: 64, rms_norm_eps: 1e-5,
+  tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
+};
 
 const MAIN = join(ROOT, "src", "cli", "main.ts");
 const TOKEN = "hf_cli_test_secret_token";
@@ -21,7 +28,14 @@ let model: string;
 beforeAll(async () => {
   model = await tinyOnnxModelDir();
   const files = filesFromDir(model);
-  hub = startHubServer({ repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true })], tokens: { [TOKEN]: ["test-org/gated-onnx"] } });
+  // A seed row's repo, served here as a tiny random checkpoint in its Hugging Face layout.
+  const st = join(tmp, "tinyllama-st");
+  writeHfCheckpoint(st, TINY_LLAMA, { dtype: "BF16", seed: 7 });
+  writeFileSync(join(st, "README.md"), "tiny\n");
+  hub = startHubServer({
+    repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true }), makeRepo("TinyLlama/TinyLlama-1.1B-Chat-v1.0", filesFromDir(st))],
+    tokens: { [TOKEN]: ["test-org/gated-onnx"] },
+  });
 });
 afterAll(async () => {
   await hub.stop();
@@ -59,7 +73,8 @@ describe("models list", () => {
       expect(row.precisions.length).toBeGreaterThan(0);
     }
     expect(rows.find((x) => x.model_type === "llama_v2")).toMatchObject({ status: "ready", cached: true });
-    expect(rows.find((x) => x.model_type === "llama3_8b")).toMatchObject({ status: "unsupported: needs conversion (not built yet)", cached: false, source: "safetensors" });
+    expect(rows.find((x) => x.model_type === "llama3_8b")).toMatchObject({ status: "pullable", cached: false, source: "safetensors" });
+    expect(rows.find((x) => x.model_type === "mamba_130m")!.status).toStartWith("unsupported: needs conversion: the converter has no mamba family yet");
     expect(rows.find((x) => x.model_type === "stable_diffusion_xl")!.status).toStartWith("unsupported: text-to-image");
     expect(rows.find((x) => x.model_type === "quantized_7b-code")!.status).toStartWith("unsupported: GGUF import not built yet");
   });
@@ -181,6 +196,21 @@ describe("generate --model org/name and run with auto_pull", () => {
     }
   }, 90_000);
 
+  test("a seed model_type whose repo is safetensors: pulled, handed to the converter, then generate runs; models list says ready", async () => {
+    const e = env();
+    const g = await cli(["generate", "--model", "llama_tiny_llama_1_1b_chat", "--prompt", "hi", "--max-tokens", "4", "--dtype", "f32", "--json"], e);
+    expect(g.stderr).toContain("converting");
+    expect(g.code).toBe(0);
+    expect(JSON.parse(g.stdout).output_tokens).toBeGreaterThan(0);
+    const list = JSON.parse((await cli(["models", "list", "--json"], e)).stdout) as { model_type: string; status: string; cached: boolean }[];
+    expect(list.find((x) => x.model_type === "llama_tiny_llama_1_1b_chat")).toMatchObject({ status: "ready", cached: true });
+    // models pull of the same row prints the converted folder (f16 by default).
+    const p = await cli(["models", "pull", "llama_tiny_llama_1_1b_chat"], e);
+    expect(p.code).toBe(0);
+    expect(p.stdout.trim()).toEndWith("/fp16");
+    expect(existsSync(join(p.stdout.trim(), "onnx", "model_fp16.onnx"))).toBe(true);
+  }, 90_000);
+
   test("auto_pull = false: exit 2 with one line that says how to pull", async () => {
     const file = join(tmp, "nopull.toml");
     writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "nopull-cache")}"\nauto_pull = false\njrpc_port = ${await freePort()}\n\n[[inference.models]]\nmodel_id = "test-org/tiny-onnx"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "nopull-state")}"\n`);
@@ -191,11 +221,11 @@ describe("generate --model org/name and run with auto_pull", () => {
 
   test("a seed row that cannot run is refused before any download", async () => {
     const file = join(tmp, "seed.toml");
-    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "llama_v2", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
+    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "mixtral_8x7b-v01", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
     const before = hub.requests.length;
     const r = await cli(["run", "--config", file], env());
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n").at(-1)).toBe("model llama_v2 (meta-llama/Llama-2-7b-hf@main): unsupported: needs conversion (not built yet)");
+    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model mixtral_8x7b-v01 (mistralai/Mixtral-8x7B-v0.1@main): unsupported: needs conversion: the converter has no mixtral family yet");
     expect(hub.requests.length).toBe(before);
   });
 });
@@ -207,4 +237,30 @@ test("hub unreachable: models pull exits 1 (a runtime failure) with one line nam
   const r = await cli(["models", "pull", "test-org/tiny-onnx"], env({ HF_ENDPOINT: endpoint }));
   expect(r.code).toBe(1);
   expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining(`cannot reach the Hugging Face hub at ${endpoint}`)]);
+});
+
+describe("doctor's model check for hub models", () => {
+  test("pullable says so (the hub is asked); gated without a token fails naming the page; after a pull it loads", async () => {
+    const cache = join(tmp, "doctor-cache");
+    const file = join(tmp, "doctor.toml");
+    writeFileSync(file, `[inference]\ncache_dir = "${cache}"\njrpc_port = 3000\nmodels = [[0, "f32", "test-org/tiny-onnx", false]]\n`);
+    const e = env();
+    const before = await cli(["doctor", "--json", "--config", file], e);
+    expect(before.code).toBe(0);
+    const check = (r: { stdout: string }) => (JSON.parse(r.stdout).checks as { name: string; ok: boolean; detail: string }[])[0]!;
+    expect(check(before)).toMatchObject({ name: "model test-org/tiny-onnx", ok: true });
+    expect(check(before).detail).toStartWith(`pullable: not in ${cache}; run pulls test-org/tiny-onnx`);
+    expect(check(before).detail).toContain(`${hub.url} has it (commit `);
+
+    const gatedFile = join(tmp, "doctor-gated.toml");
+    writeFileSync(gatedFile, `[inference]\ncache_dir = "${cache}"\njrpc_port = 3000\nmodels = [[0, "f32", "test-org/gated-onnx", false]]\n`);
+    const gated = await cli(["doctor", "--json", "--config", gatedFile], e);
+    expect(gated.code).toBe(1);
+    expect(check(gated).ok).toBe(false);
+    expect(check(gated).detail).toContain(`${hub.url}/test-org/gated-onnx`);
+
+    expect((await cli(["models", "pull", "test-org/tiny-onnx", "--config", file], e)).code).toBe(0);
+    const after = await cli(["doctor", "--json", "--config", file], e);
+    expect(check(after)).toMatchObject({ ok: true, detail: expect.stringContaining("loads: llama") });
+  }, 60_000);
 });

@@ -145,7 +145,7 @@ function hardwareGpus(): string[] {
 async function checklist(config: NodeConfig): Promise<Check[]> {
   const checks: Check[] = [];
   if (config.inference.models.length === 0) checks.push({ name: "models", ok: false, detail: "no model configured ([inference] models is empty): the node would serve nothing" });
-  for (const m of config.inference.models) checks.push(await checkConfiguredModel(m));
+  for (const m of config.inference.models) checks.push(await checkConfiguredModel(m, config.inference));
   if (config.eventSubscriber && config.client) checks.push(...(await chainPreflight(config.eventSubscriber, config.client)));
   return checks;
 }
@@ -157,7 +157,11 @@ function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): { report: Con
       valid: true,
       mode: c.eventSubscriber ? "chain" : "local",
       sources: c.sources,
-      models: c.inference.models.map((m) => ({ id: m.modelId, device: m.device, dtype: m.dtype, path: m.path, present: existsSync(m.path) })),
+      // A hub model (seed model_type or org/name) is named by its repo; the checklist says whether it is cached.
+      models: c.inference.models.map((m) => {
+        const path = m.local || !m.hub ? m.path : `${m.hub.repo}${m.hub.revision ? `@${m.hub.revision}` : ""} in ${c.inference.cacheDir}`;
+        return { id: m.modelId, device: m.device, dtype: m.dtype, path, present: m.local || !m.hub ? existsSync(m.path) : true };
+      }),
     };
     return { report, config: c };
   } catch (e) {

@@ -76,7 +76,7 @@ const pull = defineCommand({
   args: {
     model: { type: "positional", description: "A seed model_type (see models list) or org/name[@revision]", required: false },
     include: { type: "string", description: "Only files matching these comma-separated patterns (* within a path segment)" },
-    dtype: { type: "string", description: "For an ONNX repo: only the graph of this precision (f32, f16, bf16, q8, q4, q4f16)" },
+    dtype: { type: "string", description: "ONNX repo: fetch only this precision's graph; safetensors repo: convert to it (default f16). f32, f16, bf16, q8, q4, q4f16" },
     ...cacheArgs,
   },
   async run({ args }) {
@@ -89,7 +89,10 @@ const pull = defineCommand({
     const { pullRepo } = await import("../../models/pull.ts");
     const { PullError } = await import("../../models/pull-errors.ts");
     const { progressFor } = await import("../../models/progress.ts");
-    const { selectForServing } = await import("../../models/layout.ts");
+    const { selectForServing, layoutOfDir } = await import("../../models/layout.ts");
+    const { convertedDir, convertSnapshot } = await import("../../models/convert-seam.ts");
+    const { repoFolder } = await import("../../models/hub-cache.ts");
+    const { basename } = await import("node:path");
     const { parseDtype } = await import("../../engine/dtype.ts");
     const { rowState } = await import("../../models/status.ts");
     const row = registryRow(spec);
@@ -101,22 +104,34 @@ const pull = defineCommand({
     } catch (e) {
       fail(`--dtype: ${(e as Error).message}`);
     }
-    const include = typeof args.include === "string" ? args.include.split(",").map((s) => s.trim()).filter(Boolean) : row?.files;
+    const explicit = typeof args.include === "string" ? args.include.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
     const endpoint = hubEndpoint();
     const token = resolveToken(apiKey);
-    const pulls = [{ ref, include, select: dtype ? (p: string[]) => selectForServing(p, dtype) : undefined }];
+    // Without --include: only what the node can serve (an ONNX repo's graphs, or a safetensors repo
+    // the converter accepts — asked before any weights are fetched).
+    const select = explicit ? undefined : (p: string[], readText: (path: string) => Promise<string>) => selectForServing(p, dtype, readText);
+    const pulls = [{ ref, include: explicit ?? row?.files, select }];
     // A quantized row's tokenizer lives in another repo (spec §10.1).
     if (row?.quantized) pulls.push({ ref: { repo: row.quantized.tokenizerRepo, revision: undefined }, include: ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json"], select: undefined });
     try {
       let dir = "";
+      let commit = "";
       for (const p of pulls) {
         const r = await pullRepo({ ...p, cacheDir, endpoint, token, progress: progressFor() });
-        dir ||= r.dir;
+        if (!dir) [dir, commit] = [r.dir, r.commit];
         process.stderr.write(`pulled ${formatRepoRef(p.ref)} (commit ${r.commit.slice(0, 12)}): ${r.files} file(s), ${r.bytes} bytes, ${r.fetched} fetched\n`);
+      }
+      if (!explicit && layoutOfDir(dir) === "safetensors") {
+        // Handed to the converter: the folder generate/run load is the converted one.
+        const at = dtype ?? "f16";
+        const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, ref.repo)), commit, at);
+        dir = layoutOfDir(out) === "onnx" ? out : await convertSnapshot(cacheDir, dir, out, at);
       }
       if (row) process.stderr.write(`${row.modelType}: ${rowState(row, cacheDir).status}\n`);
       process.stdout.write(dir + "\n");
     } catch (e) {
+      const { ConvertError } = await import("../../convert/index.ts");
+      if (e instanceof ConvertError) fail(e.message);
       if (e instanceof PullError && e.isInputError) fail(e.message);
       if (e instanceof PullError) {
         process.stderr.write(`error: ${e.message}\n`);
