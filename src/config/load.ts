@@ -191,7 +191,8 @@ function readEventSubscriber(s: Section): EventSubscriberConfig {
     requestTimeoutMs: s.durationMs("request_timeout", DEFAULTS.requestTimeoutMs),
     network: s.str("network", networkFromUrl(httpUrl)),
     startCheckpoint: s.has("start_checkpoint") ? s.bigint("start_checkpoint") : (s.peek("start_checkpoint"), undefined),
-    leafCountPolicy: s.oneOf("leaf_count_policy", ["chunks_count", "nodes"] as const, "chunks_count"),
+    // "nodes": what the deployed contract settles (docs/chain.md, spec §5.3).
+    leafCountPolicy: s.oneOf("leaf_count_policy", ["nodes", "chunks_count"] as const, "nodes"),
     pollIntervalMs: s.int("poll_interval_ms", { min: 1, def: DEFAULTS.pollIntervalMs }),
     mode: s.oneOf("mode", ["subscribe", "poll"] as const, "subscribe"),
   };

@@ -70,7 +70,8 @@ export interface EventSubscriberConfig {
   network: string;
   /** Checkpoint to start from when no cursor is stored; undefined = chain tip. */
   startCheckpoint: bigint | undefined;
-  /** `chunks_count` (default) or `nodes` (strict reference parity), spec §5.3. */
+  /** `nodes` (default: reference parity, what the deployed contract settles) or `chunks_count`
+   * (the intended design, for a contract that adds cross-validation nodes to ticket.all), spec §5.3. */
   leafCountPolicy: LeafCountPolicy;
   /** Poll interval of the `listEvents` fallback. */
   pollIntervalMs: number;

@@ -43,7 +43,11 @@ export function jobFor(prompt: PromptEventRecord, origin: EventOrigin, index: bi
     return { ...job, numLeaves: Math.min(Number(n), MAX_LEAVES), state: "failed", error: `leaf count ${n} outside 1..${MAX_LEAVES}` };
   }
   if (index >= n) {
-    return { ...job, leafIndex: Number(index), state: "failed", error: `leaf index ${index} is not below leaf count ${n} (leaf count policy ${ctx.policy})` };
+    const why =
+      ctx.policy === "nodes"
+        ? "; a cross-validation extra node: the deployed contract never adds it to ticket.all, so its commitment would abort with 312012200 (docs/chain.md, leaf count policy)"
+        : "";
+    return { ...job, leafIndex: Number(index), state: "failed", error: `leaf index ${index} is not below leaf count ${n} (leaf count policy ${ctx.policy})${why}` };
   }
   if (prompt.kind === "Text2ImagePromptEvent") {
     return { ...job, state: "not_servable", error: `image model ${JSON.stringify(prompt.params.model)}: image generation is not supported by this node` };
@@ -107,7 +111,11 @@ export function ingest(batch: CheckpointBatch, ctx: IngestContext, stats?: Inges
       if (j.state === "not_servable") {
         if (stats) stats.notServable++;
         log.error(`ticket ${j.ticketId}: ${j.error}`);
-      } else if (j.state === "failed") log.error(`ticket ${j.ticketId}: ${j.error}`);
+      } else if (j.state === "failed") {
+        // Being sampled as a cross-validation extra is the contract's doing, not a fault here.
+        if (ctx.policy === "nodes" && j.leafIndex >= j.numLeaves) log.info(`ticket ${j.ticketId}: not run: ${j.error}`);
+        else log.error(`ticket ${j.ticketId}: ${j.error}`);
+      }
     }
     events.push(fx);
   }

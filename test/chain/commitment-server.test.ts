@@ -7,6 +7,7 @@ import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
 import { Secp256k1Keypair } from "@mysten/sui/keypairs/secp256k1";
 import { bcs } from "@mysten/sui/bcs";
 import { fromBase64, toHex } from "@mysten/sui/utils";
+import { blake2b } from "@noble/hashes/blake2.js";
 import { createSuiClient } from "../../src/chain/client.ts";
 import { SuiCommitmentSubmitter, type SubmitterOptions } from "../../src/chain/commitment/submitter.ts";
 import type { CommitmentRequest, SignedTx } from "../../src/chain/types.ts";
@@ -82,9 +83,13 @@ describe("submit_commitment against the local Sui server", () => {
   test("not selected → failed not_awaiting (abort 312012200); settled ticket → failed ticket_gone", async () => {
     const [o] = await submitter(me).submit([req(prompt([8]))], new MemoryOutbox());
     expect(o).toMatchObject({ status: "failed", kind: "not_awaiting" });
-    const settled = prompt([7]); // our commit completes and settles it; the ticket object is removed
-    expect((await submitter(me).submit([req(settled)], new MemoryOutbox()))[0]).toMatchObject({ status: "committed" });
-    expect((await submitter(me).submit([req(settled)], new MemoryOutbox()))[0]).toMatchObject({ status: "failed", kind: "ticket_gone" });
+    // Our commit completes and settles it (a one-leaf root: blake2b256 of the stored leaf, as
+    // try_to_settle checks); the ticket object is removed.
+    const settled = prompt([7]);
+    const leaf = new Uint8Array(32).fill(101);
+    const one = { ...req(settled), leaf, merkleRoot: blake2b(leaf, { dkLen: 32 }) };
+    expect((await submitter(me).submit([one], new MemoryOutbox()))[0]).toMatchObject({ status: "committed" });
+    expect((await submitter(me).submit([one], new MemoryOutbox()))[0]).toMatchObject({ status: "failed", kind: "ticket_gone" });
   });
 
   test("resending identical bytes has no double effect", async () => {

@@ -21,7 +21,7 @@ describe("atoma-node events decode", () => {
     expect(j.decoded_prompt_source).toBe("legacy UTF-8 text (params.prompt shown as text)");
     expect(j.event.outputDestination).toBe("a84669726562617365");
     expect(j.decoded_output_destination).toEqual({ kind: "Firebase" });
-    expect(j.selection).toEqual({ smallId: "9", selected: true, index: 2, leaves: "3", policy: "chunks_count" });
+    expect(j.selection).toEqual({ smallId: "9", selected: true, index: 2, leaves: "3", policy: "nodes" });
   });
   test("a prompt that is not UTF-8 stays hex, and says so", () => {
     const bytes = F.TEXT2TEXT_152.replace("026869", "02fffe");

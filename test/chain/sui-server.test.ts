@@ -5,6 +5,7 @@ import { Ed25519Keypair } from "@mysten/sui/keypairs/ed25519";
 import { Secp256k1Keypair } from "@mysten/sui/keypairs/secp256k1";
 import { Transaction } from "@mysten/sui/transactions";
 import { toHex } from "@mysten/sui/utils";
+import { blake2b } from "@noble/hashes/blake2.js";
 import * as S from "../../src/chain/events/schemas.ts";
 import { encodeTextPrompt } from "../support/sui-server/events.ts";
 import { startSuiServer, type SuiServer } from "../support/sui-server/index.ts";
@@ -172,11 +173,13 @@ describe("Sui test server", () => {
     const rich = (await client.listCoins({ owner: other.toSuiAddress() })).objects.find((c) => BigInt(c.balance) > 5_000_000n)!;
     const { result } = await send(other, commitTx(other, { ...r2, gas: rich }, p!.ticketId, new Uint8Array(32).fill(2), new Uint8Array(32)));
     expect(result.Transaction!.events!.map((e) => e.eventType.split("::").pop())).toEqual(["DisputeEvent"]);
+    // Settlement checks the root against blake2b256 of the stored leaves (two zero leaves here).
+    const root = blake2b(new Uint8Array(64), { dkLen: 32 });
     const [q] = server.admin.injectPrompts([{ nodes: [7, 2] }]);
-    await send(node, commitTx(node, await refs(node, 7n), q!.ticketId, new Uint8Array(32).fill(1), new Uint8Array(32)));
+    await send(node, commitTx(node, await refs(node, 7n), q!.ticketId, root, new Uint8Array(32)));
     const r3 = await refs(other, 2n);
     const rich2 = (await client.listCoins({ owner: other.toSuiAddress() })).objects.find((c) => BigInt(c.balance) > 5_000_000n)!;
-    const settled = await send(other, commitTx(other, { ...r3, gas: rich2 }, q!.ticketId, new Uint8Array(32).fill(1), new Uint8Array(32)));
+    const settled = await send(other, commitTx(other, { ...r3, gas: rich2 }, q!.ticketId, root, new Uint8Array(32)));
     expect(settled.result.Transaction!.events!.map((e) => e.eventType.split("::").pop())).toEqual(["SettledEvent"]);
   });
 

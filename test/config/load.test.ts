@@ -80,7 +80,7 @@ describe("merged single file (--config)", () => {
     expect(c.eventSubscriber!.eventPackageId).toBe(PKG);
     expect(c.eventSubscriber!.network).toBe("testnet");
     expect(c.eventSubscriber!.startCheckpoint).toBeUndefined();
-    expect(c.eventSubscriber!.leafCountPolicy).toBe("chunks_count");
+    expect(c.eventSubscriber!.leafCountPolicy).toBe("nodes");
     expect(c.eventSubscriber!.pollIntervalMs).toBe(1000);
     expect(c.eventSubscriber!.mode).toBe("subscribe");
     expect(c.client!.gasBudget).toBe(50_000_000n);
@@ -251,7 +251,7 @@ describe("bad input: one-line message naming file, key and expectation", () => {
     ["event_subscriber without client", merged({ client: null }), (f) => `${f}: client: missing while event_subscriber is configured, expected both event_subscriber and client (chain mode) or neither (local mode)`],
     ["section not a table", "inference = 3\n", (f) => `${f}: inference: got integer 3, expected a [inference] section`],
     ["no inference section", merged().replace(/\[inference\][^]*?\[event_subscriber\]/, "[event_subscriber]"), (f) => `${f}: inference: missing, expected the model inference configuration`],
-    ["bad leaf_count_policy", merged({ subscriber: `leaf_count_policy = "all"\n${SUBSCRIBER}` }), (f) => `${f}: event_subscriber.leaf_count_policy: got string "all", expected one of "chunks_count", "nodes"`],
+    ["bad leaf_count_policy", merged({ subscriber: `leaf_count_policy = "all"\n${SUBSCRIBER}` }), (f) => `${f}: event_subscriber.leaf_count_policy: got string "all", expected one of "nodes", "chunks_count"`],
     ["zero gas budget", merged({ client: `gas_budget = 0\n${CLIENT}` }), (f) => `${f}: client.gas_budget: 0 is out of range, expected an integer >= 1`],
     ["flush_storage would delete data_dir", merged({ inference: INFERENCE.replace("flush_storage = false", "flush_storage = true"), extra: `[node]\ndata_dir = "/models/state"\n` }), (f) => `${f}: inference.flush_storage: true would delete data_dir /models/state inside cache_dir, expected data_dir outside cache_dir when flush_storage = true`],
     ["bad webhook", merged({ extra: `[node]\nwebhook_url = "ftp://x"\n` }), (f) => `${f}: node.webhook_url: unsupported scheme "ftp:", expected a URL (http or https)`],

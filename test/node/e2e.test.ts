@@ -53,7 +53,7 @@ describe("node end to end", () => {
       { prompt: "Once upon a time", model: MODEL, nodes: [env.smallId], maxTokens: 24, temperature: 0, seed: 1 },
       { prompt: "The little dog", model: MODEL, nodes: [env.smallId], maxTokens: 20, temperature: 0.8, topK: 40, topP: 0.9, seed: "18446744073709551615" },
       { prompt: "Lily and Ben", model: MODEL, nodes: [5, env.smallId], maxTokens: 16, temperature: 0.5, seed: 42 }, // index 1 of 2
-      { prompt: "One day", model: MODEL, nodes: [env.smallId], chunksCount: 4, maxTokens: 12, seed: 3 }, // cross-validation: n = 4
+      { prompt: "One day", model: MODEL, nodes: [env.smallId], chunksCount: 4, maxTokens: 12, seed: 3 }, // cross-validation: n = nodes.length = 1 (default policy)
       { prompt: "Tom had a ball", model: MODEL, nodes: [env.smallId], maxTokens: 10, repeatPenalty: 1.3, repeatLastN: 8, seed: 9, prependOutputWithInput: true },
       { promptBytes: "0x81a352617791aa4f6e6365207468657265", model: MODEL, nodes: [env.smallId], maxTokens: 8, seed: 4 }, // MessagePack InputSource::Raw "Once there"
     ];
@@ -73,7 +73,7 @@ describe("node end to end", () => {
       expect(c).toBeDefined();
       const job = (await rpc(env, "job", { ticket_id: inj.ticketId })).jobs[0];
       expect(job.state).toBe("committed");
-      const n = i === 2 ? 2 : i === 3 ? 4 : 1;
+      const n = i === 2 ? 2 : 1;
       const index = i === 2 ? 1 : 0;
       expect([job.num_leaves, job.leaf_index, c!.order]).toEqual([n, index, index]);
       const want = independentCommitment(job.output, n, index);
@@ -111,7 +111,8 @@ describe("node end to end", () => {
 
   test("NewlySampledNodesEvent: the original prompt is served at leaf index = order", async () => {
     const a = env.server.admin;
-    const p = a.injectPrompt({ prompt: "A big tree", model: MODEL, nodes: [5], chunksCount: 3, maxTokens: 10, seed: 11 });
+    // A timeout replacement: the node replaces ticket.all[2] (spec §5.2).
+    const p = a.injectPrompt({ prompt: "A big tree", model: MODEL, nodes: [5, 6, 7], maxTokens: 10, seed: 11 });
     a.injectNewlySampled(p.ticketId, [{ nodeId: env.smallId, order: 2 }]);
     const c = await waitFor("resampled commitment", () => a.commitments(p.ticketId).find((x) => x.nodeSmallId === me()));
     const job = (await rpc(env, "job", { ticket_id: p.ticketId })).jobs[0];

@@ -57,7 +57,7 @@ const decode = defineCommand({
     bcs: { type: "string", description: "BCS bytes, base64 (or 0x-prefixed hex)" },
     json: { type: "string", description: "JSON rendering (JSON-RPC parsedJson)" },
     "small-id": { type: "string", description: "Node small id: report whether the event selects it" },
-    policy: { type: "string", description: "Leaf count policy: chunks_count (default) or nodes", default: "chunks_count" },
+    policy: { type: "string", description: "Leaf count policy: nodes (default, what the deployed contract settles) or chunks_count", default: "nodes" },
   },
   run({ args }) {
     const name = String(args.event);
@@ -69,7 +69,7 @@ const decode = defineCommand({
       smallId = parseU64(s) ?? fail(`--small-id "${s}" is not a u64`);
     }
     const policy = args.policy as LeafCountPolicy;
-    if (policy !== "chunks_count" && policy !== "nodes") fail(`--policy "${policy}": expected chunks_count or nodes`);
+    if (policy !== "chunks_count" && policy !== "nodes") fail(`--policy "${policy}": expected nodes or chunks_count`);
     let result;
     if (args.bcs !== undefined) {
       const text = args.bcs.trim();

@@ -86,7 +86,9 @@ export class AdminApi {
     }
     const at = this.injectEvents(encoded.map((e) => ({ type: "gate::Text2TextPromptEvent", bcs: e.bcs })));
     for (const e of encoded) {
-      this.ledger.tickets.set(e.ticketId, { ticketId: e.ticketId, nodes: e.nodes, chunksCount: e.chunksCount, committed: new Map(), disputed: false, settled: false });
+      // gate::submit_*_prompt with nodes_to_sample = None: one node, chunks_count = 1 + extra.
+      const crossValidation = e.nodes.length === 1 && e.chunksCount > 1n ? { probabilityPermille: this.ledger.crossValidationPermille, extraNodes: e.chunksCount - 1n } : undefined;
+      this.ledger.tickets.set(e.ticketId, { ticketId: e.ticketId, nodes: e.nodes, chunksCount: e.chunksCount, committed: new Map(), disputed: false, settled: false, crossValidation });
     }
     return encoded.map((e, i) => ({ ...at, ticketId: e.ticketId, eventIndex: i }));
   }
@@ -95,12 +97,14 @@ export class AdminApi {
     return this.injectPrompts([prompt])[0]!;
   }
 
-  /** `settlement::NewlySampledNodesEvent`; the new nodes may also commit to the ticket. */
+  /** `settlement::NewlySampledNodesEvent` as a timeout replacement: a node at an `order` inside
+   * `ticket.all` replaces the node there and may commit. Orders beyond it are announced only, as
+   * the deployed contract does for cross-validation extras (their commits abort with 312012200). */
   injectNewlySampled(ticketId: string, newNodes: { nodeId: number | string; order: number | string }[]): Injected {
     const id = normalizeSuiAddress(ticketId);
     const bcs = encodeNewlySampled(id, newNodes);
     const ticket = this.ledger.tickets.get(id);
-    if (ticket) for (const n of newNodes) ticket.nodes[Number(n.order)] = BigInt(n.nodeId);
+    if (ticket) for (const n of newNodes) if (Number(n.order) < ticket.nodes.length) ticket.nodes[Number(n.order)] = BigInt(n.nodeId);
     return this.injectEvents([{ type: "settlement::NewlySampledNodesEvent", bcs }]);
   }
 

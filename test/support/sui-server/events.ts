@@ -103,4 +103,6 @@ export function encodeNewlySampled(ticketId: string, newNodes: { nodeId: number 
 export const encodeFirstSubmission = (ticketId: string, nodeId: bigint) =>
   S.FirstSubmissionEvent.serialize({ ticket_id: ticketId, node_id: { inner: nodeId } }).toBytes();
 export const encodeDispute = (ticketId: string) => S.DisputeEvent.serialize({ ticket_id: ticketId, timeout: null }).toBytes();
+export const encodeRetrySettlement = (ticketId: string, howMany: bigint) =>
+  S.RetrySettlementEvent.serialize({ ticket_id: ticketId, how_many_nodes_in_echelon: howMany }).toBytes();
 export const encodeSettled = (ticketId: string) => S.SettledEvent.serialize({ ticket_id: ticketId, oracle_node_id: null }).toBytes();

@@ -77,8 +77,14 @@ export interface CommitmentRec {
 
 export interface TicketRec {
   ticketId: string;
+  /** The contract's `ticket.all`: the nodes that may commit, indexed by leaf order. */
   nodes: bigint[];
   chunksCount: bigint;
+  /** `merkle_leaves`: each committed leaf at `order * 32`, zero-padded (hex). */
+  leaves?: string;
+  /** `ticket.cross_validation` (prompts with one sampled node and `chunks_count > 1`, spec §5.2);
+   * taken out by the first `try_to_settle` that finds every node of `ticket.all` committed. */
+  crossValidation?: { probabilityPermille: bigint; extraNodes: bigint };
   committed: Map<bigint, CommitmentRec>;
   root?: string;
   inputTokens?: bigint;
@@ -114,6 +120,8 @@ export interface LedgerOptions {
   referenceGasPrice?: bigint;
   chainId?: string;
   epoch?: bigint;
+  /** `cross_validation_probability_permille` (initial value on chain: 500). */
+  crossValidationPermille?: number;
 }
 
 export const GAS_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>";
@@ -125,6 +133,9 @@ export class Ledger {
   readonly randomId = normalizeSuiAddress(SUI_RANDOM_OBJECT_ID);
   readonly chainId: string;
   epoch: bigint;
+  readonly crossValidationPermille: bigint;
+  /** `sui::random` draws so far: draw n is a hash of (seed, n), so a run is reproducible. */
+  randomDraws = 0n;
   /** Owned `objectId@version` → digest of the transaction that locked it (until the epoch ends). */
   readonly locks = new Map<string, string>();
   /** Recent earlier versions per object (for the read-lag fault). */
@@ -148,6 +159,7 @@ export class Ledger {
     this.atomaDbId = normalizeSuiAddress(opts.atomaDbId ?? objectId(this.seed, "AtomaDb"));
     this.chainId = opts.chainId ?? "4c78adac";
     this.epoch = opts.epoch ?? 1n;
+    this.crossValidationPermille = BigInt(opts.crossValidationPermille ?? 500);
     this.referenceGasPrice = opts.referenceGasPrice ?? 1000n;
     this.put({ objectId: this.packageId, version: 1n, owner: { kind: "immutable" }, objectType: "package" });
     this.put({ objectId: this.atomaDbId, version: 3n, owner: { kind: "shared", initialSharedVersion: 3n }, objectType: `${this.packageId}::db::AtomaDb` });

@@ -1,12 +1,23 @@
 /**
  * The parts of Atoma's `settlement::submit_commitment` that a node can observe (spec
  * atoma-protocol.md §8.3–8.5): hash length checks, ticket lookup, node membership, double commit,
- * first submission, dispute on mismatch, settlement once every sampled node committed. Works on a
- * draft so a failing command in a PTB leaves no trace (Move aborts roll back the whole transaction).
+ * first submission, dispute on mismatch, the leaf written at `order * 32`, then `try_to_settle` as
+ * the deployed contract (`afb7a0a` through `9e53429`) runs it, spec §5.2–5.3:
+ *  - nothing until every node of `ticket.all` has committed (or once disputed);
+ *  - a cross-validation ticket (one sampled node, `chunks_count = 1 + extra`) rolls
+ *    `random % 1000` against `cross_validation_probability_permille`: below it, `extra` further
+ *    nodes are sampled and announced in `NewlySampledNodesEvent` (`order = 1..extra`) but NOT added
+ *    to `ticket.all` (their commits abort with 312012200), and settlement goes on to the root check;
+ *    otherwise the ticket settles at once, without a hash check;
+ *  - the root check: `merkle_root == blake2b256(merkle_leaves)` settles (`SettledEvent`, ticket
+ *    removed), anything else is `DisputeEvent`. With one stored leaf only a root over one leaf passes.
+ * Works on a draft so a failing command in a PTB leaves no trace (Move aborts roll back the whole
+ * transaction).
  */
-import { toHex } from "@mysten/sui/utils";
+import { fromHex, toHex } from "@mysten/sui/utils";
+import { blake2b } from "@noble/hashes/blake2.js";
 import type { CommitmentRec, EventRec, Ledger, TicketRec } from "./ledger.ts";
-import { encodeDispute, encodeFirstSubmission, encodeSettled } from "./events.ts";
+import { encodeDispute, encodeFirstSubmission, encodeNewlySampled, encodeRetrySettlement, encodeSettled } from "./events.ts";
 
 export const E_NOT_AWAITING_COMMITMENT = 312012200n;
 export const E_ALREADY_COMMITTED = 312012201n;
@@ -48,7 +59,7 @@ export class SettlementDraft {
   private ticket(id: string): TicketRec | undefined {
     const existing = this.drafts.get(id) ?? this.ledger.tickets.get(id);
     if (!existing) return undefined;
-    if (!this.drafts.has(id)) this.drafts.set(id, { ...existing, committed: new Map(existing.committed) });
+    if (!this.drafts.has(id)) this.drafts.set(id, { ...existing, nodes: [...existing.nodes], committed: new Map(existing.committed) });
     return this.drafts.get(id);
   }
 
@@ -92,11 +103,47 @@ export class SettlementDraft {
     };
     t.committed.set(a.smallId, rec);
     this.commitments.push(rec);
-    // try_to_settle: every sampled node has committed and roots agree → fees paid, ticket removed.
-    if (!t.disputed && t.committed.size === t.nodes.length) {
-      t.settled = true;
-      this.emit("SettledEvent", encodeSettled(a.ticketId));
+    // merkle_leaves[order*32 .. order*32+32], zero-padding what lies before.
+    const leaves = t.leaves ?? "";
+    const at = order * 64;
+    t.leaves = leaves.padEnd(at, "0").slice(0, at) + rec.leaf + leaves.slice(at + 64);
+    this.trySettle(t);
+  }
+
+  /** `sui::random` u64: draw n of this ledger, a hash of (seed, n). */
+  private random(): bigint {
+    const n = this.ledger.randomDraws++;
+    const h = blake2b(new TextEncoder().encode(`${this.ledger.seed}/random/${n}`), { dkLen: 8 });
+    return new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0, true);
+  }
+
+  private trySettle(t: TicketRec): void {
+    if (t.disputed || t.committed.size < t.nodes.length) return;
+    const cv = t.crossValidation;
+    if (cv) {
+      t.crossValidation = undefined; // option::extract
+      if (this.random() % 1000n >= cv.probabilityPermille) return this.settle(t); // no cross-validation this time
+      // sample_extra_nodes_for_cross_validation: other registered nodes, in random order.
+      const pool = [...this.ledger.badges.keys()].filter((id) => !t.nodes.includes(id));
+      if (BigInt(pool.length) < cv.extraNodes) {
+        t.crossValidation = cv;
+        this.emit("RetrySettlementEvent", encodeRetrySettlement(t.ticketId, BigInt(pool.length)));
+        return;
+      }
+      const extras: bigint[] = [];
+      while (BigInt(extras.length) < cv.extraNodes) extras.push(pool.splice(Number(this.random() % BigInt(pool.length)), 1)[0]!);
+      // Emitted, but the extras never join ticket.all (the deployed contract's behaviour, spec §5.3).
+      this.emit("NewlySampledNodesEvent", encodeNewlySampled(t.ticketId, extras.map((nodeId, i) => ({ nodeId: nodeId.toString(), order: i + 1 }))));
     }
+    const stored = toHex(blake2b(fromHex(t.leaves ?? ""), { dkLen: 32 }));
+    if (stored === t.root) return this.settle(t);
+    t.disputed = true;
+    this.emit("DisputeEvent", encodeDispute(t.ticketId));
+  }
+
+  private settle(t: TicketRec): void {
+    t.settled = true;
+    this.emit("SettledEvent", encodeSettled(t.ticketId));
   }
 
   /** Makes the draft real once the transaction succeeded. */
