@@ -17,6 +17,7 @@ import { loadConfig } from "../../config/load.ts";
 import type { NodeConfig } from "../../config/types.ts";
 import { chainPreflight } from "../../chain/preflight.ts";
 import { checkConfiguredModel } from "../../models/model-check.ts";
+import { displayUrl } from "../../engine/remote/client.ts";
 import { paint } from "../style.ts";
 import { DEVICES, type Device } from "../../engine/types.ts";
 import { ortRuntimeInfo } from "../../engine/runtime/ort-native.ts";
@@ -145,7 +146,13 @@ function hardwareGpus(): string[] {
 async function checklist(config: NodeConfig): Promise<Check[]> {
   const checks: Check[] = [];
   if (config.inference.models.length === 0) checks.push({ name: "models", ok: false, detail: "no model configured ([inference] models is empty): the node would serve nothing" });
-  for (const m of config.inference.models) checks.push(await checkConfiguredModel(m, config.inference));
+  for (const m of config.inference.models) {
+    if (m.remote) {
+      // Loaded lazily like the engine: doctor without a config never needs it.
+      const { remoteModelChecks } = await import("../../engine/remote/index.ts");
+      checks.push(...(await remoteModelChecks(m.modelId, m.remote)));
+    } else checks.push(await checkConfiguredModel(m, config.inference));
+  }
   if (config.eventSubscriber && config.client) checks.push(...(await chainPreflight(config.eventSubscriber, config.client)));
   return checks;
 }
@@ -159,6 +166,7 @@ function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): { report: Con
       sources: c.sources,
       // A hub model (seed model_type or org/name) is named by its repo; the checklist says whether it is cached.
       models: c.inference.models.map((m) => {
+        if (m.remote) return { id: m.modelId, device: m.device, dtype: m.dtype, path: `${m.remote.kind} at ${m.remote.urls.map(displayUrl).join(", ")}`, present: true };
         const path = m.local || !m.hub ? m.path : `${m.hub.repo}${m.hub.revision ? `@${m.hub.revision}` : ""} in ${c.inference.cacheDir}`;
         return { id: m.modelId, device: m.device, dtype: m.dtype, path, present: m.local || !m.hub ? existsSync(m.path) : true };
       }),

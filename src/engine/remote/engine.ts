@@ -11,7 +11,8 @@ import { log } from "../../log/logger.ts";
 import { oneLineError } from "../../log/one-line.ts";
 import { EngineError, type EngineTokenizer, type GenerateRequest, type GenerationChunk, type GenerationResult, type ModelInfo, type TextEngine } from "../types.ts";
 import { streamCompletion, UpstreamError, type CompletionEnd } from "./client.ts";
-import { quirksOf, toJsonBody, type KindQuirks } from "./kinds.ts";
+import { rpcGenerate } from "./atoma-rpc.ts";
+import { quirksOf, seedAsI64, toJsonBody, type KindQuirks } from "./kinds.ts";
 import type { PooledUpstream, UpstreamPool } from "./pool.ts";
 import type { RemoteEngineConfig } from "./types.ts";
 
@@ -71,10 +72,6 @@ export class RemoteTextEngine implements TextEngine {
 
   /** The /v1/completions body, and the locally counted input tokens where a tokenizer exists. */
   private body(req: GenerateRequest): { body: string; inputIds: number[] | undefined } {
-    if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
-      throw new EngineError("generate request must be an object with prompt and params");
-    }
-    if (typeof req.prompt !== "string") throw new EngineError("prompt must be a string");
     const pre = req.prePromptTokens ?? [];
     const tok = this.p.tokenizer;
     const inputIds = tok ? [...pre, ...tok.encode(req.prompt)] : undefined;
@@ -98,7 +95,15 @@ export class RemoteTextEngine implements TextEngine {
   private async *run(req: GenerateRequest, live: boolean): AsyncGenerator<GenerationChunk, GenerationResult, void> {
     if (this.disposed) throw new EngineError(`model ${this.info.id} has been unloaded`);
     const t0 = performance.now();
-    const { body, inputIds } = this.body(req);
+    if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
+      throw new EngineError("generate request must be an object with prompt and params");
+    }
+    if (typeof req.prompt !== "string") throw new EngineError("prompt must be a string");
+    const pre = req.prePromptTokens ?? [];
+    // atoma: JSON-RPC generate for everything but streams it can carry exactly (see atoma-rpc.ts).
+    const i64 = seedAsI64(req.params.seed);
+    const viaRpc = this.q.kind === "atoma" && (!live || pre.length > 0 || i64 > BigInt(Number.MAX_SAFE_INTEGER) || i64 < BigInt(Number.MIN_SAFE_INTEGER));
+    const { body, inputIds } = viaRpc ? { body: "", inputIds: this.p.tokenizer ? [...pre, ...this.p.tokenizer.encode(req.prompt)] : undefined } : this.body(req);
     const { cfg, pool } = this.p;
     const tried = new Set<PooledUpstream>();
     let last = "";
@@ -122,7 +127,15 @@ export class RemoteTextEngine implements TextEngine {
       let tFirst = 0;
       let events = 0;
       try {
-        const it = streamCompletion(up, body, { apiKey: cfg.apiKey, timeoutMs: cfg.timeoutMs, stallTimeoutMs: cfg.stallTimeoutMs, signal: req.signal });
+        const ro = { apiKey: cfg.apiKey, timeoutMs: cfg.timeoutMs, stallTimeoutMs: cfg.stallTimeoutMs, signal: req.signal };
+        if (viaRpc) {
+          const r = await rpcGenerate(up, cfg.servedModel, req.prompt, pre, req.params, ro);
+          tFirst = performance.now();
+          if (live && r.text) yield { token: NO_TOKEN_ID, text: r.text };
+          outcome = "ok";
+          return this.result(t0, tFirst, r.text, r.end, inputIds, 1, req, r.tokens);
+        }
+        const it = streamCompletion(up, body, ro);
         let end: CompletionEnd;
         for (;;) {
           const r = await it.next();
@@ -157,7 +170,7 @@ export class RemoteTextEngine implements TextEngine {
     throw new EngineError(`${this.info.id}: gave up after ${attempts} attempt(s): ${oneLineError(last, 300)}`);
   }
 
-  private result(t0: number, tFirst: number, text: string, end: CompletionEnd, inputIds: number[] | undefined, events: number, req: GenerateRequest): GenerationResult {
+  private result(t0: number, tFirst: number, text: string, end: CompletionEnd, inputIds: number[] | undefined, events: number, req: GenerateRequest, upstreamTokens?: number[]): GenerationResult {
     const tok = this.p.tokenizer;
     const outIds = tok ? tok.encode(text, { add_special_tokens: false }) : undefined;
     const u = end.usage;
@@ -171,7 +184,8 @@ export class RemoteTextEngine implements TextEngine {
     const endT = performance.now();
     return {
       text,
-      tokens: inputIds && outIds ? [...inputIds, ...outIds] : [],
+      // Real ids where the upstream returns them (atoma JSON-RPC); else the local re-encoding of the text.
+      tokens: upstreamTokens ?? (inputIds && outIds ? [...inputIds, ...outIds] : []),
       inputTokens,
       outputTokens,
       finishReason: end.finishReason,

@@ -129,3 +129,12 @@ export async function inspectRemote(cfg: RemoteEngineConfig, timeoutMs = 5000): 
   const q = quirksOf(cfg.kind);
   return Promise.all(cfg.urls.map((base) => inspectUpstream({ base, display: displayUrl(base) }, q, cfg.servedModel, cfg.apiKey, timeoutMs)));
 }
+
+/** doctor's checklist lines for a remote model: one per upstream, plus what the kind cannot honour. */
+export async function remoteModelChecks(id: string, cfg: RemoteEngineConfig): Promise<{ name: string; ok: boolean; detail: string }[]> {
+  const reports = await inspectRemote(cfg);
+  const out = reports.map((r) => ({ name: `model ${id} upstream ${r.url}`, ok: r.ok, detail: `${cfg.kind}: ${r.detail}` }));
+  const limits = capabilityWarnings(id, cfg).map((w) => w.replace(/^model \S+ \(\S+\): /, ""));
+  if (limits.length > 0) out.push({ name: `model ${id} determinism`, ok: true, detail: limits.join("; ") });
+  return out;
+}

@@ -128,8 +128,8 @@ const QUIRKS: Record<RemoteKind, KindQuirks> = {
       repeat_last_n: p.repeatLastN,
       seed: seedAsI64(p.seed),
     }),
-    // The node's OpenAI API reads seeds as JSON numbers: beyond ±2^53 it refuses the request.
-    cannotHonour: ["seeds whose signed 64-bit value is beyond ±2^53 (such jobs fail with the upstream's error)"],
+    // Same engine, same sampler: everything is honoured (chain jobs go over JSON-RPC, atoma-rpc.ts).
+    cannotHonour: [],
     healthPath: "/health",
     version: { path: "/", rpc: true, pick: field(["result", "version"]) },
     tokenPrompts: false,
