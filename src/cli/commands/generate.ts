@@ -58,6 +58,7 @@ async function resolveModel(
       const cfg = loadConfig(sources);
       hub = { ...hub, cacheDir: cfg.inference.cacheDir, autoPull: cfg.inference.autoPull, apiKey: cfg.inference.apiKey };
       const entry = cfg.inference.models.find((m) => m.modelId === model);
+      if (entry?.remote) fail(`--model ${model}: served by a remote ${entry.remote.kind} engine; generate runs local models (send the prompt to the node's API instead)`);
       if (entry) {
         const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: dtype ?? entry.dtype }, hub);
         return { dir, device: entry.device, dtype: entry.dtype };
