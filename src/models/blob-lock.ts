@@ -5,10 +5,11 @@
  * lock left by a killed process is taken over instead of blocking forever.
  */
 import { existsSync, mkdirSync } from "node:fs";
-import { open, readFile, rm } from "node:fs/promises";
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 
 const POLL_MS = 100;
+const FOREIGN_GRACE_MS = 2000;
 const tokens = new Map<string, symbol>();
 
 function alive(pid: number): boolean {
@@ -38,11 +39,16 @@ export async function withBlobLock<T>(lockPath: string, fn: () => Promise<T>, si
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
-    const owner = Number((await readFile(lockPath, "utf8").catch(() => "")).trim());
+    const text = (await readFile(lockPath, "utf8").catch(() => "")).trim();
+    const owner = /^\d+$/.test(text) ? Number(text) : 0;
     // Our own pid with no live holder in this process: a leftover of an earlier crash of a process
-    // that reused our pid, or a torn write; both are stale.
+    // that reused our pid; stale.
     const ownButUnheld = owner === process.pid && !tokens.has(lockPath);
-    if ((Number.isInteger(owner) && owner > 0 && !alive(owner)) || ownButUnheld) {
+    // No pid in it: not one of ours (the Python hub client's filelock leaves empty lock files behind
+    // for good), or a writer that died between create and write. Past a short grace, take it over;
+    // bytes written meanwhile by another tool would still have to pass the hash check.
+    const foreign = owner === 0 && Date.now() - (await stat(lockPath).then((s) => s.mtimeMs).catch(() => 0)) > FOREIGN_GRACE_MS;
+    if ((owner > 0 && !alive(owner)) || ownButUnheld || foreign) {
       await rm(lockPath, { force: true });
       continue;
     }

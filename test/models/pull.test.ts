@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pullRepo, type PullOptions } from "../../src/models/pull.ts";
@@ -115,6 +115,33 @@ describe("models pull", () => {
     expect(ranged.length).toBe(1);
     expect(sha(join(r.dir, "onnx/model.onnx"))).toBe(onnx.lfs!.oid);
     expect(existsSync(partial)).toBe(false);
+  });
+
+  test("a resume against a server that ignores Range (200, whole body) restarts the file instead of appending", async () => {
+    const cacheDir = freshCache();
+    const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+    hub.cutAfter.set("onnx/model.onnx", 1000);
+    await pullError(pull({ cacheDir }));
+    hub.ignoreRange.add("onnx/model.onnx");
+    try {
+      const r = await pull({ cacheDir });
+      expect(sha(join(r.dir, "onnx/model.onnx"))).toBe(onnx.lfs!.oid);
+    } finally {
+      hub.ignoreRange.delete("onnx/model.onnx");
+    }
+  });
+
+  test("an empty lock file left by another tool (Python's filelock leaves them) does not block a pull", async () => {
+    const cacheDir = freshCache();
+    const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+    const locks = join(cacheDir, ".locks", "models--test-org--tiny-onnx");
+    mkdirSync(locks, { recursive: true });
+    const lock = join(locks, `${onnx.lfs!.oid}.lock`);
+    writeFileSync(lock, "");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    const r = await pull({ cacheDir });
+    expect(sha(join(r.dir, "onnx/model.onnx"))).toBe(onnx.lfs!.oid);
   });
 
   test("corrupted bytes are rejected: no blob, no snapshot file, partial discarded", async () => {

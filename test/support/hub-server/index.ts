@@ -39,6 +39,8 @@ export interface HubServer {
   cutAfter: Map<string, number>;
   /** Paths whose served bytes are altered (one byte flipped). */
   corrupt: Set<string>;
+  /** Paths served with 200 and the whole body when a Range starting past 0 is asked (no resume support). */
+  ignoreRange: Set<string>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export function startHubServer(opts: HubServerOptions): HubServer {
   const requests: HubRequest[] = [];
   const cutAfter = new Map<string, number>();
   const corrupt = new Set<string>();
+  const ignoreRange = new Set<string>();
   const record = (origin: HubRequest["origin"], req: Request) =>
     requests.push({ origin, method: req.method, path: new URL(req.url).pathname, authorization: req.headers.get("authorization") ?? undefined, range: req.headers.get("range") ?? undefined });
 
@@ -84,7 +87,9 @@ export function startHubServer(opts: HubServerOptions): HubServer {
     const total = bytes.byteLength;
     let start = 0;
     let end = total - 1;
-    const range = req.headers.get("range");
+    const asked = req.headers.get("range");
+    // The library's size probe (bytes=0-0) is honoured; only resumes (start > 0) are ignored.
+    const range = ignoreRange.has(f.path) && asked && !asked.startsWith("bytes=0-") ? null : asked;
     let status = 200;
     if (range) {
       const m = /^bytes=(\d+)-(\d*)$/.exec(range);
@@ -218,6 +223,7 @@ export function startHubServer(opts: HubServerOptions): HubServer {
     repos,
     cutAfter,
     corrupt,
+    ignoreRange,
     async stop() {
       await Promise.all([hub.stop(true), cdn.stop(true)]);
     },
