@@ -110,3 +110,29 @@ describe("compiled binary runs transformers.js on onnxruntime-node (runtime-note
     }
   }, 120_000);
 });
+
+describe("compiled binary pulls from a hub (@huggingface/hub bundled)", () => {
+  test("models pull org/name through HF_ENDPOINT, then generate on the pulled model, isolated", async () => {
+    const { startHubServer } = await import("../support/hub-server/index.ts");
+    const { filesFromDir, makeRepo } = await import("../support/hub-server/repo.ts");
+    const { tinyOnnxModelDir } = await import("../support/hub-server/tiny-model.ts");
+    const hub = startHubServer({ repos: [makeRepo("test-org/tiny-onnx", filesFromDir(await tinyOnnxModelDir()))] });
+    try {
+      const env = { PATH: "/usr/bin:/bin", HOME: work, TMPDIR: work, ATOMA_LOG: "warn", HF_ENDPOINT: hub.url };
+      // Asynchronous spawns: the hub answers from this process's event loop.
+      const exec = async (args: string[]) => {
+        const p = Bun.spawn([exe, ...args], { cwd: isolated, env, stdout: "pipe", stderr: "pipe" });
+        const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+        return { stdout, stderr, code };
+      };
+      const pull = await exec(["models", "pull", "test-org/tiny-onnx"]);
+      expect(pull.code).toBe(0);
+      expect(pull.stdout.trim()).toStartWith(join(work, ".cache", "huggingface", "hub", "models--test-org--tiny-onnx", "snapshots"));
+      const gen = await exec(["generate", "--model", "test-org/tiny-onnx", "--prompt", "hi", "--max-tokens", "3", "--json"]);
+      expect(gen.code).toBe(0);
+      expect(JSON.parse(gen.stdout).output_tokens).toBe(3);
+    } finally {
+      await hub.stop();
+    }
+  }, 120_000);
+});
