@@ -34,6 +34,12 @@ export interface Tokenizer {
   eos_token_id?: number | null;
 }
 
+/**
+ * model_types transformers.js 4.3.1 has no class for, whose converted graphs (src/convert) keep the
+ * KV-cache contract of a class it has: loaded through that class, still reported as themselves.
+ */
+const CLASS_ALIASES: Record<string, string> = { mixtral: "mistral" };
+
 function readJson(dir: string, name: string, required: boolean): Record<string, unknown> | null {
   const path = join(dir, name);
   if (!existsSync(path)) {
@@ -87,8 +93,11 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
   }
   let model: any;
   try {
+    const alias = CLASS_ALIASES[config.model_type];
     model = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
       local_files_only: true,
+      // transformers.js reads the model class (and KV-cache shapes) from this config.
+      ...(alias ? { config: { ...config, model_type: alias } } : {}),
       dtype: variant.tjs,
       ...deviceOptions(device, opts.threads, dir),
     } as never);

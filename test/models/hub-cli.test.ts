@@ -221,11 +221,11 @@ describe("generate --model org/name and run with auto_pull", () => {
 
   test("a seed row that cannot run is refused before any download", async () => {
     const file = join(tmp, "seed.toml");
-    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "mixtral_8x7b-v01", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
+    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "mamba_130m", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
     const before = hub.requests.length;
     const r = await cli(["run", "--config", file], env());
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model mixtral_8x7b-v01 (mistralai/Mixtral-8x7B-v0.1@main): unsupported: needs conversion: the converter has no mixtral family yet");
+    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model mamba_130m (state-spaces/mamba-130m@refs/pr/1): unsupported: needs conversion: the converter has no mamba family yet");
     expect(hub.requests.length).toBe(before);
   });
 });

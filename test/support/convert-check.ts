@@ -68,6 +68,7 @@ export function describeFamily(name: string, k: FamilyCase, extra?: (ctx: () => 
     const V = k.config.vocab_size;
     if (k.runner === "ort") {
       ortTests(name, k, ctx, ids);
+      engineTest(name, k, ctx);
       extra?.(ctx);
       return;
     }
@@ -105,22 +106,26 @@ export function describeFamily(name: string, k: FamilyCase, extra?: (ctx: () => 
       }
     });
 
-    test("the node's engine (loadTextEngine, f32, greedy) generates the reference's tokens", async () => {
-      const { out, tensors } = await ctx();
-      const engine = await loadTextEngine({ id: name, dir: out, device: "cpu", dtype: "f32" });
-      try {
-        const r = await engine.generate({ prompt: "the cat sat", params: { ...DEFAULT_SAMPLING_PARAMS, maxTokens: GREEDY_TOKENS, temperature: 0 } });
-        const input = r.tokens.slice(0, r.inputTokens);
-        const want = new ReferenceHf(k.config, tensors).greedy(input, GREEDY_TOKENS);
-        const eos = want.indexOf(2);
-        console.log(`${name}: engine generated ${r.outputTokens} tokens`);
-        expect(r.tokens.slice(r.inputTokens)).toEqual(eos < 0 ? want : want.slice(0, eos));
-      } finally {
-        await engine.dispose();
-      }
-    });
+    engineTest(name, k, ctx);
 
     extra?.(ctx);
+  });
+}
+
+function engineTest(name: string, k: FamilyCase, ctx: () => ReturnType<typeof convertCase>): void {
+  test("the node's engine (loadTextEngine, f32, greedy) generates the reference's tokens", async () => {
+    const { out, tensors } = await ctx();
+    const engine = await loadTextEngine({ id: name, dir: out, device: "cpu", dtype: "f32" });
+    try {
+      const r = await engine.generate({ prompt: "the cat sat", params: { ...DEFAULT_SAMPLING_PARAMS, maxTokens: GREEDY_TOKENS, temperature: 0 } });
+      const input = r.tokens.slice(0, r.inputTokens);
+      const want = new ReferenceHf(k.config, tensors).greedy(input, GREEDY_TOKENS);
+      const eos = want.indexOf(2);
+      console.log(`${name}: engine generated ${r.outputTokens} tokens`);
+      expect(r.tokens.slice(r.inputTokens)).toEqual(eos < 0 ? want : want.slice(0, eos));
+    } finally {
+      await engine.dispose();
+    }
   });
 }
 
