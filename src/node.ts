@@ -15,6 +15,8 @@ import type { CommitmentSubmitter, EventSource } from "./chain/types.ts";
 import type { NodeConfig } from "./config/types.ts";
 import { loadTextEngine } from "./engine/engine.ts";
 import { createRemoteEngine } from "./engine/remote/index.ts";
+import { isEmbeddingModelDir, loadEmbeddingEngine } from "./engine/embedding.ts";
+import type { EmbeddingSlot } from "./api/openai/embeddings.ts";
 import { Committer } from "./jobs/committer.ts";
 import { ingest, type IngestStats } from "./jobs/ingest.ts";
 import { Resampler } from "./jobs/resampler.ts";
@@ -109,12 +111,14 @@ export class StartupInputError extends Error {
   override name = "StartupInputError";
 }
 
-async function loadModels(config: NodeConfig, signal: AbortSignal | undefined): Promise<Map<string, ModelSlot>> {
+/** Text models (jobs, JSON-RPC, OpenAI chat/completions) are returned; embedding models (an
+ * encoder config.json) go into `embedders`, served only by POST /v1/embeddings. */
+async function loadModels(config: NodeConfig, signal: AbortSignal | undefined, embedders: Map<string, EmbeddingSlot>): Promise<Map<string, ModelSlot>> {
   const models = new Map<string, ModelSlot>();
   const inf = config.inference;
   const hub = { cacheDir: inf.cacheDir, autoPull: inf.autoPull, apiKey: inf.apiKey, progress: () => new LogProgress(), signal };
   for (const m of config.inference.models) {
-    if (models.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
+    if (models.has(m.modelId) || embedders.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
     let dir = m.path;
     try {
       if (m.remote) {
@@ -127,12 +131,18 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined): 
       }
       // A configured model missing from the cache is pulled here (progress in the log).
       dir = await ensureModelDir({ modelId: m.modelId, dir: m.local ? m.path : undefined, hub: m.hub, dtype: m.dtype }, hub);
+      if (isEmbeddingModelDir(dir)) {
+        const engine = await loadEmbeddingEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
+        embedders.set(m.modelId, { engine, lock: new Semaphore(1) });
+        log.info(`embedding model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.dimensions} dimensions)`);
+        continue;
+      }
       const engine = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
       // ONNX sessions are single-stream: one generation at a time per model.
       models.set(m.modelId, { engine, lock: new Semaphore(1) });
       log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
     } catch (e) {
-      for (const s of models.values()) await s.engine.dispose().catch(() => {});
+      for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
       if (e instanceof ModelUnavailableError || (e instanceof PullError && e.isInputError)) throw new StartupInputError(e.message);
       if (e instanceof PullError) throw new Error(e.message); // network, disk: a runtime failure (exit 1)
       throw new StartupInputError(`model ${m.modelId} (${m.remote ? m.remote.kind : dir}): ${(e as Error).message}`);
@@ -148,7 +158,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
   if ((config.eventSubscriber === undefined) !== (config.client === undefined)) {
     log.warn("only one of [event_subscriber] and [client] is configured: running in local mode (both are needed on chain)");
   }
-  const models = await loadModels(config, opts.signal);
+  const embedders = new Map<string, EmbeddingSlot>();
+  const models = await loadModels(config, opts.signal, embedders);
   const timeoutMs = config.client?.requestTimeoutMs ?? config.eventSubscriber?.requestTimeoutMs ?? 300_000;
 
   let store: SqliteJobStore | undefined;
@@ -165,7 +176,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     }
   } catch (e) {
     store?.close();
-    for (const s of models.values()) await s.engine.dispose().catch(() => {});
+    for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
     throw e;
   }
 
@@ -271,6 +282,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     token: config.inference.jrpcToken,
     streams,
     bodyTimeoutMs: config.node.httpTimeoutMs,
+    embedders,
     admission: new Admission({ queueSize: config.inference.apiQueueSize, ratePerMinute: config.inference.apiRateLimit }),
     beforeScrape: async () => {
       const cursor = store?.cursor();
@@ -302,7 +314,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     await scheduler?.stop(0);
     await Promise.allSettled([...followTasks, ...tasks]);
     store?.close();
-    for (const s of models.values()) await s.engine.dispose().catch(() => {});
+    for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
     throw new Error(`cannot listen on ${config.inference.jrpcHost}:${config.inference.jrpcPort}: ${(e as Error).message}`);
   }
   log.info(`${chainMode ? "chain" : "local"} mode: JSON-RPC/HTTP on ${server.url} serving ${[...models.keys()].join(", ") || "no models"}`);
@@ -322,7 +334,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       loops.abort();
       await Promise.allSettled(tasks);
       await server.stop().catch(() => {});
-      for (const s of models.values()) await s.engine.dispose().catch(() => {});
+      for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
       store?.close();
       if (config.inference.flushStorage) await flushStorage(config.inference.cacheDir);
       finish();

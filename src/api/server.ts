@@ -20,6 +20,7 @@ import { jobView } from "./views.ts";
 import { tokenOk } from "./auth.ts";
 import { Admission } from "./openai/admission.ts";
 import type { OutputStreams } from "../jobs/output-streams.ts";
+import type { EmbeddingSlot } from "./openai/embeddings.ts";
 import { mountOpenAi } from "./openai/routes.ts";
 
 export interface ApiContext {
@@ -32,6 +33,8 @@ export interface ApiContext {
   timeoutMs: number;
   token?: string;
   maxBodyBytes?: number;
+  /** Embedding models, served only by POST /v1/embeddings. */
+  embedders?: ReadonlyMap<string, EmbeddingSlot>;
   /** Live output of on-chain jobs with should_stream_output (the scheduler fills it). */
   streams?: OutputStreams;
   /** Bound on receiving a request body (default HTTP_DEFAULTS.timeoutMs). */
@@ -61,7 +64,7 @@ export function createApi(ctx: ApiContext): Hono {
   app.post("/healthz", (c) => c.json({ status: "ok" }));
 
   // The OpenAI routes check the same token themselves, answering in OpenAI's error shape.
-  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, bodyTimeoutMs, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams });
+  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, bodyTimeoutMs, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams, embedders: ctx.embedders });
 
   // Everything below needs the bearer token when one is configured (health stays open for probes).
   app.use("*", async (c, next) => {

@@ -133,7 +133,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
   };
 }
 
-function deviceOptions(device: Device, threads: number | undefined, dir: string): Record<string, unknown> {
+export function deviceOptions(device: Device, threads: number | undefined, dir: string): Record<string, unknown> {
   const session_options: Record<string, unknown> = {};
   if (threads && device !== "wasm") {
     session_options.intraOpNumThreads = threads;

@@ -16,6 +16,11 @@ import type { SamplingParams, TextEngine } from "../../src/engine/types.ts";
 import type { ModelSlot } from "../../src/jobs/scheduler.ts";
 import { Semaphore } from "../../src/jobs/semaphore.ts";
 import { ensureStories260k } from "../support/models.ts";
+import { buildEmbeddingModel, expectedEmbedding, type EmbeddingModel } from "../support/embedding-model.ts";
+import { loadEmbeddingEngine, type EmbeddingEngine } from "../../src/engine/embedding.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { startNode } from "../../src/node.ts";
+import { freePort } from "../node/harness.ts";
 
 const MODEL = "stories260k";
 const TEMPLATED = "stories-chat";
@@ -29,20 +34,27 @@ let metrics: NodeMetrics;
 let server: RunningServer;
 let client: OpenAI;
 let dir: string;
+let modelDir: string;
+let embedModel: EmbeddingModel;
+let embedder: EmbeddingEngine;
+const EMBED = "tiny-embed";
 
 const greedy = (maxTokens: number): SamplingParams => ({ maxTokens, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n });
 
 function serve(opts: { token?: string; admission?: Admission; maxBodyBytes?: number; timeoutMs?: number } = {}) {
   const models = new Map<string, ModelSlot>([[MODEL, slot], [TEMPLATED, { engine: templated, lock: new Semaphore(1) }]]);
+  const embedders = new Map([[EMBED, { engine: embedder, lock: new Semaphore(1) }]]);
   const m = new NodeMetrics();
-  const app = createApi({ models, store: undefined, metrics: m, timeoutMs: opts.timeoutMs ?? 60_000, nodeInfo: () => ({}), token: opts.token, admission: opts.admission, maxBodyBytes: opts.maxBodyBytes });
+  const app = createApi({ models, embedders, store: undefined, metrics: m, timeoutMs: opts.timeoutMs ?? 60_000, nodeInfo: () => ({}), token: opts.token, admission: opts.admission, maxBodyBytes: opts.maxBodyBytes });
   const srv = serveApi(app, "127.0.0.1", 0);
   return { srv, metrics: m, client: new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: opts.token ?? "unused", maxRetries: 0 }) };
 }
 
 beforeAll(async () => {
-  const modelDir = await ensureStories260k();
+  modelDir = await ensureStories260k();
   dir = mkdtempSync(join(tmpdir(), "atoma-openai-"));
+  embedModel = buildEmbeddingModel(join(dir, "embed-model"), modelDir);
+  embedder = await loadEmbeddingEngine({ id: EMBED, dir: embedModel.dir, device: "cpu", dtype: "f32" });
   const chatDir = join(dir, "chat-model");
   cpSync(modelDir, chatDir, { recursive: true });
   const cfg = JSON.parse(readFileSync(join(chatDir, "tokenizer_config.json"), "utf8"));
@@ -60,13 +72,15 @@ afterAll(async () => {
   await server?.stop();
   await engine?.dispose();
   await templated?.dispose();
+  await embedder?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe("completions and models", () => {
   test("GET /v1/models lists the hosted models; retrieve one; unknown is a NotFoundError", async () => {
     const list = await client.models.list();
-    expect(list.data.map((m) => m.id)).toEqual([MODEL, TEMPLATED]);
+    expect(list.data.map((m) => m.id)).toEqual([MODEL, TEMPLATED, EMBED]);
+    expect(list.data[2]).toMatchObject({ type: "embedding", dimensions: 16 });
     expect(list.data[0]).toMatchObject({ object: "model", owned_by: "atoma-node", chat_template: "fallback" });
     expect(list.data[1]).toMatchObject({ chat_template: "model" });
     expect((await client.models.retrieve(MODEL)).id).toBe(MODEL);
@@ -238,7 +252,7 @@ describe("errors in OpenAI's shape", () => {
   test("bearer auth as JSON-RPC (AuthenticationError); request size limit (413)", async () => {
     const { srv, client: good } = serve({ token: "s3cret", maxBodyBytes: 2048 });
     try {
-      expect((await good.models.list()).data.length).toBe(2);
+      expect((await good.models.list()).data.length).toBe(3);
       const wrong = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: "nope", maxRetries: 0 });
       const e = await wrong.models.list().catch((x) => x);
       expect(e).toBeInstanceOf(OpenAI.AuthenticationError);
@@ -306,6 +320,57 @@ describe("cancellation and admission", () => {
       expect(Number(e.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     } finally {
       await srv.stop();
+    }
+  });
+});
+
+describe("embeddings", () => {
+  test("mean-pooled, normalised vectors, float and base64 (the client's default); usage = tokenizer counts", async () => {
+    const texts = ["Once upon a time", "Lily had a red ball"];
+    const r = await client.embeddings.create({ model: EMBED, input: texts }); // the client asks for base64 and decodes it
+    const f = await client.embeddings.create({ model: EMBED, input: texts, encoding_format: "float" });
+    expect(r.object).toBe("list");
+    expect(r.data.map((d) => d.index)).toEqual([0, 1]);
+    for (const [i, t] of texts.entries()) {
+      const want = expectedEmbedding(embedModel, embedder.tokenizer.encode(t));
+      for (const res of [r, f]) {
+        const got = res.data[i]!.embedding;
+        expect(got).toHaveLength(16);
+        got.forEach((v, j) => expect(v).toBeCloseTo(want[j]!, 6));
+        expect(Math.hypot(...got)).toBeCloseTo(1, 6);
+      }
+      expect(r.data[i]!.embedding).toEqual(f.data[i]!.embedding); // same float32 values either way
+    }
+    const tokens = texts.reduce((n, t) => n + embedder.tokenizer.encode(t).length, 0);
+    expect(r.usage).toEqual({ prompt_tokens: tokens, total_tokens: tokens });
+    // The same text alone or in a batch: the same vector.
+    const alone = await client.embeddings.create({ model: EMBED, input: texts[1]!, encoding_format: "float" });
+    expect(alone.data[0]!.embedding).toEqual(f.data[1]!.embedding);
+  });
+
+  test("errors: wrong model kind both ways, bad input, other dimensions", async () => {
+    const e1 = await client.embeddings.create({ model: MODEL, input: "x" }).catch((e) => e);
+    expect(e1).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(e1.code).toBe("wrong_model_type");
+    const e2 = await client.chat.completions.create({ model: EMBED, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+    expect(e2.code).toBe("wrong_model_type");
+    expect((await client.embeddings.create({ model: EMBED, input: [] }).catch((e) => e)).param).toBe("input");
+    expect((await client.embeddings.create({ model: EMBED, input: [[1, 2]] as never }).catch((e) => e)).param).toBe("input");
+    expect((await client.embeddings.create({ model: EMBED, input: "x", dimensions: 8 }).catch((e) => e)).param).toBe("dimensions");
+    expect((await client.embeddings.create({ model: "nope", input: "x" }).catch((e) => e)).code).toBe("model_not_found");
+  });
+
+  test("the node serves a configured embedding model (an encoder config.json) on /v1/embeddings only", async () => {
+    const cfg = join(dir, "embed-node.toml");
+    writeFileSync(cfg, `[inference]\ncache_dir = "${dir}"\njrpc_port = ${await freePort()}\n\n[[inference.models]]\nmodel_id = "${MODEL}"\npath = "${modelDir}"\ndevice = "cpu"\ndtype = "f32"\n\n[[inference.models]]\nmodel_id = "${EMBED}"\npath = "${embedModel.dir}"\ndevice = "cpu"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(dir, "state")}"\n`);
+    const node = await startNode(loadConfig({ config: cfg }));
+    try {
+      const c = new OpenAI({ baseURL: `${node.url}/v1`, apiKey: "x", maxRetries: 0 });
+      expect((await c.models.list()).data.map((m) => [m.id, (m as any).type])).toEqual([[MODEL, "text"], [EMBED, "embedding"]]);
+      const r = await c.embeddings.create({ model: EMBED, input: "Once upon a time", encoding_format: "float" });
+      expect(r.data[0]!.embedding[0]).toBeCloseTo(expectedEmbedding(embedModel, embedder.tokenizer.encode("Once upon a time"))[0]!, 6);
+    } finally {
+      await node.stop();
     }
   });
 });

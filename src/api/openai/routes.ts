@@ -1,6 +1,7 @@
 /**
  * The OpenAI-compatible routes, mounted on the node's Hono app beside JSON-RPC:
  * `GET /v1/models`, `GET /v1/models/:id`, `POST /v1/chat/completions`, `POST /v1/completions`,
+ * `POST /v1/embeddings` (embedding models, embeddings.ts),
  * and `GET /v1/jobs/<ticket>/stream` (live output of on-chain jobs, job-stream.ts).
  * Same bearer token as JSON-RPC (401 in OpenAI's shape), request bodies capped at the server's
  * body limit (413), admission control per model and per key (429 + Retry-After). Reference: docs/api.md.
@@ -21,6 +22,7 @@ import { hasOwnTemplate } from "./chat-template.ts";
 import { completion, completionChunks } from "./completions.ts";
 import { OpenAiError, errorResponse, invalid } from "./errors.ts";
 import { body as asBody, modelName, parseMessages, parsePrompt, refuseCompletionExtras } from "./params.ts";
+import { embeddings, type EmbeddingSlot } from "./embeddings.ts";
 import { jobStream } from "./job-stream.ts";
 import { hostedModel, newId, nowSeconds, prepare, type Prepared } from "./request.ts";
 import { ClientGone, runGeneration, type Piece } from "./run.ts";
@@ -38,6 +40,8 @@ export interface OpenAiContext {
   store?: JobStore;
   /** Live output of on-chain jobs with should_stream_output. */
   streams?: OutputStreams;
+  /** Embedding models (POST /v1/embeddings), by id; never serve chain jobs. */
+  embedders?: ReadonlyMap<string, EmbeddingSlot>;
 }
 
 function fingerprint(slot: ModelSlot): string {
@@ -65,6 +69,14 @@ async function readJson(c: Context, ctx: OpenAiContext): Promise<Record<string, 
   return asBody(raw);
 }
 
+/** Every error becomes OpenAI's error body; nothing reaches the client after it left. */
+function failure(c: Context, e: unknown): Response {
+  if (e instanceof OpenAiError) return errorResponse(c, e);
+  if (e instanceof ClientGone) return new Response(null, { status: 499 }); // nobody is listening
+  log.error(`http ${c.req.method} ${c.req.path}: ${(e as Error).message}`);
+  return errorResponse(c, new OpenAiError(500, "internal error", "server_error"));
+}
+
 export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
   const guard = async (c: Context, next: () => Promise<void>) => {
     if (ctx.token && !tokenOk(c.req.header("authorization"), ctx.token)) {
@@ -83,14 +95,20 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
     object: "model",
     created: 0,
     owned_by: "atoma-node",
+    type: "text",
     context_length: slot.engine.info.contextLength,
     chat_template: hasOwnTemplate(slot.engine.tokenizer) ? "model" : "fallback",
   });
-  app.get("/v1/models", guard, (c) => c.json({ object: "list", data: [...ctx.models].map(([id, s]) => modelEntry(id, s)) }));
+  const embedEntry = (id: string, slot: EmbeddingSlot) => ({ id, object: "model", created: 0, owned_by: "atoma-node", type: "embedding", context_length: slot.engine.info.contextLength, dimensions: slot.engine.info.dimensions });
+  const embedders = ctx.embedders ?? new Map<string, EmbeddingSlot>();
+  app.get("/v1/models", guard, (c) =>
+    c.json({ object: "list", data: [...[...ctx.models].map(([id, s]) => modelEntry(id, s)), ...[...embedders].map(([id, s]) => embedEntry(id, s))] }),
+  );
   app.get("/v1/models/:id{.+}", guard, (c) => {
     const id = c.req.param("id") ?? "";
     try {
-      return c.json(modelEntry(id, hostedModel(ctx.models, id)));
+      const e = embedders.get(id);
+      return c.json(e ? embedEntry(id, e) : modelEntry(id, hostedModel(ctx.models, id)));
     } catch (e) {
       return errorResponse(c, e as OpenAiError);
     }
@@ -100,6 +118,7 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
     try {
       const body = await readJson(c, ctx);
       const model = modelName(body);
+      if (embedders.has(model)) throw invalid(`model ${model} is an embedding model: use POST /v1/embeddings`, "model", "wrong_model_type");
       const slot = hostedModel(ctx.models, model);
       let prep: Prepared;
       if (kind === "chat") prep = prepare(slot, model, body, kind, renderChat(slot.engine.tokenizer, parseMessages(body)), "messages");
@@ -109,12 +128,23 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
       }
       return await respond(c, ctx, kind, model, prep);
     } catch (e) {
-      if (e instanceof OpenAiError) return errorResponse(c, e);
-      if (e instanceof ClientGone) return new Response(null, { status: 499 }); // nobody is listening
-      log.error(`http ${c.req.method} ${c.req.path}: ${(e as Error).message}`);
-      return errorResponse(c, new OpenAiError(500, "internal error", "server_error"));
+      return failure(c, e);
     }
   };
+  app.post("/v1/embeddings", guard, async (c) => {
+    try {
+      const body = await readJson(c, ctx);
+      const model = modelName(body);
+      const slot = embedders.get(model);
+      if (!slot) {
+        if (ctx.models.has(model)) throw invalid(`model ${model} is a text generation model, not an embedding model`, "model", "wrong_model_type");
+        hostedModel(ctx.models, model);
+      }
+      return await embeddings(c, body, model, slot!, ctx.admission, ctx.timeoutMs);
+    } catch (e) {
+      return failure(c, e);
+    }
+  });
   // Server-sent events: exempt from the idle bound (connection.ts).
   app.get("/v1/jobs/:ticket/stream", guard, longLived, (c) => jobStream(c, ctx.store, ctx.streams));
   app.post("/v1/chat/completions", guard, handle("chat"));
