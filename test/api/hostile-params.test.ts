@@ -64,3 +64,29 @@ describe("hostile JSON-RPC params", () => {
     expect(showValue(undefined)).toBe("nothing");
   });
 });
+
+describe("hostile params on the OpenAI routes", () => {
+  test("deep arrays, 1 MB strings, 1e309 and big seeds: 400 with short messages, as sent", async () => {
+    const { ensureStories260k } = await import("../support/models.ts");
+    const { loadTextEngine } = await import("../../src/engine/engine.ts");
+    const { Semaphore } = await import("../../src/jobs/semaphore.ts");
+    const engine = await loadTextEngine({ id: "stories260k", dir: await ensureStories260k(), device: "cpu", dtype: "f32" });
+    try {
+      const api = createApi({ models: new Map([["stories260k", { engine, lock: new Semaphore(1) }]]), store: undefined, metrics: new NodeMetrics(), nodeInfo: () => ({}), timeoutMs: 5000, maxBodyBytes: 4 * 1024 * 1024 });
+      const post = async (extra: string) => {
+        const res = await api.request("/v1/completions", { method: "POST", headers: { "content-type": "application/json" }, body: `{"model":"stories260k","prompt":"Once",${extra}}` });
+        const text = await res.text();
+        return { status: res.status, text, message: (JSON.parse(text) as any).error?.message as string };
+      };
+      const deep = await post(`"temperature":${"[".repeat(50_000)}${"]".repeat(50_000)}`);
+      expect([deep.status, deep.message]).toEqual([400, expect.stringContaining("got [[[[…]]]]")]);
+      const big = await post(`"temperature":"${"A".repeat(1 << 20)}"`);
+      expect(big.status).toBe(400);
+      expect(big.text.length).toBeLessThan(400);
+      expect((await post(`"temperature":1e309`)).message).toContain("got 1e309");
+      expect((await post(`"seed":9007199254740993`)).message).toBe("seed: expected an integer, got 9007199254740993");
+    } finally {
+      await engine.dispose();
+    }
+  }, 60_000);
+});

@@ -1,5 +1,5 @@
 /**
- * Issue 8, defects 1–2 as an attacker would hit them on chain: prompts whose bytes and
+ * Issue 8, defects 1–2 as an attacker would hit them on chain and over JSON-RPC: prompts whose bytes and
  * `output_destination` are MessagePack size bombs (`dd 07 ff ff ff`, anyone who pays for a prompt
  * controls them) and an 83-byte prompt event whose BCS claims 2^27−1 `pre_prompt_tokens`, through
  * the local Sui test server into `atoma-node run`. Before the fix 10 such prompts took the node to
@@ -55,6 +55,11 @@ describe("hostile prompt bytes on chain", () => {
     const job = (await rpc(env, "job", { ticket_id: injected[0]!.ticketId })).jobs[0];
     // Not MessagePack → legacy text with U+FFFD replacement (spec §6.3); no destination to publish to.
     expect(job).toMatchObject({ state: "committed", prompt: "\uFFFD\u0007\uFFFD\uFFFD\uFFFD", output_destination: null });
+
+    // The same 5 bytes over JSON-RPC: a 2 KB batch of 20 `"prompt":[221,7,255,255,255]` generations.
+    const batch = Array.from({ length: 20 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "generate", params: { prompt: [221, 7, 255, 255, 255], max_tokens: 1 } }));
+    const answers = (await (await fetch(env.url, { method: "POST", body: JSON.stringify(batch) })).json()) as { result?: { output_tokens: number } }[];
+    expect(answers.map((r) => r.result?.output_tokens)).toEqual(Array(20).fill(1));
 
     const after = memKiB(node.proc.pid);
     console.log(`node RSS KiB: baseline peak ${base.peak} now ${base.now}; after peak ${after.peak} now ${after.now}`);

@@ -9,6 +9,7 @@
  * The pieces concatenate to exactly the output that is committed on chain. A job already generated
  * (or whose live stream has been forgotten) is answered from the stored output in one piece.
  */
+import { showValue } from "../../log/show-value.ts";
 import type { Context } from "hono";
 import { parseObjectId } from "../../chain/object-id.ts";
 import type { OutputStreams, StreamEnd, StreamListener } from "../../jobs/output-streams.ts";
@@ -19,7 +20,7 @@ import { sseResponse } from "./sse.ts";
 export function jobStream(c: Context, store: JobStore | undefined, streams: OutputStreams | undefined, heartbeatMs = 15_000): Response {
   const raw = c.req.param("ticket") ?? "";
   const ticket = parseObjectId(raw);
-  if (!ticket) return errorResponse(c, new OpenAiError(400, `ticket id ${JSON.stringify(raw.slice(0, 80))} is not a hex object id (0x + up to 64 hex digits)`, "invalid_request_error", "ticket"));
+  if (!ticket) return errorResponse(c, new OpenAiError(400, `ticket id ${showValue(raw, 80)} is not a hex object id (0x + up to 64 hex digits)`, "invalid_request_error", "ticket"));
   const jobs = store?.byTicket(ticket) ?? [];
   const job = jobs.find((j) => j.job.kind === "text" && j.job.params.shouldStreamOutput) ?? jobs[0];
   if (!job) return errorResponse(c, new OpenAiError(404, `no job for ticket ${ticket}`, "invalid_request_error", "ticket", "job_not_found"));

@@ -6,6 +6,7 @@
  * and `repeat_penalty` + `repeat_last_n` (llama.cpp: over the last n tokens, −1 = the context).
  * Unknown fields are ignored (clients send extras); known ones we cannot honour are refused.
  */
+import { showValue } from "../../log/show-value.ts";
 import { randomBytes } from "node:crypto";
 import type { Text2TextPromptParams } from "../../protocol/types.ts";
 import { invalid, unsupported } from "./errors.ts";
@@ -40,7 +41,7 @@ function num(o: Obj, k: string, min: number, max: number, dflt: number, exclusiv
   if (!given(o, k)) return dflt;
   const v = o[k];
   if (typeof v !== "number" || !Number.isFinite(v) || v > max || (exclusiveMin ? v <= min : v < min)) {
-    throw invalid(`${k}: expected a number in ${exclusiveMin ? "(" : "["}${min}, ${max}], got ${JSON.stringify(v)}`, k);
+    throw invalid(`${k}: expected a number in ${exclusiveMin ? "(" : "["}${min}, ${max}], got ${showValue(v)}`, k);
   }
   return v;
 }
@@ -48,13 +49,13 @@ function num(o: Obj, k: string, min: number, max: number, dflt: number, exclusiv
 function int(o: Obj, k: string, min: number, max: number): number | undefined {
   if (!given(o, k)) return undefined;
   const v = o[k];
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw invalid(`${k}: expected an integer in [${min}, ${max}], got ${JSON.stringify(v)}`, k);
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw invalid(`${k}: expected an integer in [${min}, ${max}], got ${showValue(v)}`, k);
   return v as number;
 }
 
 function bool(o: Obj, k: string): boolean {
   if (!given(o, k)) return false;
-  if (typeof o[k] !== "boolean") throw invalid(`${k}: expected true or false, got ${JSON.stringify(o[k])}`, k);
+  if (typeof o[k] !== "boolean") throw invalid(`${k}: expected true or false, got ${showValue(o[k])}`, k);
   return o[k] as boolean;
 }
 
@@ -72,12 +73,12 @@ function stopList(o: Obj): string[] {
 function seed(o: Obj): bigint {
   if (!given(o, "seed")) return randomBytes(8).readBigUInt64LE();
   const v = o.seed;
-  if (!Number.isSafeInteger(v)) throw invalid(`seed: expected an integer, got ${JSON.stringify(v)}`, "seed");
+  if (!Number.isSafeInteger(v)) throw invalid(`seed: expected an integer, got ${showValue(v)}`, "seed");
   return BigInt.asUintN(64, BigInt(v as number));
 }
 
 function refuseUnsupported(o: Obj): void {
-  if (given(o, "n") && o.n !== 1) throw invalid(`n: only n = 1 is supported (one choice per request), got ${JSON.stringify(o.n)}`, "n", "unsupported_value");
+  if (given(o, "n") && o.n !== 1) throw invalid(`n: only n = 1 is supported (one choice per request), got ${showValue(o.n)}`, "n", "unsupported_value");
   if (given(o, "best_of") && o.best_of !== 1) throw unsupported("best_of", "best_of other than 1");
   for (const k of ["frequency_penalty", "presence_penalty"]) {
     if (given(o, k) && o[k] !== 0) throw unsupported(k, `a non-zero ${k} (use repetition_penalty or repeat_penalty)`);

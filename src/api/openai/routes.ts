@@ -9,6 +9,7 @@
 import { type Context, type Hono } from "hono";
 import type { OutputStreams } from "../../jobs/output-streams.ts";
 import { readBody } from "../body.ts";
+import { parseJsonBody } from "../json-body.ts";
 import { HTTP_DEFAULTS, holdOpen, longLived } from "../connection.ts";
 import type { ModelSlot } from "../../jobs/scheduler.ts";
 import type { JobStore } from "../../jobs/types.ts";
@@ -62,7 +63,7 @@ async function readJson(c: Context, ctx: OpenAiContext): Promise<Record<string, 
   holdOpen(c);
   let raw: unknown;
   try {
-    raw = JSON.parse(got.text);
+    raw = parseJsonBody(got.text);
   } catch {
     throw invalid("request body is not valid JSON");
   }
