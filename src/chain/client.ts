@@ -28,7 +28,7 @@ export function createSuiClient(opts: ClientOptions): SuiGrpcClient {
   return new SuiGrpcClient({
     network: opts.network,
     baseUrl,
-    fetch: namingFetch(baseUrl),
+    fetch: namingFetch(displayUrl(baseUrl)),
     ...(opts.requestTimeoutMs !== undefined ? { timeout: opts.requestTimeoutMs } : {}),
   });
 }
@@ -51,4 +51,14 @@ function namingFetch(baseUrl: string): typeof fetch {
     }
   };
   return Object.assign(named, { preconnect: fetch.preconnect }) as typeof fetch;
+}
+
+/** The URL as errors show it: scheme, host and path, never user info or query (they may hold keys). */
+export function displayUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, "")}`;
+  } catch {
+    return raw;
+  }
 }

@@ -9,7 +9,7 @@ import type { SuiGrpcClient } from "@mysten/sui/grpc";
 import { normalizeSuiAddress } from "@mysten/sui/utils";
 import type { EventSubscriberConfig, SuiClientConfig } from "../config/types.ts";
 import { oneLineError } from "../log/one-line.ts";
-import { createSuiClient } from "./client.ts";
+import { createSuiClient, displayUrl } from "./client.ts";
 import { loadSigner, type Signer } from "./keys.ts";
 
 export interface PreflightCheck {
@@ -35,12 +35,12 @@ export async function chainPreflight(es: EventSubscriberConfig, c: SuiClientConf
     checks.push({ name: "signer", ok: false, detail: oneLineError(e, 300) });
   }
 
-  const url = es.httpUrl;
+  const url = displayUrl(es.httpUrl);
   // Transport errors already start with the URL (src/chain/client.ts); each line names it once.
-  const why = (e: unknown) => oneLineError(e, 200).replace(`${url.replace(/\/+$/, "")}: `, "");
+  const why = (e: unknown) => oneLineError(e, 200).replace(`${url}: `, "");
   let client: SuiGrpcClient;
   try {
-    client = createSuiClient({ network: es.network, httpUrl: url, requestTimeoutMs: ms });
+    client = createSuiClient({ network: es.network, httpUrl: es.httpUrl, requestTimeoutMs: ms });
     const { chainIdentifier } = await client.core.getChainIdentifier({ signal: AbortSignal.timeout(ms) });
     checks.push({ name: "full node", ok: true, detail: `${url} reachable (chain ${chainIdentifier}, ${es.network})` });
   } catch (e) {

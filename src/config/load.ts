@@ -180,6 +180,8 @@ export function networkFromUrl(url: string): string {
 }
 
 function readEventSubscriber(s: Section): EventSubscriberConfig {
+  // A provider URL may carry an API key (`https://user:KEY@…`, `?token=…`); errors quote the URL.
+  registerUrlSecrets(s.peek("http_url"));
   const httpUrl = s.url("http_url", ["http", "https"]);
   const packageId = s.objectId("package_id");
   return {

@@ -125,6 +125,11 @@ describe("chain connection errors name the URL", () => {
     const client = createSuiClient({ network: "localnet", httpUrl: url });
     const e = await client.core.getChainIdentifier().then(() => undefined, (x: Error) => x);
     expect(e?.message).toStartWith(`${url}: `);
+    // A provider key in the URL (user info, query) is never part of the message.
+    const keyed = createSuiClient({ network: "localnet", httpUrl: `${url.replace("http://", "http://user:s3cret@")}/?token=k3y` });
+    const k = await keyed.core.getChainIdentifier().then(() => undefined, (x: Error) => x);
+    expect(k?.message).toStartWith(`${url}: `);
+    expect(k?.message).not.toMatch(/s3cret|k3y/);
     // An abort stays an abort (shutdown must not look like a network failure).
     const ctl = new AbortController();
     ctl.abort();
