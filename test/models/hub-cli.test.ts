@@ -211,6 +211,34 @@ describe("generate --model org/name and run with auto_pull", () => {
     expect(existsSync(join(p.stdout.trim(), "onnx", "model_fp16.onnx"))).toBe(true);
   }, 90_000);
 
+  test("SIGINT while run is pulling: exit 0, the partial file kept; the next start resumes it", async () => {
+    const cache = join(tmp, "stall-cache");
+    const file = join(tmp, "stall.toml");
+    writeFileSync(file, `[inference]\ncache_dir = "${cache}"\njrpc_port = ${await freePort()}\n\n[[inference.models]]\nmodel_id = "test-org/tiny-onnx"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "stall-state")}"\n`);
+    const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
+    hub.stallAfter.set("onnx/model.onnx", 5000);
+    const partial = join(cache, "models--test-org--tiny-onnx", "blobs", `${onnx.lfs!.oid}.incomplete`);
+    const proc = Bun.spawn([process.execPath, MAIN, "run", "--config", file], { cwd: tmp, env: env(), stdout: "pipe", stderr: "pipe" });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!(existsSync(partial) && readFileSync(partial).byteLength === 5000)) {
+        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(await new Response(proc.stderr).text());
+        await Bun.sleep(50);
+      }
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(0);
+      expect(await new Response(proc.stderr).text()).toContain("stopped during start-up");
+      expect(readFileSync(partial).byteLength).toBe(5000);
+    } finally {
+      hub.stallAfter.delete("onnx/model.onnx");
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    }
+    const before = hub.requests.length;
+    const r = await cli(["models", "pull", "test-org/tiny-onnx", "--config", file], env());
+    expect(r.code).toBe(0);
+    expect(hub.requests.slice(before).some((q) => q.range === "bytes=5000-")).toBe(true);
+  }, 60_000);
+
   test("auto_pull = false: exit 2 with one line that says how to pull", async () => {
     const file = join(tmp, "nopull.toml");
     writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "nopull-cache")}"\nauto_pull = false\njrpc_port = ${await freePort()}\n\n[[inference.models]]\nmodel_id = "test-org/tiny-onnx"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "nopull-state")}"\n`);

@@ -59,6 +59,12 @@ export default defineCommand({
       log.info("node stopped");
       process.exit(0);
     } catch (e) {
+      // A signal during start-up (e.g. while a model is being pulled): an ordinary stop; a pulled
+      // file's bytes stay in the cache for the next start to resume.
+      if (controller.signal.aborted) {
+        log.info(`stopped during start-up (${String(controller.signal.reason)})`);
+        process.exit(0);
+      }
       if (e instanceof ConfigError || e instanceof StartupInputError) {
         process.stderr.write(`${e.message}\n`);
         process.exit(2);

@@ -39,6 +39,8 @@ export interface HubServer {
   cutAfter: Map<string, number>;
   /** Paths whose served bytes are altered (one byte flipped). */
   corrupt: Set<string>;
+  /** Paths whose body stops after N bytes and then hangs (a stalled transfer). */
+  stallAfter: Map<string, number>;
   /** Paths served with 200 and the whole body when a Range starting past 0 is asked (no resume support). */
   ignoreRange: Set<string>;
   stop(): Promise<void>;
@@ -56,6 +58,7 @@ export function startHubServer(opts: HubServerOptions): HubServer {
   const cutAfter = new Map<string, number>();
   const corrupt = new Set<string>();
   const ignoreRange = new Set<string>();
+  const stallAfter = new Map<string, number>();
   const record = (origin: HubRequest["origin"], req: Request) =>
     requests.push({ origin, method: req.method, path: new URL(req.url).pathname, authorization: req.headers.get("authorization") ?? undefined, range: req.headers.get("range") ?? undefined });
 
@@ -103,6 +106,11 @@ export function startHubServer(opts: HubServerOptions): HubServer {
     headers["content-length"] = String(end - start + 1);
     if (req.method === "HEAD") return new Response(null, { status, headers });
     const body = bytes.subarray(start, end + 1);
+    const stall = stallAfter.get(f.path);
+    if (stall !== undefined && body.byteLength > stall) {
+      const head = body.subarray(0, stall);
+      return new Response(new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(head), pull: () => new Promise(() => {}) }), { status, headers });
+    }
     const cut = cutAfter.get(f.path);
     if (cut !== undefined && body.byteLength > 1) {
       cutAfter.delete(f.path);
@@ -224,6 +232,7 @@ export function startHubServer(opts: HubServerOptions): HubServer {
     cutAfter,
     corrupt,
     ignoreRange,
+    stallAfter,
     async stop() {
       await Promise.all([hub.stop(true), cdn.stop(true)]);
     },
