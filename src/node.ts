@@ -138,8 +138,10 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined, e
         continue;
       }
       const engine = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
-      // ONNX sessions are single-stream: one generation at a time per model.
-      models.set(m.modelId, { engine, lock: new Semaphore(1) });
+      // The engine decodes up to maxBatch generations together (batch-invariant, src/engine/batching.ts):
+      // that many workers, and the same lock for API requests, so chain jobs and API traffic share a batch.
+      const batch = engine.info.maxBatch ?? 1;
+      models.set(m.modelId, { engine, lock: new Semaphore(batch), workers: batch });
       log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
     } catch (e) {
       for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});

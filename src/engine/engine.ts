@@ -3,6 +3,10 @@
  * backed by transformers.js + ONNX Runtime; `availableBackends` reports which devices work here.
  */
 import { availableBackends, parseDevice } from "./backends.ts";
+import { BatchDecoder, batchable, DEFAULT_MAX_BATCH, MIN_ROWS_QUANTISED, type DecoderSession } from "./batching.ts";
+import { DecodeRow } from "./decode-row.ts";
+import type { TensorCtor } from "./kv-batch.ts";
+import { loadOrtNode } from "./runtime/ort-native.ts";
 import { parseDtype } from "./dtype.ts";
 import { generateTokens } from "./generation.ts";
 import { loadModelDir, type LoadedModel } from "./loader.ts";
@@ -21,14 +25,21 @@ import {
 export { availableBackends };
 
 class OnnxTextEngine implements TextEngine {
-  /** Generations run one at a time: a session's threads are already shared by all requests. */
+  /** Unbatched graphs (wasm, foreign graph layouts) run one generation at a time. */
   private queue: Promise<void> = Promise.resolve();
   private disposed = false;
 
   constructor(
     readonly info: ModelInfo,
     private readonly m: LoadedModel,
+    /** Concurrent generations decoded together (src/engine/batching.ts); null = one at a time. */
+    private readonly batcher: BatchDecoder | null,
   ) {}
+
+  /** Batch occupancy so far (tests, benchmarks); null when this model decodes one at a time. */
+  get batchStats(): { steps: number; rows: number; maxRows: number } | null {
+    return this.batcher ? { ...this.batcher.stats } : null;
+  }
 
   get tokenizer(): EngineTokenizer {
     return this.m.tokenizer as unknown as EngineTokenizer;
@@ -51,6 +62,7 @@ class OnnxTextEngine implements TextEngine {
 
   async *stream(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void> {
     if (this.disposed) throw new EngineError(`model ${this.info.id} has been unloaded`);
+    if (this.batcher) return yield* this.batched(req);
     const previous = this.queue;
     let release!: () => void;
     this.queue = new Promise((r) => (release = r));
@@ -62,10 +74,27 @@ class OnnxTextEngine implements TextEngine {
     }
   }
 
+  private async *batched(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void> {
+    const row = new DecodeRow(this.m, req); // validates before anything is queued
+    this.batcher!.submit(row);
+    try {
+      for (;;) {
+        while (row.queue.length) yield row.queue.shift()!;
+        if (row.error) throw row.error;
+        if (row.result) return row.result;
+        await row.wait();
+      }
+    } finally {
+      // The consumer stopped early (client gone): the loop drops the row before its next step.
+      if (!row.done) row.cancelled = true;
+    }
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     await this.queue;
+    await this.batcher?.idle();
     await this.m.model.dispose?.();
   }
 }
@@ -78,6 +107,7 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
   }
   const t0 = performance.now();
   const m = await loadModelDir({ ...opts, device, dtype });
+  const batcher = await makeBatcher(m, device, opts.maxBatch);
   const info: ModelInfo = {
     id: opts.id,
     dir: opts.dir,
@@ -87,7 +117,26 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
     modelType: m.modelType,
     contextLength: m.contextLength,
     vocabSize: m.vocabSize,
+    maxBatch: batcher ? (opts.maxBatch ?? DEFAULT_MAX_BATCH) : 1,
   };
   engineLog.debug(`loaded ${opts.id} (${m.modelType}, ${m.loadedDtype}, ${device}) in ${Math.round(performance.now() - t0)} ms`);
-  return new OnnxTextEngine(info, m);
+  return new OnnxTextEngine(info, m, batcher);
+}
+
+/** Quantised variants: their MatMulNBits kernels differ between one row and several. */
+const QUANTISED = new Set(["q8", "q4", "q4f16"]);
+
+async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined): Promise<BatchDecoder | null> {
+  if (maxBatch !== undefined && (!Number.isInteger(maxBatch) || maxBatch < 1)) throw new EngineError(`max_batch must be an integer ≥ 1, got ${maxBatch}`);
+  // onnxruntime-web (wasm) tensors are another class; graphs from elsewhere may want other inputs.
+  const session = m.model.sessions?.model as DecoderSession | undefined;
+  if (device === "wasm" || !session || !batchable(session)) {
+    engineLog.debug(`model ${m.modelType}: decoding one generation at a time (${device === "wasm" ? "wasm backend" : "graph inputs are not the converter's decoder contract"})`);
+    return null;
+  }
+  const ort = await loadOrtNode();
+  return new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, {
+    maxBatch: maxBatch ?? DEFAULT_MAX_BATCH,
+    minRows: QUANTISED.has(m.loadedDtype) ? MIN_ROWS_QUANTISED : 1,
+  });
 }

@@ -21,7 +21,7 @@ import {
 } from "./types.ts";
 
 /** Prepared input: the token sequence the model sees, and how much was dropped to fit. */
-function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
+export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
   if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
     throw new EngineError("generate request must be an object with prompt and params");
   }
@@ -125,7 +125,7 @@ export async function* generateTokens(
 }
 
 /** Log-softmax of one logits row (f64, NaN → −∞) and its `n` most likely ids. */
-function tokenLogprobs(row: ArrayLike<number>, n: number): { of(id: number): number; top: { token: number; logprob: number }[] } {
+export function tokenLogprobs(row: ArrayLike<number>, n: number): { of(id: number): number; top: { token: number; logprob: number }[] } {
   let m = -Infinity;
   for (let i = 0; i < row.length; i++) if (row[i]! > m) m = row[i]!;
   let s = 0;
@@ -160,4 +160,12 @@ function lastRow(data: ArrayLike<number> & { subarray(a: number, b: number): Arr
   const out = new Float32Array(vocab);
   for (let i = 0; i < vocab; i++) out[i] = fromFloat16Bits(row[i]!);
   return out;
+}
+
+/** Logits of batch row `b` at position `at` ([batch, seq, vocab] tensor), widened if fp16 bits. */
+export function logitsRow(logits: { data: unknown; dims: readonly number[]; type: string }, b: number, at: number): ArrayLike<number> {
+  const [, seq, vocab] = logits.dims as [number, number, number];
+  const data = logits.data as ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> };
+  const start = (b * seq + at) * vocab;
+  return lastRow(data.subarray(start, start + vocab) as never, logits.type, 1, vocab);
 }

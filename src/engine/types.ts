@@ -100,6 +100,9 @@ export interface ModelInfo {
   modelType: string;
   contextLength: number;
   vocabSize: number;
+  /** Generations this engine decodes together (local ONNX: batch rows; 1 = one at a time). The
+   * node runs this many workers for the model. */
+  maxBatch?: number;
   /** Set for a remote engine: its kind, the upstream's model name and the upstreams (no credentials). */
   remote?: { kind: string; servedModel: string; upstreams: string[] };
 }
@@ -121,6 +124,8 @@ export interface LoadOptions {
   dtype: DType;
   /** Intra-op threads for CPU; default runtime choice. */
   threads?: number;
+  /** Most generations decoded together in one batch (default 8); 1 = one at a time. */
+  maxBatch?: number;
 }
 
 /** Thrown for every user-facing engine problem (bad model dir, unknown dtype, bad params). */

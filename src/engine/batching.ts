@@ -1,0 +1,209 @@
+/**
+ * Continuous batching with outputs that do not depend on the batch (docs/performance.md, "Batch
+ * invariance"). Jobs of one model join and leave between decode steps; each keeps its own sampler,
+ * seed, stop rule and max_tokens (decode-row.ts). What keeps a row's bytes equal to its run alone,
+ * from the measurement on onnxruntime's CPU kernels:
+ *  - prefill runs one prompt at a time (exactly the alone run);
+ *  - a decode batch only holds rows whose cache lengths are congruent mod PAD_QUANTUM, so every
+ *    row's left padding is a multiple of it: the attention softmax reduces in 8-wide lanes, and a
+ *    shift by a multiple of 8 slots leaves every partial sum as it was; masked slots add exact 0;
+ *  - quantised graphs (MatMulNBits) use another kernel for a single row than for two or more, so
+ *    their decode steps always run at least MIN_ROWS_QUANTISED rows (an idle, fully masked row when
+ *    a job is alone); dense graphs reduce identically at any batch size.
+ * Several batches (one per length class) step in turn; rows never move between them.
+ */
+import { oneLineError } from "../log/one-line.ts";
+import type { DecodeRow } from "./decode-row.ts";
+import { assemble, feedable, pastNames, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
+import { logitsRow } from "./generation.ts";
+import { engineLog } from "./log.ts";
+import { EngineError } from "./types.ts";
+
+/** Slot granularity of padding that keeps the softmax sums unchanged (measured; see header). */
+export const PAD_QUANTUM = 8;
+export const MIN_ROWS_QUANTISED = 2;
+export const DEFAULT_MAX_BATCH = 8;
+
+/** The ONNX session as far as the loop needs it. */
+export interface DecoderSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** onnxruntime-node ≥ 1.22: declared input types and shapes. */
+  readonly inputMetadata?: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+}
+
+export interface BatchOptions {
+  maxBatch: number;
+  /** 1 for dense graphs, MIN_ROWS_QUANTISED for MatMulNBits graphs. */
+  minRows: number;
+}
+
+interface Batch {
+  rows: DecodeRow[];
+  /** Idle rows appended after the real ones (quantised graphs, fewer than minRows real rows). */
+  idle: number;
+  slots: number;
+  kv: OrtTensor[];
+}
+
+/** Whether a graph has the inputs the batched loop drives (the converters' decoder contract). */
+export function batchable(session: DecoderSession): boolean {
+  const ins = new Set(session.inputNames);
+  if (!["input_ids", "attention_mask", "position_ids", "past_key_values.0.key"].every((n) => ins.has(n))) return false;
+  const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
+  const meta = session.inputMetadata?.find((m) => m.name === "past_key_values.0.key");
+  if (!meta || !["float32", "float16"].includes(meta.type ?? "") || typeof meta.shape?.[1] !== "number" || typeof meta.shape?.[3] !== "number") return false;
+  return session.inputNames.length === 3 + 2 * layers && pastNames(layers).every((n) => ins.has(n) && session.outputNames.includes(n.replace("past_key_values", "present")));
+}
+
+export class BatchDecoder {
+  private readonly pending: DecodeRow[] = [];
+  private readonly batches: Batch[] = [];
+  private running: Promise<void> | null = null;
+  private readonly shape: KvShape;
+  private readonly layers: number;
+
+  constructor(
+    private readonly session: DecoderSession,
+    private readonly Tensor: TensorCtor,
+    private readonly opts: BatchOptions,
+  ) {
+    this.layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
+    const meta = session.inputMetadata?.find((m) => m.name === "past_key_values.0.key");
+    const [, kvHeads, , headDim] = meta?.shape ?? [];
+    if (typeof kvHeads !== "number" || typeof headDim !== "number") throw new EngineError("the graph does not declare its KV-cache shape (past_key_values.0.key)");
+    this.shape = { layers: this.layers, kvHeads, headDim, type: meta!.type === "float16" ? "float16" : "float32" };
+  }
+
+  /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy). */
+  readonly stats = { steps: 0, rows: 0, maxRows: 0 };
+
+  get active(): number {
+    return this.pending.length + this.batches.reduce((n, b) => n + b.rows.length, 0);
+  }
+
+  /** Queues a row; it is prefilled between two decode steps. */
+  submit(row: DecodeRow): void {
+    this.pending.push(row);
+    this.running ??= this.loop().finally(() => (this.running = null));
+  }
+
+  /** Resolves when nothing is running. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.pending.length || this.batches.length) {
+      const row = this.pending.shift();
+      if (row) await this.prefill(row);
+      for (const b of [...this.batches]) await this.step(b);
+      // Let consumers read their chunks and new requests arrive between steps.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private i64(values: number[], dims: number[]): OrtTensor {
+    return new this.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
+  }
+
+  private async prefill(row: DecodeRow): Promise<void> {
+    if (row.shouldStop()) return;
+    const n = row.input.length;
+    const feeds: Record<string, OrtTensor> = {
+      input_ids: this.i64(row.input, [1, n]),
+      attention_mask: this.i64(new Array(n).fill(1), [1, n]),
+      position_ids: this.i64(Array.from({ length: n }, (_, i) => i), [1, n]),
+    };
+    for (const name of pastNames(this.layers)) feeds[name] = this.empty();
+    let out: Record<string, OrtTensor>;
+    try {
+      out = await this.session.run(feeds);
+    } catch (e) {
+      row.fail(new EngineError(`inference failed at token 0: ${oneLineError(e)}`));
+      return;
+    }
+    const present = pastNames(this.layers).map((p) => feedable(out[p.replace("past_key_values", "present")]!));
+    if (!row.accept(logitsRow(out.logits!, 0, n - 1))) return;
+    this.join(row, present, n);
+  }
+
+  private empty(): OrtTensor {
+    const s = this.shape;
+    return feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0), [1, s.kvHeads, 0, s.headDim]));
+  }
+
+  /** Puts a freshly prefilled row into a batch of its length class (or a new one). */
+  private join(row: DecodeRow, kv: OrtTensor[], slots: number): void {
+    const cls = row.cached % PAD_QUANTUM;
+    const b = this.batches.find((x) => x.slots % PAD_QUANTUM === cls && x.rows.length < this.opts.maxBatch);
+    if (!b) {
+      this.batches.push(this.layout([{ row, src: { tensors: kv, index: 0, slots } }]));
+      return;
+    }
+    const members = b.rows.map((r, index) => ({ row: r, src: { tensors: b.kv, index, slots: b.slots } }));
+    members.push({ row, src: { tensors: kv, index: 0, slots } });
+    Object.assign(b, this.layout(members));
+  }
+
+  /** The tightest right-aligned layout for these members (pads stay multiples of PAD_QUANTUM). */
+  private layout(members: { row: DecodeRow; src: { tensors: OrtTensor[]; index: number; slots: number } }[]): Batch {
+    const slots = Math.max(...members.map((m) => m.row.cached));
+    const idle = Math.max(0, this.opts.minRows - members.length);
+    for (const m of members) m.row.pad = slots - m.row.cached;
+    return { rows: members.map((m) => m.row), idle, slots, kv: assemble(this.Tensor, this.shape, members, idle, slots) };
+  }
+
+  private async step(b: Batch): Promise<void> {
+    const live = b.rows.filter((r) => !r.shouldStop());
+    if (live.length !== b.rows.length) this.regroup(b, live);
+    if (b.rows.length === 0) return;
+    const B = b.rows.length + b.idle;
+    const T = b.slots + 1;
+    const ids: number[] = [], pos: number[] = [], mask: number[] = [];
+    for (const r of b.rows) {
+      ids.push(r.last);
+      pos.push(r.cached);
+      for (let j = 0; j < T; j++) mask.push(j < r.pad ? 0 : 1);
+    }
+    for (let i = 0; i < b.idle; i++) {
+      ids.push(0);
+      pos.push(0);
+      for (let j = 0; j < T; j++) mask.push(j === T - 1 ? 1 : 0);
+    }
+    const feeds: Record<string, OrtTensor> = {
+      input_ids: this.i64(ids, [B, 1]),
+      attention_mask: this.i64(mask, [B, T]),
+      position_ids: this.i64(pos, [B, 1]),
+    };
+    pastNames(this.layers).forEach((n, i) => (feeds[n] = b.kv[i]!));
+    let out: Record<string, OrtTensor>;
+    try {
+      out = await this.session.run(feeds);
+    } catch (e) {
+      engineLog.error(`batched decode step failed: ${oneLineError(e)}`);
+      for (const r of b.rows) r.fail(new EngineError(`inference failed at token ${r.generated}: ${oneLineError(e)}`));
+      this.regroup(b, []);
+      return;
+    }
+    this.stats.steps++;
+    this.stats.rows += b.rows.length;
+    this.stats.maxRows = Math.max(this.stats.maxRows, b.rows.length);
+    b.kv = pastNames(this.layers).map((p) => feedable(out[p.replace("past_key_values", "present")]!));
+    b.slots = T;
+    const keep = b.rows.filter((r, i) => r.accept(logitsRow(out.logits!, i, 0)));
+    if (keep.length !== b.rows.length) this.regroup(b, keep);
+  }
+
+  /** Rows left: copy the rest into a tighter layout, or drop the batch. */
+  private regroup(b: Batch, keep: DecodeRow[]): void {
+    if (keep.length === 0) {
+      b.rows = [];
+      this.batches.splice(this.batches.indexOf(b), 1);
+      return;
+    }
+    const members = keep.map((row) => ({ row, src: { tensors: b.kv, index: b.rows.indexOf(row), slots: b.slots } }));
+    Object.assign(b, this.layout(members));
+  }
+}

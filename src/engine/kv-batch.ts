@@ -1,0 +1,82 @@
+/**
+ * The KV cache of one decode batch: per layer a key and a value tensor [rows, kvHeads, slots,
+ * headDim], every row right-aligned (its real tokens are the last `cached` slots; the slots before
+ * are zero padding, masked out). Between membership changes the graph's `present.*` outputs are
+ * fed straight back (no copy here); `assemble` copies rows into a new layout only when rows join or
+ * leave. Works on raw bytes, so f32 and f16 caches take the same path.
+ */
+import type { DecodeRow } from "./decode-row.ts";
+
+/** onnxruntime tensor as far as this file needs it. */
+export interface OrtTensor {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
+
+export type TensorCtor = new (type: string, data: unknown, dims: readonly number[]) => OrtTensor;
+
+export interface KvShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  /** "float32" | "float16" */
+  type: string;
+}
+
+/** Names in graph order: past_key_values.{l}.key, .value, ... */
+export function pastNames(layers: number): string[] {
+  const out: string[] = [];
+  for (let l = 0; l < layers; l++) out.push(`past_key_values.${l}.key`, `past_key_values.${l}.value`);
+  return out;
+}
+
+export function bytesOf(t: OrtTensor): Uint8Array {
+  const d = t.data as ArrayBufferView;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+/**
+ * onnxruntime-node's binding cannot read a Float16Array (runtime-notes §5), which is what Bun's
+ * onnxruntime-common hands back for fp16 outputs; re-view the same bytes as raw bits before feeding.
+ */
+export function feedable<T extends OrtTensor>(t: T): T {
+  const o = t as unknown as { cpuData?: ArrayBufferView & { length: number } };
+  const d = o.cpuData;
+  if (d && typeof Float16Array !== "undefined" && d instanceof Float16Array) o.cpuData = new Uint16Array(d.buffer, d.byteOffset, d.length) as never;
+  return t;
+}
+
+/** Where a member's keys/values come from: row `index` of `tensors`, which have `slots` slots. */
+export interface KvSource {
+  tensors: OrtTensor[];
+  index: number;
+  slots: number;
+}
+
+/**
+ * Builds [rows.length + idle, kvHeads, slots, headDim] tensors with each row's last `cached` slots
+ * copied from its source, right-aligned; `idle` extra rows are all padding.
+ */
+export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: DecodeRow; src: KvSource }[], idle: number, slots: number): OrtTensor[] {
+  const B = members.length + idle;
+  const bpe = shape.type === "float16" ? 2 : 4;
+  const { kvHeads: H, headDim: HD } = shape;
+  const out: OrtTensor[] = [];
+  for (let i = 0; i < shape.layers * 2; i++) {
+    const buf = new ArrayBuffer(B * H * slots * HD * bpe);
+    const dst = new Uint8Array(buf);
+    members.forEach(({ row, src }, b) => {
+      const from = bytesOf(src.tensors[i]!);
+      const n = row.cached;
+      for (let h = 0; h < H; h++) {
+        const s0 = ((src.index * H + h) * src.slots + (src.slots - n)) * HD * bpe;
+        const d0 = ((b * H + h) * slots + (slots - n)) * HD * bpe;
+        dst.set(from.subarray(s0, s0 + n * HD * bpe), d0);
+      }
+    });
+    const data = bpe === 2 ? new Uint16Array(buf) : new Float32Array(buf);
+    out.push(feedable(new Tensor(shape.type, data, [B, H, slots, HD])));
+  }
+  return out;
+}
