@@ -60,6 +60,8 @@ export function batchable(session: DecoderSession): boolean {
 export class BatchDecoder {
   private readonly pending: DecodeRow[] = [];
   private readonly batches: Batch[] = [];
+  /** Prefilled rows waiting for a batch of their length class (see join). */
+  private readonly parked: { row: DecodeRow; kv: OrtTensor[]; slots: number; waited: number }[] = [];
   private running: Promise<void> | null = null;
   private readonly shape: KvShape;
   private readonly layers: number;
@@ -80,7 +82,7 @@ export class BatchDecoder {
   readonly stats = { steps: 0, rows: 0, maxRows: 0 };
 
   get active(): number {
-    return this.pending.length + this.batches.reduce((n, b) => n + b.rows.length, 0);
+    return this.pending.length + this.parked.length + this.batches.reduce((n, b) => n + b.rows.length, 0);
   }
 
   /** Queues a row; it is prefilled between two decode steps. */
@@ -95,9 +97,11 @@ export class BatchDecoder {
   }
 
   private async loop(): Promise<void> {
-    while (this.pending.length || this.batches.length) {
-      const row = this.pending.shift();
-      if (row) await this.prefill(row);
+    while (this.pending.length || this.batches.length || this.parked.length) {
+      // Every waiting prompt is prefilled before the next step, so jobs arriving together start
+      // at the same cache length and share one batch.
+      while (this.pending.length) await this.prefill(this.pending.shift()!);
+      this.placeParked();
       for (const b of [...this.batches]) await this.step(b);
       // Let consumers read their chunks and new requests arrive between steps.
       await new Promise((r) => setImmediate(r));
@@ -134,17 +138,38 @@ export class BatchDecoder {
     return feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0), [1, s.kvHeads, 0, s.headDim]));
   }
 
-  /** Puts a freshly prefilled row into a batch of its length class (or a new one). */
+  /**
+   * A prefilled row joins a batch of its length class. When none has room but another batch does,
+   * it waits (parked, its cache kept) for that batch to reach its class — every batch advances one
+   * slot per step, so at most PAD_QUANTUM − 1 steps — rather than decoding beside it in a batch of
+   * its own; with no batch to wait for it starts one.
+   */
   private join(row: DecodeRow, kv: OrtTensor[], slots: number): void {
-    const cls = row.cached % PAD_QUANTUM;
-    const b = this.batches.find((x) => x.slots % PAD_QUANTUM === cls && x.rows.length < this.opts.maxBatch);
-    if (!b) {
-      this.batches.push(this.layout([{ row, src: { tensors: kv, index: 0, slots } }]));
-      return;
+    this.parked.push({ row, kv, slots, waited: 0 });
+    this.placeParked();
+  }
+
+  private placeParked(): void {
+    for (const p of [...this.parked]) {
+      const drop = () => this.parked.splice(this.parked.indexOf(p), 1);
+      if (p.row.shouldStop()) {
+        drop();
+        continue;
+      }
+      const cls = p.row.cached % PAD_QUANTUM;
+      const room = this.batches.filter((x) => x.rows.length < this.opts.maxBatch);
+      const b = room.find((x) => x.slots % PAD_QUANTUM === cls);
+      const own = { row: p.row, src: { tensors: p.kv, index: 0, slots: p.slots } };
+      if (b) {
+        drop();
+        const members = b.rows.map((r, index) => ({ row: r, src: { tensors: b.kv, index, slots: b.slots } }));
+        members.push(own);
+        Object.assign(b, this.layout(members));
+      } else if (room.length === 0 || p.waited++ >= PAD_QUANTUM) {
+        drop();
+        this.batches.push(this.layout([own]));
+      }
     }
-    const members = b.rows.map((r, index) => ({ row: r, src: { tensors: b.kv, index, slots: b.slots } }));
-    members.push({ row, src: { tensors: kv, index: 0, slots } });
-    Object.assign(b, this.layout(members));
   }
 
   /** The tightest right-aligned layout for these members (pads stay multiples of PAD_QUANTUM). */

@@ -1,0 +1,119 @@
+/**
+ * Throughput rows of `npm run bench:engine` (not a test; figures in docs/performance.md):
+ *  1. tiny model: stories260K decode tokens/s as a user gets it (`atoma-node generate --json`, a
+ *     fresh process, default settings) and warmed up in process, against llama2.c's run.c compiled
+ *     here with `gcc -O3` and run in the same run; `--runc <path to run.c>` names the file (the
+ *     repository does not ship it; docs/performance.md says where the project keeps a copy), and
+ *     the row is skipped with a message when it or gcc is absent;
+ *  2. bandwidth-bound model (random Llama 512×8, vocab 32000, f32 and q4): aggregate decode
+ *     tokens/s at 1, 2, 4, 8 concurrent jobs, each output checked identical to its unbatched run.
+ * `bun test/bench/throughput.bench.ts [--runc path/run.c] [--rounds 3] [--tokens 64] [--only tiny|batch]`
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadTextEngine } from "../../src/engine/engine.ts";
+import type { DType, GenerateRequest } from "../../src/engine/types.ts";
+import { ensureStories260k, STORIES260K } from "../support/models.ts";
+import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
+
+const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "3" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" } } });
+const rounds = Number(a.rounds);
+const ROOT = resolve(import.meta.dir, "../..");
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const PROMPT = "Once upon a time";
+
+async function tiny(): Promise<void> {
+  const dir = await ensureStories260k();
+  const runC = a.runc ? resolve(a.runc) : undefined;
+  let runBin: string | null = null;
+  const gcc = spawnSync("gcc", ["--version"]);
+  if (!runC) console.log("tiny model: run.c row skipped: pass --runc <path to llama2.c run.c>");
+  else if (!existsSync(runC)) console.log(`tiny model: run.c row skipped: ${runC} not found`);
+  else if (gcc.status !== 0) console.log("tiny model: run.c row skipped: gcc not found");
+  else {
+    const tmp = mkdtempSync(join(tmpdir(), "atoma-runc-"));
+    runBin = join(tmp, "run");
+    execFileSync("gcc", ["-O3", "-o", runBin, runC, "-lm"]);
+  }
+  const runc = () => {
+    const r = spawnSync(runBin!, [STORIES260K.weights, "-z", STORIES260K.tokenizer, "-t", "0", "-n", "256", "-i", PROMPT], { encoding: "utf8" });
+    const m = /achieved tok\/s: ([\d.]+)/.exec(r.stderr);
+    if (!m) throw new Error(`run.c printed no rate: ${r.stderr.slice(-200)}`);
+    return Number(m[1]);
+  };
+  const cli = (extra: string[]) => {
+    const r = spawnSync(process.execPath, [join(ROOT, "src/cli/main.ts"), "generate", "--model", dir, "--prompt", PROMPT, "--max-tokens", "255", "--json", ...extra], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`generate failed: ${r.stderr.slice(-300)}`);
+    return JSON.parse(r.stdout) as { tokens_per_second: number; output_tokens: number; time_to_first_token_ms: number };
+  };
+  const engine = await loadTextEngine({ id: "tiny", dir, device: "cpu", dtype: "f32" });
+  const params = { maxTokens: 255, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n };
+  await engine.generate({ prompt: PROMPT, params });
+  const R: number[] = [], C: number[] = [], C1: number[] = [], W: number[] = [];
+  let n = 0;
+  for (let i = 0; i < rounds; i++) {
+    if (runBin) R.push(runc());
+    const c = cli([]);
+    n = c.output_tokens;
+    C.push(c.tokens_per_second);
+    C1.push(cli(["--threads", "1"]).tokens_per_second);
+    W.push((await engine.generate({ prompt: PROMPT, params })).tokensPerSecond);
+  }
+  await engine.dispose();
+  const r = runBin ? median(R) : NaN;
+  const ratio = (x: number) => (runBin ? `${(x / r).toFixed(2)}×` : "n/a");
+  console.log(`tiny model: stories260K f32 cpu, greedy, "${PROMPT}", ${n} new tokens, ${rounds} rounds (medians)`);
+  if (runBin) console.log(`  llama2.c run.c gcc -O3 (1 thread)              ${r.toFixed(0).padStart(7)} tok/s   1.00×`);
+  console.log(`  atoma-node generate --json (fresh process)     ${median(C).toFixed(0).padStart(7)} tok/s   ${ratio(median(C))}   (target ≥ 0.8×)`);
+  console.log(`  atoma-node generate --json --threads 1         ${median(C1).toFixed(0).padStart(7)} tok/s   ${ratio(median(C1))}`);
+  console.log(`  engine in process, warmed up                   ${median(W).toFixed(0).padStart(7)} tok/s   ${ratio(median(W))}`);
+  if (runBin) rmSync(dirname(runBin), { recursive: true, force: true });
+}
+
+async function batched(dtype: DType): Promise<void> {
+  const tokens = Number(a.tokens);
+  const w = randomLlama({ hiddenSize: 512, intermediateSize: 1365, numLayers: 8, numHeads: 8, numKvHeads: 2, headDim: 64, vocabSize: 32000, tied: false, maxPositions: 1024 }, 1);
+  const dir = await writeRandomLlamaDir(w, [dtype === "q4" ? "q4" : "fp32"]);
+  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype });
+  // Same prompt length for every job (16 pre-prompt tokens, different ids), so all share one batch.
+  const job = (i: number): GenerateRequest => ({
+    prompt: "",
+    prePromptTokens: Array.from({ length: 16 }, (_, k) => 300 + ((i * 131 + k * 17) % 31000)),
+    params: { maxTokens: tokens, temperature: 0.8, topK: 40, topP: 0.95, repeatPenalty: 1, repeatLastN: 64, seed: BigInt(i + 1) },
+  });
+  await engine.generate(job(99)); // warm-up
+  const alone = new Map<number, number[]>();
+  for (let i = 0; i < 8; i++) alone.set(i, (await engine.generate(job(i))).tokens);
+  console.log(`bandwidth-bound model: random Llama 512×8 layers, vocab 32000, ${dtype} cpu, ${tokens} new tokens per job, ${rounds} rounds (medians)`);
+  let base = 0;
+  for (const n of [1, 2, 4, 8]) {
+    const rates: number[] = [];
+    const cpu: number[] = [];
+    let same = true;
+    for (let r = 0; r < rounds; r++) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const res = await Promise.all(Array.from({ length: n }, (_, i) => engine.generate(job(i))));
+      const s = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      const total = res.reduce((acc, x) => acc + x.outputTokens, 0);
+      rates.push(total / s);
+      cpu.push((c.user + c.system) / 1000 / total);
+      res.forEach((x, i) => (same &&= x.tokens.length === alone.get(i)!.length && x.tokens.every((t, k) => t === alone.get(i)![k])));
+    }
+    const m = median(rates);
+    if (n === 1) base = m;
+    console.log(`  ${n} concurrent job(s): aggregate ${m.toFixed(1).padStart(7)} tok/s   ${(m / base).toFixed(2)}× vs 1   CPU ${median(cpu).toFixed(2)} ms/token   outputs identical to unbatched: ${same}`);
+  }
+  await engine.dispose();
+  rmSync(dirname(dir), { recursive: true, force: true });
+}
+
+if (!a.only || a.only === "tiny") await tiny();
+if (!a.only || a.only === "batch") {
+  await batched("f32");
+  await batched("q4");
+}
