@@ -114,6 +114,24 @@ export class GraphOps {
     return g.op("Mul", [this.toT(g.op("Div", [xf, rms])), this.tensor(name, [dim])]);
   }
 
+  /** LayerNorm (mean and variance in fp32) with `${prefix}.weight` and `${prefix}.bias` [dim]. */
+  layerNorm(x: string, prefix: string, dim: number, eps: number): string {
+    const g = this.g;
+    const xf = this.toF32(x);
+    const centered = g.op("Sub", [xf, g.op("ReduceMean", [xf], { axes: [-1], keepdims: 1 })]);
+    const variance = g.op("ReduceMean", [g.op("Mul", [centered, centered])], { axes: [-1], keepdims: 1 });
+    const normed = this.toT(g.op("Div", [centered, g.op("Sqrt", [g.op("Add", [variance, g.float([eps], [])])])]));
+    return g.op("Add", [g.op("Mul", [normed, this.tensor(`${prefix}.weight`, [dim])]), this.tensor(`${prefix}.bias`, [dim])]);
+  }
+
+  /** Exact (erf) GELU, as torch's nn.GELU(); evaluated in fp32 (opset 17 has no Gelu op). */
+  gelu(x: string): string {
+    const g = this.g;
+    const xf = this.toF32(x);
+    const erf = g.op("Erf", [g.op("Mul", [xf, g.float([Math.SQRT1_2], [])])]);
+    return this.toT(g.op("Mul", [g.op("Mul", [xf, g.float([0.5], [])]), g.op("Add", [erf, g.float([1], [])])]));
+  }
+
   /** Split the last axis into consecutive pieces of these sizes (fused projections). */
   split(x: string, sizes: number[]): string[] {
     const outs = sizes.map(() => this.g.fresh("split"));

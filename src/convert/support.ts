@@ -19,8 +19,7 @@ export function familyOf(config: HfConfig): Family {
 /** Checks the config fully (architecture, shapes, rope scaling) without touching any weights. */
 export function canConvert(config: HfConfig): CanConvert {
   try {
-    const spec = familyOf(config).spec(config);
-    return { ok: true, modelType: spec.modelType };
+    return { ok: true, modelType: familyOf(config).plan(config).modelType };
   } catch (e) {
     if (e instanceof ConvertError) return { ok: false, reason: e.message };
     throw e;

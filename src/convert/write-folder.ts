@@ -10,7 +10,6 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { GraphBuilder } from "../engine/models/onnx-graph.ts";
-import { writeDecoder } from "./decoder.ts";
 import { ChunkedExternalData, DEFAULT_MAX_CHUNK_BYTES } from "./external-data.ts";
 import type { HfConfig } from "./families/common.ts";
 import { familyOf } from "./support.ts";
@@ -72,13 +71,13 @@ async function removeStale(out: string): Promise<void> {
 export async function writeConvertedFolder(out: string, c: FolderContents): Promise<FolderResult> {
   if (c.variants.length === 0) throw new ConvertError("no ONNX variant requested");
   const family = familyOf(c.config);
-  const spec = family.spec(c.config);
+  const plan = family.plan(c.config);
   // Dry pass: every tensor every graph needs exists with the shape the config implies.
   const total = { tensors: 0, bytes: 0 };
   let fp32Bytes = 0;
   for (const v of c.variants) {
     const probe = new Weights(c.source);
-    writeDecoder(new GraphOps(new GraphBuilder(), probe, v, true), spec);
+    plan.write(new GraphOps(new GraphBuilder(), probe, v, true));
     total.tensors += probe.checks;
     total.bytes += probe.checkedBytes;
     fp32Bytes = Math.max(fp32Bytes, probe.checkedBytes);
@@ -108,8 +107,8 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
         });
         if (c.onQuantized) weights.onQuantized = (name, q, from) => c.onQuantized!(v, name, q, from);
         const g = new GraphBuilder(sink);
-        writeDecoder(new GraphOps(g, weights, v), spec);
-        await writeFile(join(tmp, "onnx", file), g.encode(spec.modelType, "atoma-node").model);
+        plan.write(new GraphOps(g, weights, v));
+        await writeFile(join(tmp, "onnx", file), g.encode(plan.modelType, "atoma-node").model);
       } finally {
         sink?.close();
       }
@@ -132,5 +131,5 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return { dir: out, modelType: spec.modelType, variants: [...c.variants], externalChunks, bytesRead: bytesDone };
+  return { dir: out, modelType: plan.modelType, variants: [...c.variants], externalChunks, bytesRead: bytesDone };
 }

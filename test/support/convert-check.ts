@@ -13,6 +13,7 @@ import { convertCheckpoint } from "../../src/convert/index.ts";
 import type { Variant } from "../../src/convert/ops.ts";
 import { writeHfCheckpoint, type Config } from "./hf-checkpoints.ts";
 import { ReferenceHf } from "./reference-hf.ts";
+import { ReferenceFalcon } from "./reference-falcon.ts";
 import type { NamedTensor, StDtype } from "./safetensors-writer.ts";
 import { maxAbsDiff, OrtLlama } from "./ort-llama.ts";
 import type { LlamaConfig } from "../../src/engine/models/llama-weights.ts";
@@ -80,7 +81,7 @@ export function describeFamily(name: string, k: FamilyCase, extra?: (ctx: () => 
         const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
         const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
         const r = (await lm({ input_ids, attention_mask })) as { logits: { data: Float32Array } };
-        const ref = new ReferenceHf(k.config, tensors).forward(ids);
+        const ref = reference(k.config, tensors).forward(ids);
         let err = 0;
         ref.forEach((row, i) => { err = Math.max(err, maxAbsDiff(r.logits.data.subarray(i * V, (i + 1) * V), row)); });
         console.log(`${name}: max |logit error| ${err.toExponential(2)} over ${ids.length} positions`);
@@ -99,7 +100,7 @@ export function describeFamily(name: string, k: FamilyCase, extra?: (ctx: () => 
         // min_new_tokens keeps EOS (id 2) from ending random-weight output early.
         const gen = (await lm.generate({ input_ids, attention_mask, max_new_tokens: GREEDY_TOKENS, min_new_tokens: GREEDY_TOKENS, do_sample: false })) as unknown as { data: BigInt64Array };
         const got = Array.from(gen.data, Number).slice(ids.length);
-        const want = greedyNoEos(new ReferenceHf(k.config, tensors), ids);
+        const want = greedyNoEos(reference(k.config, tensors), ids);
         expect(got).toEqual(want);
       } finally {
         await lm.dispose();
@@ -119,7 +120,7 @@ function engineTest(name: string, k: FamilyCase, ctx: () => ReturnType<typeof co
     try {
       const r = await engine.generate({ prompt: "the cat sat", params: { ...DEFAULT_SAMPLING_PARAMS, maxTokens: GREEDY_TOKENS, temperature: 0 } });
       const input = r.tokens.slice(0, r.inputTokens);
-      const want = new ReferenceHf(k.config, tensors).greedy(input, GREEDY_TOKENS);
+      const want = reference(k.config, tensors).greedy(input, GREEDY_TOKENS);
       const eos = want.indexOf(2);
       console.log(`${name}: engine generated ${r.outputTokens} tokens`);
       expect(r.tokens.slice(r.inputTokens)).toEqual(eos < 0 ? want : want.slice(0, eos));
@@ -139,7 +140,7 @@ function ortTests(name: string, k: FamilyCase, ctx: () => ReturnType<typeof conv
     const { out, tensors } = await ctx();
     const ort = await OrtLlama.load(join(out, "onnx", "model.onnx"), shape);
     const { logits } = await ort.forward([ids], [ids.map(() => 1)], ort.emptyCache());
-    const ref = new ReferenceHf(c, tensors).forward(ids);
+    const ref = reference(c, tensors).forward(ids);
     let err = 0;
     ref.forEach((row, i) => { err = Math.max(err, maxAbsDiff(logits.subarray(i * V, (i + 1) * V), row)); });
     console.log(`${name}: max |logit error| ${err.toExponential(2)} over ${ids.length} positions`);
@@ -148,12 +149,17 @@ function ortTests(name: string, k: FamilyCase, ctx: () => ReturnType<typeof conv
   test(`greedy decoding through the KV cache equals the reference for ${GREEDY_TOKENS} tokens`, async () => {
     const { out, tensors } = await ctx();
     const ort = await OrtLlama.load(join(out, "onnx", "model.onnx"), shape);
-    expect(await ort.greedy(ids, GREEDY_TOKENS)).toEqual(new ReferenceHf(c, tensors).greedy(ids, GREEDY_TOKENS));
+    expect(await ort.greedy(ids, GREEDY_TOKENS)).toEqual(reference(c, tensors).greedy(ids, GREEDY_TOKENS));
   });
 }
 
+/** The independent reference of the checkpoint's architecture. */
+function reference(config: Config, tensors: Map<string, NamedTensor>): ReferenceHf | ReferenceFalcon {
+  return config.model_type === "falcon" ? new ReferenceFalcon(config, tensors) : new ReferenceHf(config, tensors);
+}
+
 /** Reference greedy with EOS suppressed, as min_new_tokens does in transformers.js. */
-function greedyNoEos(ref: ReferenceHf, ids: number[]): number[] {
+function greedyNoEos(ref: ReferenceHf | ReferenceFalcon, ids: number[]): number[] {
   ref.reset();
   let last = ref.forward(ids).at(-1)!;
   const out: number[] = [];

@@ -16,6 +16,7 @@ type Kind = "linear" | "norm" | "bias" | "embed";
 /** [name, shape, kind] of every parameter, in state-dict order. */
 export function hfParameters(c: Config): [string, number[], Kind][] {
   const t = c.model_type as string;
+  if (t === "falcon") return falconParameters(c);
   const D = c.hidden_size, H = c.num_attention_heads, KVH = c.num_key_value_heads ?? H;
   const HD = c.head_dim ?? D / H, I = c.intermediate_size, V = c.vocab_size;
   const out: [string, number[], Kind][] = [["model.embed_tokens.weight", [V, D], "embed"]];
@@ -57,6 +58,33 @@ export function hfParameters(c: Config): [string, number[], Kind][] {
   }
   out.push(["model.norm.weight", [D], "norm"]);
   if (!c.tie_word_embeddings) out.push(["lm_head.weight", [V, D], "embed"]);
+  return out;
+}
+
+/** FalconForCausalLM's state dict (transformer.* names; LayerNorms with biases). */
+function falconParameters(c: Config): [string, number[], Kind][] {
+  const D = c.hidden_size, H = c.num_attention_heads ?? c.n_head, HD = D / H, V = c.vocab_size, F = c.ffn_hidden_size ?? 4 * D;
+  const newArch = c.new_decoder_architecture === true, mq = c.multi_query ?? true, parallel = c.parallel_attn ?? true;
+  const G = newArch ? (c.num_kv_heads ?? H) : mq ? 1 : H;
+  const lns = c.num_ln_in_parallel_attn ?? (newArch ? 2 : 1);
+  const out: [string, number[], Kind][] = [["transformer.word_embeddings.weight", [V, D], "embed"]];
+  const ln = (n: string) => out.push([`${n}.weight`, [D], "norm"], [`${n}.bias`, [D], "bias"]);
+  const lin = (n: string, rows: number, cols: number) => {
+    out.push([`${n}.weight`, [rows, cols], "linear"]);
+    if (c.bias === true) out.push([`${n}.bias`, [rows], "bias"]);
+  };
+  for (let l = 0; l < (c.num_hidden_layers ?? c.n_layer); l++) {
+    const p = `transformer.h.${l}`;
+    if (!parallel) { ln(`${p}.input_layernorm`); ln(`${p}.post_attention_layernorm`); }
+    else if (lns === 2) { ln(`${p}.ln_attn`); ln(`${p}.ln_mlp`); }
+    else ln(`${p}.input_layernorm`);
+    lin(`${p}.self_attention.query_key_value`, (H + 2 * G) * HD, D);
+    lin(`${p}.self_attention.dense`, D, D);
+    lin(`${p}.mlp.dense_h_to_4h`, F, D);
+    lin(`${p}.mlp.dense_4h_to_h`, D, F);
+  }
+  ln("transformer.ln_f");
+  if (c.tie_word_embeddings === false) out.push(["lm_head.weight", [V, D], "embed"]);
   return out;
 }
 

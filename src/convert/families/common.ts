@@ -4,19 +4,31 @@
  * converts to what transformers would run. Every value is checked: a wrong one is a ConvertError
  * naming the key.
  */
-import type { DecoderSpec } from "../decoder.ts";
+import { writeDecoder, type DecoderSpec } from "../decoder.ts";
+import type { GraphOps } from "../ops.ts";
 import type { MlpSpec } from "../mlp.ts";
 import { ropeSpec } from "../rope.ts";
 import { ConvertError } from "../tensors.ts";
 
 export type HfConfig = Record<string, unknown>;
 
+/** What a family makes of one config: the graph writer for any variant. */
+export interface GraphPlan {
+  modelType: string;
+  write(ops: GraphOps): void;
+}
+
 export interface Family {
   modelType: string;
   /** transformers class names this family converts (config.json `architectures`). */
   architectures: string[];
   /** Throws ConvertError with the precise reason when the config is not convertible. */
-  spec(config: HfConfig): DecoderSpec;
+  plan(config: HfConfig): GraphPlan;
+}
+
+/** The plan of the Llama-like families: the shared decoder writer on their spec. */
+export function decoderPlan(spec: DecoderSpec): GraphPlan {
+  return { modelType: spec.modelType, write: (ops) => writeDecoder(ops, spec) };
 }
 
 /** Integer key with the family default; null/absent → default. */

@@ -1,5 +1,6 @@
 /** The families the converter knows, by config.json `model_type`. */
 import type { Family } from "./common.ts";
+import { falcon } from "./falcon.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
 import { mixtral } from "./mixtral.ts";
@@ -7,4 +8,4 @@ import { phi3 } from "./phi3.ts";
 import { qwen2 } from "./qwen2.ts";
 import { qwen2Moe } from "./qwen2-moe.ts";
 
-export const FAMILIES: Record<string, Family> = Object.fromEntries([llama, mistral, qwen2, phi3, mixtral, qwen2Moe].map((f) => [f.modelType, f]));
+export const FAMILIES: Record<string, Family> = Object.fromEntries([llama, mistral, qwen2, phi3, mixtral, qwen2Moe, falcon].map((f) => [f.modelType, f]));

@@ -3,17 +3,17 @@
  * keys k with q − k < sliding_window (transformers' `sliding_window_overlay`), null = full
  * attention. Defaults: transformers' MistralConfig (8 KV heads, window 4096).
  */
-import { llamaLike, windowOf, type Family } from "./common.ts";
+import { decoderPlan, llamaLike, windowOf, type Family } from "./common.ts";
 
 export const mistral: Family = {
   modelType: "mistral",
   architectures: ["MistralForCausalLM"],
-  spec(c) {
+  plan(c) {
     const window = windowOf(c, 4096);
-    return llamaLike(
+    return decoderPlan(llamaLike(
       c,
       { vocab: 32000, hidden: 4096, intermediate: 14336, layers: 32, heads: 32, kvHeads: 8, maxPositions: 4096 * 32, rmsEps: 1e-6, ropeTheta: 10000 },
       { slidingWindow: () => window },
-    );
+    ));
   },
 };

@@ -6,14 +6,14 @@
  * scaled by sigmoid(`shared_expert_gate` x). Other layers use a dense Qwen2 MLP of
  * `intermediate_size`. Defaults: transformers' Qwen2MoeConfig.
  */
-import { bool, int, llamaLike, windowOf, type Family } from "./common.ts";
+import { decoderPlan, bool, int, llamaLike, windowOf, type Family } from "./common.ts";
 import { ConvertError } from "../tensors.ts";
 import type { MlpSpec } from "../mlp.ts";
 
 export const qwen2Moe: Family = {
   modelType: "qwen2_moe",
   architectures: ["Qwen2MoeForCausalLM"],
-  spec(c) {
+  plan(c) {
     const sliding = bool(c, "use_sliding_window", false) ? windowOf(c, 4096) : null;
     const firstSliding = int(c, "max_window_layers", 28, 0);
     const experts = int(c, "num_experts", 60, 0), topK = int(c, "num_experts_per_tok", 4);
@@ -30,10 +30,10 @@ export const qwen2Moe: Family = {
           shared: { prefix: "mlp.shared_expert", intermediate: sharedI, gate: "mlp.shared_expert_gate" },
         }
         : { kind: "gated", prefix: "mlp", intermediate, fused: false, bias: false };
-    return llamaLike(
+    return decoderPlan(llamaLike(
       c,
       { vocab: 151936, hidden: 2048, intermediate: 5632, layers: 24, heads: 16, maxPositions: 32768, rmsEps: 1e-6, ropeTheta: 10000 },
       { qkvBias: true, slidingWindow: (l) => (sliding !== null && l >= firstSliding ? sliding : null), mlp },
-    );
+    ));
   },
 };

@@ -5,7 +5,6 @@
  */
 import { GraphBuilder, type EncodedOnnx } from "./onnx-graph.ts";
 import type { LlamaWeights } from "./llama-weights.ts";
-import { writeDecoder } from "../../convert/decoder.ts";
 import { GraphOps, VARIANTS, VARIANT_SPECS, type Variant, type VariantSpec } from "../../convert/ops.ts";
 import { llamaWeightsSource } from "../../convert/llama-weights-source.ts";
 import { llama } from "../../convert/families/llama.ts";
@@ -23,6 +22,6 @@ export interface BuildOptions {
 export function buildLlamaOnnx(weights: LlamaWeights, variant: LlamaVariant, opts: BuildOptions = {}): EncodedOnnx {
   const { config, source } = llamaWeightsSource(weights);
   const g = new GraphBuilder();
-  writeDecoder(new GraphOps(g, new Weights(source), variant), llama.spec(config));
+  llama.plan(config).write(new GraphOps(g, new Weights(source), variant));
   return g.encode("llama", "atoma-node", opts.externalData);
 }
