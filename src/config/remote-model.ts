@@ -12,6 +12,7 @@
  *   tokenizer = "/models/llama3_8b"        # optional: checks the upstream's token counts
  *   context_length = 8192                  # optional: default what the upstream reports
  */
+import { showValue } from "../log/show-value.ts";
 import { registerSecret } from "../log/logger.ts";
 import { REMOTE_KINDS, type RemoteEngineConfig } from "../engine/remote/types.ts";
 import { describeValue } from "./errors.ts";
@@ -47,12 +48,11 @@ export function parseRemote(t: Section, cwd: string): RemoteEngineConfig {
     urls = [baseUrl(t, "url", t.peek("url"))];
   }
   const dup = urls.find((u, i) => urls.indexOf(u) !== i);
-  if (dup !== undefined) t.fail("urls", `${JSON.stringify(dup)} is listed twice`, "each upstream once");
+  if (dup !== undefined) t.fail("urls", `${showValue(dup, 120)} is listed twice`, "each upstream once");
   const modelId = t.str("model_id");
   const servedModel = t.str("served_model", modelId);
   if (servedModel === "") t.fail("served_model", "empty name", "the model name the upstream serves");
-  const apiKey = t.optStr("api_key");
-  registerSecret(apiKey);
+  const apiKey = t.optSecret("api_key");
   const tokenizer = t.optStr("tokenizer");
   return {
     kind,

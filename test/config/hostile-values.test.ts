@@ -39,6 +39,13 @@ describe("secret-typed keys never echo their value (defect 4)", () => {
   });
 });
 
+test("a remote engine's api_key is secret-typed too", () => {
+  const models = `[[inference.models]]\nmodel_id = "x"\nengine = "vllm"\nurl = "http://gpu1:8000"\napi_key = 987654321987`;
+  const msg = errorOf(merged({ inference: `cache_dir = "/cache"\njrpc_port = 3000\n${models}\n`, subscriber: null, client: null }));
+  expect(msg).toEndWith("inference.models[0].api_key: got an integer (value not shown: secret), expected a string (quote it)");
+  expect(msg).not.toContain("987654321987");
+});
+
 describe("hostile config values are shown short and escaped (defect 5)", () => {
   test("control characters in a value are escaped, never written raw", () => {
     const msg = errorOf(merged({ subscriber: SUBSCRIBER.replace('package_id = "0x', 'package_id = "\\u0000\\u001b[31m\\u202e0x') }));
