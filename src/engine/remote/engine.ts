@@ -114,11 +114,17 @@ export class RemoteTextEngine implements TextEngine {
         await sleep(Math.min(200 * 2 ** (attempt - 2), 5000), req.signal);
       }
       if (req.signal?.aborted) return aborted(t0, "");
-      const up = await pool.acquire(tried, req.signal);
+      // Every upstream out (breakers open, health checks failing): wait for one to come back, up to
+      // timeout_ms, without spending attempts, so a short outage delays jobs instead of failing them.
+      const waitUntil = performance.now() + cfg.timeoutMs;
+      let up = await pool.acquire(tried, req.signal);
+      while (!up && !req.signal?.aborted && performance.now() < waitUntil) {
+        await sleep(100, req.signal);
+        up = await pool.acquire(tried, req.signal);
+      }
       if (!up) {
         if (req.signal?.aborted) return aborted(t0, "");
-        last = `no upstream of ${this.info.id} is available (${pool.upstreams.map((u) => `${u.display}: ${u.lastError ?? "out"}`).join("; ")})`;
-        continue;
+        throw new EngineError(`${this.info.id}: no upstream available for ${cfg.timeoutMs} ms (${pool.upstreams.map((u) => `${u.display}: ${u.lastError ?? "out"}`).join("; ")})`);
       }
       let outcome: "ok" | "failed" | "neutral" = "neutral";
       let why = "";

@@ -130,9 +130,10 @@ export class UpstreamPool {
       return;
     }
     const wasOut = u.openUntil > now;
-    // Out until the next check at least; a cooldown already longer stays.
+    // Out until a later check passes: each failing check extends this past the next one (its
+    // period plus the check's own time limit); a cooldown already longer stays.
     u.failures = Math.max(u.failures, this.b.threshold);
-    u.openUntil = Math.max(u.openUntil, now + intervalMs);
+    u.openUntil = Math.max(u.openUntil, now + intervalMs + 5000);
     u.lastError = problem;
     if (!wasOut) this.onChange?.(u, "out", problem);
   }

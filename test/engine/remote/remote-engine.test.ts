@@ -113,7 +113,7 @@ describe("request shapes per kind", () => {
     expect(err.message).toContain("HTTP 401");
     expect(err.message).not.toContain("sk-wrong");
     // The health check (GET /v1/models for this kind) already fails with 401: the upstream is out.
-    expect(err.message).toContain("no upstream of m1 is available");
+    expect(err.message).toContain("no upstream available for 2000 ms");
     expect(u.requests.length).toBe(1);
   });
 
@@ -249,10 +249,29 @@ describe("faults → a clear error, or a retry where one is safe", () => {
 
   test("nothing listening → connection errors retried, then one clear line", async () => {
     const u = await upstream("vllm");
-    await u.stop();
     const e = await engine("vllm", [u.url], { retries: 2 });
+    await u.stop();
     const err = await e.generate(req()).catch((x) => x);
     expect(err.message).toMatch(/gave up after 3 attempt\(s\)/);
+    expect(err.message).toContain("cannot connect");
+  });
+
+  test("every upstream out for a moment: the request waits for one to come back instead of failing", async () => {
+    const u = await upstream("llamacpp");
+    const e = await engine("llamacpp", [u.url], { healthIntervalMs: 100, timeoutMs: 3000 });
+    u.healthy = false;
+    await Bun.sleep(250);
+    setTimeout(() => (u.healthy = true), 500);
+    const r = await e.generate(req());
+    expect(r.text.length).toBeGreaterThan(0);
+    expect(u.requests.length).toBe(1);
+    // Out for longer than timeout_ms: one clear line.
+    u.healthy = false;
+    await Bun.sleep(250);
+    const e2 = await engine("llamacpp", [u.url], { healthIntervalMs: 100, timeoutMs: 400 });
+    const err = await e2.generate(req()).catch((x) => x);
+    expect(err.message).toContain("no upstream available for 400 ms");
+    expect(err.message).toContain("HTTP 503: Loading model");
   });
 });
 
