@@ -38,7 +38,7 @@ function seedFlag(raw: string | undefined): bigint {
  * model_type / `org/name[@rev]` repo pulled into the hub cache on first use (cache_dir and api_key
  * from --config when given, else the hub's defaults and HF_TOKEN).
  */
-async function resolveModel(
+export async function resolveModel(
   model: string,
   args: Record<string, string | boolean | string[] | undefined>,
   dtype: DType | undefined,
