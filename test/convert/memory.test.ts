@@ -1,17 +1,16 @@
 /**
- * Bounded memory: converting a ~350 MB BF16 checkpoint (written here tensor by tensor, never held
- * whole) must peak well below the checkpoint's size, because the converter reads, converts and
- * writes one tensor at a time into external data files. The bound stated in docs/convert.md:
+ * Bounded memory: converting a ~350 MB BF16 checkpoint (written tensor by tensor, never held
+ * whole) must peak well below its size, because the converter reads, converts and writes one
+ * tensor at a time into external data files. The bound stated in docs/convert.md:
  * peak RSS ≤ 64 MiB (runtime) + 3 × the largest tensor in fp32 (here the 8000 × 1024 embedding and
  * classifier, 31 MiB each), independent of the checkpoint's size; also asserted < 50 % of it.
  */
 import { afterAll, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { hfParameters, type Config } from "../support/hf-checkpoints.ts";
-import { syntheticVocab } from "../support/random-llama.ts";
-import { llama2cToHfTokenizer, llama2cTokenizerConfig } from "../../src/engine/models/tokenizer-llama2c.ts";
+import type { Config } from "../support/hf-checkpoints.ts";
+import { writeStreamingCheckpoint } from "../support/stream-checkpoint.ts";
 
 const root = mkdtempSync(join(tmpdir(), "atoma-convert-rss-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -22,45 +21,9 @@ const config: Config = {
   rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2, torch_dtype: "bfloat16",
 };
 
-/** Streams a BF16 safetensors file: header first, then each tensor's bytes generated on the fly. */
-function writeStreaming(path: string): number {
-  const params = hfParameters(config);
-  const header: Record<string, unknown> = {};
-  let off = 0;
-  for (const [name, shape] of params) {
-    const bytes = 2 * shape.reduce((a, b) => a * b, 1);
-    header[name] = { dtype: "BF16", shape, data_offsets: [off, off + bytes] };
-    off += bytes;
-  }
-  const h = new TextEncoder().encode(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(h.byteLength));
-  const fd = openSync(path, "w");
-  writeSync(fd, len);
-  writeSync(fd, h);
-  // A fixed block of small bf16 values (±0.03), rotated per tensor: content does not matter here.
-  const block = Uint16Array.from({ length: 1 << 20 }, (_, i) => (0x3c00 + ((i * 2654435761) >>> 24)) | (i & 1 ? 0x8000 : 0));
-  params.forEach(([, shape], t) => {
-    let n = shape.reduce((a, b) => a * b, 1);
-    const chunk = new Uint8Array(block.buffer);
-    const start = (t * 4096) % (block.length / 2);
-    while (n > 0) {
-      const take = Math.min(n, block.length - start);
-      writeSync(fd, chunk, start * 2, take * 2);
-      n -= take;
-    }
-  });
-  closeSync(fd);
-  return 8 + h.byteLength + off;
-}
-
 test("converting a ~350 MB BF16 checkpoint peaks well below its size (f16 + q4 variants)", () => {
   const src = join(root, "hf");
-  mkdirSync(src);
-  const size = writeStreaming(join(src, "model.safetensors"));
-  writeFileSync(join(src, "config.json"), JSON.stringify(config));
-  writeFileSync(join(src, "tokenizer.json"), JSON.stringify(llama2cToHfTokenizer(syntheticVocab(config.vocab_size))));
-  writeFileSync(join(src, "tokenizer_config.json"), JSON.stringify(llama2cTokenizerConfig(512)));
+  const size = writeStreamingCheckpoint(src, config);
   const out = join(root, "out");
   const r = Bun.spawnSync([process.execPath, resolve(import.meta.dir, "../support/convert-rss.ts"), src, out, "f16,q4"], { stdout: "pipe", stderr: "pipe" });
   expect(r.stderr.toString()).toBe("");
