@@ -99,3 +99,20 @@ test("a conversion killed midway leaves no model at --out; the next run cleans i
   // 100 MB of fp32 weights: above the 64 MiB inline limit, so the weights sit in a side file.
   expect(readdirSync(join(out, "onnx")).sort()).toEqual(["model_q4.onnx", "model_q4.onnx_data"]);
 });
+
+test("tokenizer, chat template and generation files are copied verbatim (several EOS ids, as Llama 3 has)", async () => {
+  const dir = join(root, "hf-chat");
+  writeHfCheckpoint(dir, config, { dtype: "BF16", seed: 4 });
+  const extra: Record<string, string> = {
+    "generation_config.json": JSON.stringify({ bos_token_id: 1, eos_token_id: [2, 5], do_sample: true, temperature: 0.6 }),
+    "chat_template.jinja": "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}",
+    "special_tokens_map.json": JSON.stringify({ bos_token: "<s>", eos_token: "</s>" }),
+  };
+  for (const [f, text] of Object.entries(extra)) await Bun.write(join(dir, f), text);
+  const out = join(root, "chat-out");
+  await convertCheckpoint({ src: dir, out, dtypes: ["q4"] });
+  for (const f of [...Object.keys(extra), "tokenizer.json", "tokenizer_config.json"]) {
+    expect({ f, same: readFileSync(join(out, f)).equals(readFileSync(join(dir, f))) }).toEqual({ f, same: true });
+  }
+  expect(JSON.parse(readFileSync(join(out, "config.json"), "utf8"))["transformers.js_config"]).toEqual({ dtype: "q4" });
+});
