@@ -78,7 +78,7 @@ export async function selectForServing(paths: readonly string[], dtype: DType | 
     const why = conversionBlocker(config);
     return why ? { refuse: `cannot be converted: ${why}` } : { include: paths.filter((p) => SAFETENSORS_FILES.some((f) => matchesPattern(p, f))) };
   }
-  if (layout === "gguf") return { refuse: "holds GGUF files: GGUF import not built yet" };
+  if (layout === "gguf") return { refuse: "holds GGUF files, which are imported, not served: download one .gguf (models pull <repo> --include <file>) and run `atoma-node models import gguf <file> --out <dir>`, or pull a quantized_* seed row" };
   return { refuse: "holds neither a transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx) nor safetensors weights" };
 }
 

@@ -52,6 +52,7 @@ export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise
   const row = registryRow(req.modelId);
   const name = row ? `${req.modelId} (${formatRepoRef(req.hub)})` : formatRepoRef(req.hub);
   const blocker = row ? rowBlocker(row) : undefined;
+  if (row?.quantized && !blocker) return (await import("./quantized.ts")).ensureQuantizedDir(row, s, name, req.dtype);
   let snap = cachedSnapshot(s.cacheDir, req.hub);
   if (!snap) {
     if (blocker) throw new ModelUnavailableError(`model ${name}: unsupported: ${blocker}`);

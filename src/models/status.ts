@@ -28,9 +28,9 @@ export function rowBlocker(row: RegistryRow): string | undefined {
     case "safetensors":
       return familyBlocker(row.family);
     case "gguf":
-      return `GGUF import not built yet (${row.quantized?.file})`;
     case "ggml":
-      return `GGML v3 import not built yet (${row.quantized?.file})`;
+      // Pulled with the tokenizer repo, then imported (src/models/quantized.ts).
+      return undefined;
     case "diffusers":
       return "text-to-image: no diffusion pipeline in this node";
   }
@@ -94,6 +94,14 @@ export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoP
   const blocker = row ? rowBlocker(row) : undefined;
   const snap = cachedSnapshot(cacheDir, m.hub);
   const repo = m.hub.revision ? `${m.hub.repo}@${m.hub.revision}` : m.hub.repo;
+  if (row?.quantized && !blocker) {
+    // Present once imported (models pull, or run's auto-pull, imports the file with its tokenizer repo).
+    const st = rowState(row, cacheDir);
+    if (st.status === "ready") return { state: "present", detail: st.dir!, dir: st.dir! };
+    return autoPull
+      ? { state: "pullable", detail: `not imported in ${cacheDir}; run pulls ${repo} and ${row.quantized.tokenizerRepo} and imports ${row.quantized.file} (or: atoma-node models pull ${m.modelId})` }
+      : { state: "missing", detail: `not imported in ${cacheDir} and auto_pull = false: atoma-node models pull ${m.modelId}` };
+  }
   if (snap) {
     const layout = layoutOfDir(snap);
     if (layout === "onnx") return { state: "present", detail: snap, dir: snap };

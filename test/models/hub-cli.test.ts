@@ -76,7 +76,7 @@ describe("models list", () => {
     expect(rows.find((x) => x.model_type === "llama3_8b")).toMatchObject({ status: "pullable", cached: false, source: "safetensors" });
     expect(rows.find((x) => x.model_type === "mamba_130m")!.status).toStartWith("unsupported: needs conversion: the converter has no mamba family yet");
     expect(rows.find((x) => x.model_type === "stable_diffusion_xl")!.status).toStartWith("unsupported: text-to-image");
-    expect(rows.find((x) => x.model_type === "quantized_7b-code")!.status).toStartWith("unsupported: GGUF import not built yet");
+    expect(rows.find((x) => x.model_type === "quantized_7b-code")!.status).toBe("pullable");
   });
 
   test("the table has the six columns", async () => {

@@ -109,17 +109,24 @@ const pull = defineCommand({
     const token = resolveToken(apiKey);
     // Without --include: only what the node can serve (an ONNX repo's graphs, or a safetensors repo
     // the converter accepts — asked before any weights are fetched).
-    const select = explicit ? undefined : (p: string[], readText: (path: string) => Promise<string>) => selectForServing(p, dtype, readText);
+    // A quantized row (spec §10.1): its one file as listed, the tokenizer from another repo, then imported.
+    const quantized = row?.quantized ? await import("../../models/quantized.ts") : undefined;
+    const select = explicit || quantized ? undefined : (p: string[], readText: (path: string) => Promise<string>) => selectForServing(p, dtype, readText);
     const pulls = [{ ref, include: explicit ?? row?.files, select }];
-    // A quantized row's tokenizer lives in another repo (spec §10.1).
-    if (row?.quantized) pulls.push({ ref: { repo: row.quantized.tokenizerRepo, revision: undefined }, include: ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json"], select: undefined });
+    if (row && quantized) pulls.push({ ref: quantized.tokenizerRef(row)!, include: quantized.TOKENIZER_FILES, select: undefined });
     try {
       let dir = "";
       let commit = "";
+      const pulled: string[] = [];
       for (const p of pulls) {
         const r = await pullRepo({ ...p, cacheDir, endpoint, token, progress: progressFor() });
         if (!dir) [dir, commit] = [r.dir, r.commit];
+        pulled.push(r.dir);
         process.stderr.write(`pulled ${formatRepoRef(p.ref)} (commit ${r.commit.slice(0, 12)}): ${r.files} file(s), ${r.bytes} bytes, ${r.fetched} fetched\n`);
+      }
+      if (row && quantized && !explicit) {
+        const out = quantized.quantizedOutDir(cacheDir, row, commit, dtype);
+        dir = await quantized.importQuantizedRow(row, pulled[0]!, pulled[1]!, out, { dtype, cacheDir, log: (l) => process.stderr.write(`${l}\n`) });
       }
       if (!explicit && layoutOfDir(dir) === "safetensors") {
         // Handed to the converter: the folder generate/run load is the converted one.
