@@ -54,10 +54,16 @@ export class RemoteTextEngine implements TextEngine {
 
   async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
     const it = this.run(req, onChunk !== undefined);
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return r.value;
-      onChunk?.(r.value);
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return r.value;
+        onChunk?.(r.value);
+      }
+    } catch (e) {
+      // A throwing onChunk leaves the generator suspended: finish it so its upstream slot is released.
+      await it.return(undefined as never).catch(() => {});
+      throw e;
     }
   }
 

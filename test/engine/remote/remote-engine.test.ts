@@ -327,3 +327,17 @@ describe("token counts vs the local tokenizer", () => {
     expect((await e2.generate({ ...req(), prePromptTokens: [1] }).catch((x) => x)).message).toContain("need a local tokenizer");
   });
 });
+
+describe("slots are always given back", () => {
+  test("a consumer that throws or stops early frees its upstream slot", async () => {
+    const u = await upstream("vllm", { tokenDelayMs: 5 });
+    const e = await engine("vllm", [u.url], { maxConcurrent: 1 });
+    await expect(e.generate(req(), () => { throw new Error("consumer broke"); })).rejects.toThrow("consumer broke");
+    const it = e.stream(req());
+    await it.next();
+    await it.return(undefined as never);
+    expect(e.pool.upstreams[0]!.inFlight).toBe(0);
+    // The single slot is free: the next request runs.
+    expect((await e.generate(req())).text.length).toBeGreaterThan(0);
+  });
+});
