@@ -137,7 +137,7 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined, e
         log.info(`embedding model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.dimensions} dimensions)`);
         continue;
       }
-      const engine = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
+      const engine = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype, maxBatch: m.maxBatch });
       // The engine decodes up to maxBatch generations together (batch-invariant, src/engine/batching.ts):
       // that many workers, and the same lock for API requests, so chain jobs and API traffic share a batch.
       const batch = engine.info.maxBatch ?? 1;

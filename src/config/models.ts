@@ -74,10 +74,12 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   const useFlashAttention = t.bool("use_flash_attention", false);
   const device: Device = t.oneOf("device", DEVICES, "cpu");
   const explicitPath = t.optStr("path");
+  // Generations decoded together (src/engine/batching.ts); 1 = one at a time.
+  const maxBatch = t.has("max_batch") ? t.int("max_batch", { min: 1, max: 64, what: "an integer 1 … 64" }) : undefined;
   const where = locate(s, `${key}.model_id`, modelId, revision, explicitPath, cacheDir, cwd);
   markUsed(t, ["device_id", "device_ids", "dtype"]);
   t.reportUnknown();
-  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where };
+  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where, ...(maxBatch !== undefined ? { maxBatch } : {}) };
 }
 
 /** A remote engine entry: no local files; device, dtype and path do not apply. */

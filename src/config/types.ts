@@ -30,6 +30,8 @@ export interface ModelEntry {
   hub: RepoRef | undefined;
   /** Set when generations run on remote OpenAI-compatible servers (docs/remote-engines.md). */
   remote?: RemoteEngineConfig;
+  /** `max_batch`: most generations of this model decoded together (default 8; 1 = one at a time). */
+  maxBatch?: number;
 }
 
 export interface InferenceConfig {

@@ -13,7 +13,8 @@
  * copies; from source both resolve from node_modules.
  */
 import { createRequire } from "node:module";
-import { dirname } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { embeddedOrtWebPaths, loadOrtNode } from "./runtime/ort-native.ts";
 import { oneLineError } from "../log/one-line.ts";
 import { engineLog } from "./log.ts";
@@ -72,6 +73,8 @@ export function probeDevice(device: Device): Promise<string | null> {
           const s = await ort.InferenceSession.create(PROBE_MODEL, { executionProviders: ["wasm"] });
           await s.release();
         } else {
+          const missing = device === "cuda" ? cudaProviderMissing() : device === "webgpu" ? vulkanMissing() : null;
+          if (missing) return missing;
           const ort = await loadOrtNode();
           const s = await ort.InferenceSession.create(PROBE_MODEL, { executionProviders: [device] });
           await s.release();
@@ -84,6 +87,35 @@ export function probeDevice(device: Device): Promise<string | null> {
     probeCache.set(device, p);
   }
   return p;
+}
+
+/** Where onnxruntime-node keeps its native libraries here, or null (compiled binary, other layout). */
+function ortNativeDir(): string | null {
+  try {
+    const bin = require.resolve(`onnxruntime-node/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`);
+    return existsSync(bin) ? dirname(bin) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why the CUDA EP cannot load, before trying (the runtime's own error is an opaque dlopen line). */
+function cudaProviderMissing(): string | null {
+  if (process.platform !== "linux" && process.platform !== "win32") return `onnxruntime-node has no CUDA execution provider for ${process.platform}`;
+  const lib = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
+  const dir = ortNativeDir();
+  if (dir && existsSync(join(dir, lib))) return null;
+  // .npmrc skips onnxruntime-node's install script, which is what downloads the provider.
+  const how = "install: ONNXRUNTIME_NODE_INSTALL_CUDA=v12 node node_modules/onnxruntime-node/script/install.js (CUDA 12, cuDNN 9)";
+  return dir ? `CUDA EP not installed (no ${lib}); ${how}` : `the compiled binary has no CUDA EP; from source, ${how}`;
+}
+
+/** Linux WebGPU (Dawn) needs a Vulkan loader; without one the runtime only says "no adapters". */
+function vulkanMissing(): string | null {
+  if (process.platform !== "linux") return null;
+  const dirs = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu", "/usr/local/lib"];
+  if (dirs.some((d) => existsSync(join(d, "libvulkan.so.1")))) return null;
+  return "no Vulkan loader (libvulkan.so.1), so Dawn finds no WebGPU adapter; install the GPU driver's Vulkan support (libvulkan1 + the vendor ICD)";
 }
 
 /** Backends that can run a session in this process, in preference order (cpu first). */

@@ -103,8 +103,9 @@ export class BatchDecoder {
       while (this.pending.length) await this.prefill(this.pending.shift()!);
       this.placeParked();
       for (const b of [...this.batches]) await this.step(b);
-      // Let consumers read their chunks and new requests arrive between steps.
-      await new Promise((r) => setImmediate(r));
+      // No extra yield here: onnxruntime-node's run() already resolves from a setImmediate, so
+      // consumers and new requests get the event loop at every step.
+      if (!this.batches.length && this.parked.length) await new Promise((r) => setImmediate(r));
     }
   }
 
@@ -129,7 +130,7 @@ export class BatchDecoder {
       return;
     }
     const present = pastNames(this.layers).map((p) => feedable(out[p.replace("past_key_values", "present")]!));
-    if (!row.accept(logitsRow(out.logits!, 0, n - 1))) return;
+    if (row.shouldStop() || !row.accept(logitsRow(out.logits!, 0, n - 1))) return;
     this.join(row, present, n);
   }
 
@@ -217,7 +218,8 @@ export class BatchDecoder {
     this.stats.maxRows = Math.max(this.stats.maxRows, b.rows.length);
     b.kv = pastNames(this.layers).map((p) => feedable(out[p.replace("past_key_values", "present")]!));
     b.slots = T;
-    const keep = b.rows.filter((r, i) => r.accept(logitsRow(out.logits!, i, 0)));
+    // A row aborted while the step ran ends without the step's token (as if checked before it).
+    const keep = b.rows.filter((r, i) => !r.shouldStop() && r.accept(logitsRow(out.logits!, i, 0)));
     if (keep.length !== b.rows.length) this.regroup(b, keep);
   }
 

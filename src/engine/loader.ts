@@ -99,7 +99,7 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
       // transformers.js reads the model class (and KV-cache shapes) from this config.
       ...(alias ? { config: { ...config, model_type: alias } } : {}),
       dtype: variant.tjs,
-      ...deviceOptions(device, opts.threads, dir),
+      ...deviceOptions(device, opts.threads ?? defaultThreads(device, variant.file), dir),
     } as never);
   } catch (e) {
     throw new EngineError(`cannot load ${variant.file} on ${device}: ${oneLineError(e)}`);
@@ -131,6 +131,24 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
     Tensor: tjs.Tensor as never,
     DynamicCache: tjs.DynamicCache as never,
   };
+}
+
+/** Weights below this run on one intra-op thread by default (see defaultThreads). */
+export const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Thread count by model size when the operator sets none: a small model's matrices are too small to
+ * split, so ONNX Runtime's thread pool hand-offs cost more than they save (stories260K decodes ~2.5×
+ * faster on one thread than on the default pool, docs/performance.md). Larger models keep the
+ * runtime's default (one thread per core).
+ */
+export function defaultThreads(device: Device, file: string): number | undefined {
+  if (device !== "cpu") return undefined;
+  const onnxDir = join(file, "..");
+  const base = file.slice(onnxDir.length + 1);
+  let bytes = 0;
+  for (const f of readdirSync(onnxDir)) if (f === base || f.startsWith(`${base}_data`) || f.startsWith(`${base}.data`)) bytes += statSync(join(onnxDir, f)).size;
+  return bytes < SMALL_MODEL_BYTES ? 1 : undefined;
 }
 
 export function deviceOptions(device: Device, threads: number | undefined, dir: string): Record<string, unknown> {

@@ -5,10 +5,11 @@
  * (Stable Diffusion) slot in behind the same shapes.
  */
 
-export type Device = "cpu" | "webgpu" | "wasm";
+/** `cuda` needs onnxruntime-node's CUDA execution provider, which its (skipped) install script fetches. */
+export type Device = "cpu" | "webgpu" | "cuda" | "wasm";
 /** Seed dtypes (f32/f16/bf16) plus ONNX quantised variants. */
 export type DType = "f32" | "f16" | "bf16" | "q8" | "q4" | "q4f16";
-export const DEVICES: readonly Device[] = ["cpu", "webgpu", "wasm"];
+export const DEVICES: readonly Device[] = ["cpu", "webgpu", "cuda", "wasm"];
 export const DTYPES: readonly DType[] = ["f32", "f16", "bf16", "q8", "q4", "q4f16"];
 
 /** Sampling parameters, already decoded from the chain's f32 bit patterns (use Math.fround values). */

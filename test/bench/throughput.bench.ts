@@ -7,7 +7,10 @@
  *     the row is skipped with a message when it or gcc is absent;
  *  2. bandwidth-bound model (random Llama 512×8, vocab 32000, f32 and q4): aggregate decode
  *     tokens/s at 1, 2, 4, 8 concurrent jobs, each output checked identical to its unbatched run.
- * `bun test/bench/throughput.bench.ts [--runc path/run.c] [--rounds 3] [--tokens 64] [--only tiny|batch]`
+ *  3. node under load: test/bench/node-load.bench.ts (64 chain jobs, batched vs unbatched);
+ * preceded by test/bench/engine.bench.ts (our loop vs raw transformers.js generate(); its options
+ * via `npm run bench:engine:raw`).
+ * `npm run bench:engine -- [--runc path/run.c] [--rounds 3] [--tokens 64] [--only raw|tiny|batch|node]`
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -112,8 +115,14 @@ async function batched(dtype: DType): Promise<void> {
   rmSync(dirname(dir), { recursive: true, force: true });
 }
 
+const sub = (file: string) => {
+  const r = spawnSync(process.execPath, [join(import.meta.dir, file)], { stdio: "inherit" });
+  if (r.status !== 0) console.log(`${file} failed (exit ${r.status})`);
+};
+if (!a.only || a.only === "raw") sub("engine.bench.ts");
 if (!a.only || a.only === "tiny") await tiny();
 if (!a.only || a.only === "batch") {
   await batched("f32");
   await batched("q4");
 }
+if (!a.only || a.only === "node") sub("node-load.bench.ts");

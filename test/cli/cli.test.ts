@@ -200,7 +200,14 @@ describe("doctor", () => {
     expect(report.runtime).toMatchObject({ name: "bun", version: Bun.version, compiledBinary: false });
     expect(report.os.arch).toBe(process.arch);
     expect(report.cpus.count).toBeGreaterThan(0);
-    expect(report.backends.map((b: { device: string }) => b.device)).toEqual(["cpu", "webgpu", "wasm"]);
+    expect(report.backends.map((b: { device: string }) => b.device)).toEqual(["cpu", "webgpu", "cuda", "wasm"]);
+    // Neither GPU path exists on the build machine; each says why and what would fix it.
+    const cuda = report.backends.find((b: { device: string }) => b.device === "cuda");
+    expect(cuda.available).toBe(false);
+    expect(cuda.reason).toContain("ONNXRUNTIME_NODE_INSTALL_CUDA=v12");
+    const webgpu = report.backends.find((b: { device: string }) => b.device === "webgpu");
+    expect(webgpu.available).toBe(false);
+    expect(webgpu.reason).toMatch(/Vulkan|adapter/);
     expect(report.backends.find((b: { device: string }) => b.device === "cpu")).toEqual({ device: "cpu", available: true });
     expect(Array.isArray(report.gpuAdapters)).toBe(true);
     expect(report.config).toBeUndefined();

@@ -56,3 +56,32 @@ describe("16 seeded jobs: alone = all together", () => {
     }, TIMEOUT);
   }
 });
+
+test("a job aborted or dropped mid-batch leaves the batch; the others keep their bytes", async () => {
+  const e = await loadTextEngine({ id: "b-abort", dir, device: "cpu", dtype: "f32", threads: 1 });
+  engines.push(e);
+  const js = jobs().slice(0, 6).map((j) => ({ ...j, params: { ...j.params, maxTokens: 40 } }));
+  const alone = [];
+  for (const j of js) alone.push(digest(await e.generate(j)));
+  const ac = new AbortController();
+  let n = 0;
+  const results = await Promise.all(
+    js.map(async (j, i) => {
+      if (i === 1) return digest(await e.generate({ ...j, signal: ac.signal }, () => void (++n === 3 && ac.abort())));
+      if (i === 2) {
+        // A consumer that stops reading after two pieces (a client that went away).
+        const it = e.stream(j);
+        await it.next();
+        await it.next();
+        await it.return(undefined as never);
+        return null;
+      }
+      return digest(await e.generate(j));
+    }),
+  );
+  expect(results[1]!.finish).toBe("aborted");
+  expect(results[1]!.n).toBe(3);
+  for (const i of [0, 3, 4, 5]) expect(results[i]).toEqual(alone[i]!);
+  // The engine is free again and still deterministic.
+  expect(digest(await e.generate(js[2]!))).toEqual(alone[2]!);
+}, TIMEOUT);

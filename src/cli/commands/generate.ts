@@ -96,7 +96,7 @@ export default defineCommand({
     "repeat-penalty": { type: "string", description: "Repeat penalty; 1 = off (default 1)" },
     "repeat-last-n": { type: "string", description: "Penalty window over all tokens (default 64)" },
     seed: { type: "string", description: "u64 sampler seed, decimal or 0x hex (default 0)" },
-    device: { type: "string", description: "cpu | webgpu | wasm (default cpu, or the config's)" },
+    device: { type: "string", description: "cpu | webgpu | cuda | wasm (default cpu, or the config's)" },
     dtype: { type: "string", description: "f32 | f16 | bf16 | q8 | q4 | q4f16 (default f32, or the config's)" },
     threads: { type: "string", description: "CPU threads for ONNX Runtime (default: runtime's choice)" },
     stream: { type: "boolean", description: "Print text as it is generated", default: false },
