@@ -52,7 +52,8 @@ export interface BuildResult {
   bytes: number;
 }
 
-export async function build(opts: { target?: string; outfile?: string } = {}): Promise<BuildResult> {
+/** `entry`: another entry point compiled the same way (the GPU benchmark harness, test/bench/gpu). */
+export async function build(opts: { target?: string; outfile?: string; entry?: string } = {}): Promise<BuildResult> {
   const target = opts.target ?? hostTarget();
   const platform = TARGETS[target];
   if (!platform) {
@@ -143,7 +144,7 @@ export async function build(opts: { target?: string; outfile?: string } = {}): P
   };
 
   const result = await Bun.build({
-    entrypoints: [join(ROOT, "src", "cli", "main.ts")],
+    entrypoints: [opts.entry ? resolve(opts.entry) : join(ROOT, "src", "cli", "main.ts")],
     compile: { target: target as Bun.Build.CompileTarget, outfile },
     target: "bun",
     plugins: [plugin],
