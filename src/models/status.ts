@@ -32,8 +32,20 @@ export function rowBlocker(row: RegistryRow): string | undefined {
       // Pulled with the tokenizer repo, then imported (src/models/quantized.ts).
       return undefined;
     case "diffusers":
-      return "text-to-image: no diffusion pipeline in this node";
+      return diffusersBlocker(row);
   }
+}
+
+/**
+ * The engine runs diffusers ONNX folders (src/engine/image, docs/images.md); the seed repos ship
+ * diffusers safetensors, whose conversion is not written yet, and SDXL rows (sdxl-turbo included)
+ * also need the second text encoder's pooled embeddings and time ids.
+ */
+function diffusersBlocker(row: RegistryRow): string {
+  const sdxl = /xl/i.test(row.repo);
+  const parts = `UNet2DConditionModel, AutoencoderKL, CLIPTextModel${sdxl ? ", CLIPTextModelWithProjection" : ""}`;
+  const conv = `text-to-image: converting this repo's diffusers safetensors (${parts}) to the ONNX pipeline's text_encoder/, unet/, vae_decoder/ model.onnx is not implemented`;
+  return sdxl ? `${conv}; SDXL (text_encoder_2, pooled embeddings, time ids) is not implemented` : conv;
 }
 
 /** `<cache_dir>/<model_type>` in transformers.js layout: an operator-made (or imported) folder. */
