@@ -69,14 +69,18 @@ describe("colour", () => {
       expect(r.out + r.err).not.toContain(ESC);
     }
   });
-  test.skipIf(!hasScript)("coloured on a terminal, plain with NO_COLOR (any value)", () => {
+  test.skipIf(!hasScript)("coloured on a terminal, plain with NO_COLOR (any value) or CI set", () => {
+    // An operator's terminal: CI/TEST from the environment running this suite (CI sets CI=true) removed.
+    const { CI: _ci, TEST: _test, ...userEnv } = process.env;
     const term = (env: string) => {
       const cmd = `${env} ${process.execPath} ${MAIN} --help`;
-      return Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], { cwd: ROOT, env: { ...process.env, TERM: "xterm", NO_COLOR: "" }, stdout: "pipe" }).stdout.toString();
+      return Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], { cwd: ROOT, env: { ...userEnv, TERM: "xterm", NO_COLOR: "" }, stdout: "pipe" }).stdout.toString();
     };
     expect(term("")).toContain(ESC);
     expect(term("NO_COLOR=yes")).not.toContain(ESC);
     expect(term("NO_COLOR=yes")).toContain("USAGE");
+    expect(term("CI=true")).not.toContain(ESC);
+    expect(term("CI=true")).toContain("USAGE");
   });
 });
 
