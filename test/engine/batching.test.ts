@@ -21,11 +21,22 @@ function jobs(): GenerateRequest[] {
       repeatLastN: 64,
       seed: BigInt(1000 + i * 7919),
     },
-    logprobs: i % 4 === 3 ? 2 : undefined,
+    // Log-probabilities come straight from the logits (f64), so they expose a last-bit logit
+    // difference that would rarely flip a sampled token.
+    logprobs: i % 4 === 3 ? 2 : 0,
   }));
 }
 
-const digest = (r: GenerationResult) => ({ text: r.text, tokens: r.tokens, finish: r.finishReason, n: r.outputTokens });
+const digest = (r: GenerationResult, lp: number[] = []) => ({ text: r.text, tokens: r.tokens, finish: r.finishReason, n: r.outputTokens, lp });
+
+/** Runs a job, keeping every chunk's log-probability (and its top alternatives') bits. */
+async function run(e: TextEngine, j: GenerateRequest) {
+  const lp: number[] = [];
+  const r = await e.generate(j, (c) => {
+    if (c.logprob) lp.push(c.logprob.logprob, ...c.logprob.top.map((t) => t.logprob));
+  });
+  return digest(r, lp);
+}
 
 let dir: string;
 const engines: TextEngine[] = [];
@@ -42,11 +53,11 @@ describe("16 seeded jobs: alone = all together", () => {
       const e = await loadTextEngine({ id: `b-${dtype}`, dir, device: "cpu", dtype, threads: 1 });
       engines.push(e);
       const alone: ReturnType<typeof digest>[] = [];
-      for (const j of jobs()) alone.push(digest(await e.generate(j)));
+      for (const j of jobs()) alone.push(await run(e, j));
       const stats = () => (e as unknown as { batchStats: { steps: number; rows: number; maxRows: number } }).batchStats;
       const before = stats();
       expect(before.maxRows).toBe(1);
-      const together = (await Promise.all(jobs().map((j) => e.generate(j)))).map(digest);
+      const together = await Promise.all(jobs().map((j) => run(e, j)));
       expect(together).toEqual(alone);
       const after = stats();
       // Really batched: several rows per decode step on average.
