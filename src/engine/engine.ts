@@ -2,6 +2,7 @@
  * Public entry of the text engine: `loadTextEngine` returns a `TextEngine` (src/engine/types.ts)
  * backed by transformers.js + ONNX Runtime; `availableBackends` reports which devices work here.
  */
+import { drainGeneration } from "./drain.ts";
 import { availableBackends, parseDevice } from "./backends.ts";
 import { BatchDecoder, batchable, DEFAULT_MAX_BATCH, MIN_ROWS_QUANTISED, type DecoderSession } from "./batching.ts";
 import { DecodeRow } from "./decode-row.ts";
@@ -45,19 +46,8 @@ class OnnxTextEngine implements TextEngine {
     return this.m.tokenizer as unknown as EngineTokenizer;
   }
 
-  async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
-    const it = this.stream(req);
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return r.value;
-        onChunk?.(r.value);
-      }
-    } catch (e) {
-      // A throwing onChunk leaves the generator suspended: finish it so its lock and cache are freed.
-      await it.return(undefined as never).catch(() => {});
-      throw e;
-    }
+  generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
+    return drainGeneration(this.stream(req), onChunk);
   }
 
   async *stream(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void> {

@@ -4,11 +4,8 @@
  * loads. Progress (tensors, bytes, ETA) on stderr; bad input prints one line and exits 2.
  */
 import { defineCommand } from "citty";
+import { conversionProgress } from "../conversion-progress.ts";
 import { fail } from "../fail.ts";
-
-function formatBytes(n: number): string {
-  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
-}
 
 export default defineCommand({
   meta: { name: "convert", description: "Convert a Hugging Face safetensors checkpoint into the transformers.js/ONNX layout" },
@@ -25,24 +22,15 @@ export default defineCommand({
     try {
       const dtypes = args.dtypes ? parseDtypeList(args.dtypes) : undefined;
       const started = performance.now();
-      const tty = process.stderr.isTTY === true;
-      let lastPrint = -Infinity;
+      const progress = conversionProgress();
       const r = await convertCheckpoint({
         src: args.src,
         out: args.out,
         ...(dtypes ? { dtypes } : {}),
         force: args.force,
-        onProgress(p) {
-          const now = performance.now();
-          if (now - lastPrint < (tty ? 200 : 5000) && p.tensorsDone < p.tensorsTotal) return;
-          lastPrint = now;
-          const elapsed = (now - started) / 1000, frac = p.bytesTotal ? p.bytesDone / p.bytesTotal : 1;
-          const eta = frac > 0 ? Math.round((elapsed / frac) * (1 - frac)) : 0;
-          const line = `${p.variant}: ${p.tensorsDone}/${p.tensorsTotal} tensors, ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} (${Math.round(frac * 100)}%), ETA ${eta} s`;
-          process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-        },
+        onProgress: progress.onProgress,
       });
-      if (tty) process.stderr.write("\n");
+      progress.done();
       const ms = Math.round(performance.now() - started);
       process.stderr.write(`converted ${r.modelType} checkpoint to ${r.dir} (${r.variants.join(", ")}) in ${ms} ms\n`);
     } catch (e) {

@@ -6,6 +6,7 @@
  * exits 2.
  */
 import { defineCommand } from "citty";
+import { conversionProgress, formatBytes } from "../conversion-progress.ts";
 import { fail } from "../fail.ts";
 
 const common = {
@@ -13,10 +14,6 @@ const common = {
   dtypes: { type: "string", description: "ONNX variants: comma list of f32, f16, q8, q4, q4f16, or all (default: the file's own precision: q4 for 4/5/6-bit files, q8 for Q8_0, f16 for F16/BF16)" },
   force: { type: "boolean", description: "Replace an existing --out", default: false },
 } as const;
-
-function formatBytes(n: number): string {
-  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
-}
 
 type Run = (o: { out: string; dtypes?: import("../../convert/ops.ts").Variant[]; force: boolean; log: (l: string) => void; onProgress: (p: import("../../convert/write-folder.ts").Progress) => void }) =>
   Promise<import("../../convert/import-llama-cpp.ts").LlamaCppImportResult>;
@@ -27,25 +24,15 @@ async function runImport(file: string | undefined, args: { out?: string; dtypes?
   const { ConvertError, parseDtypeList } = await import("../../convert/index.ts");
   try {
     const dtypes = args.dtypes ? parseDtypeList(args.dtypes) : undefined;
-    const tty = process.stderr.isTTY === true;
-    const started = performance.now();
-    let lastPrint = 0;
+    const progress = conversionProgress();
     const r = await go({
       out: args.out,
       ...(dtypes ? { dtypes } : {}),
       force: args.force === true,
-      log: (l) => process.stderr.write(`${tty ? "\r\x1b[K" : ""}${l}\n`),
-      onProgress(p) {
-        const now = performance.now();
-        if (now - lastPrint < (tty ? 200 : 5000) && p.tensorsDone < p.tensorsTotal) return;
-        lastPrint = now;
-        const elapsed = (now - started) / 1000, frac = p.bytesTotal ? p.bytesDone / p.bytesTotal : 1;
-        const eta = frac > 0 ? Math.round((elapsed / frac) * (1 - frac)) : 0;
-        const line = `${p.variant}: ${p.tensorsDone}/${p.tensorsTotal} tensors, ${Math.round(frac * 100)}%, ETA ${eta} s`;
-        process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-      },
+      log: progress.log,
+      onProgress: progress.onProgress,
     });
-    if (tty) process.stderr.write("\r\x1b[K");
+    progress.done();
     const types = Object.entries(r.sourceTypes).map(([t, n]) => `${n} ${t}`).join(", ");
     process.stderr.write(
       `imported ${r.format.toUpperCase()} ${r.modelType} (${types} tensors, ${formatBytes(r.dataBytes)}) to ${r.dir} (${r.variants.join(", ")}) ` +

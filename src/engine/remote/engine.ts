@@ -7,6 +7,7 @@
  * completes, since a partial output was never seen by anyone and the same seed asks for the same
  * text. A completed generation is never re-run. Requests the upstream refuses (4xx) are not retried.
  */
+import { drainGeneration } from "../drain.ts";
 import { log } from "../../log/logger.ts";
 import { oneLineError } from "../../log/one-line.ts";
 import { EngineError, type EngineTokenizer, type GenerateRequest, type GenerationChunk, type GenerationResult, type ModelInfo, type TextEngine } from "../types.ts";
@@ -52,19 +53,8 @@ export class RemoteTextEngine implements TextEngine {
     return this.p.tokenizer ?? missingTokenizer(this.info.id, this.q.kind);
   }
 
-  async generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
-    const it = this.run(req, onChunk !== undefined);
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return r.value;
-        onChunk?.(r.value);
-      }
-    } catch (e) {
-      // A throwing onChunk leaves the generator suspended: finish it so its upstream slot is released.
-      await it.return(undefined as never).catch(() => {});
-      throw e;
-    }
+  generate(req: GenerateRequest, onChunk?: (chunk: GenerationChunk) => void): Promise<GenerationResult> {
+    return drainGeneration(this.run(req, onChunk !== undefined), onChunk);
   }
 
   stream(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void> {
