@@ -206,7 +206,8 @@ describe("Committer", () => {
       const ctl = new AbortController();
       const p = new Publisher(store, { webhookUrl: `http://127.0.0.1:${hook.port}/`, nodeAddress: key.toSuiAddress(), backoffMs: 5 });
       const run = p.run(ctl.signal);
-      await until("the webhook to receive the output", () => got.length > 0);
+      // The webhook sees the body before the publisher sees the answer and marks the job: wait for both.
+      await until("the output received and the job marked published", () => got.length > 0 && store.byTicket(t!)[0]!.publishedAtMs !== null);
       ctl.abort();
       await run;
       expect(got[0].data).toBe("published text");
