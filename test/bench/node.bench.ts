@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config/load.ts";
 import { setLogLevel } from "../../src/log/logger.ts";
 import { startNode } from "../../src/node.ts";
+import { committedJob, percentile, pollUntil } from "./chain-jobs.ts";
 import type { JobRecord } from "../../src/jobs/types.ts";
 import { ensureStories260k } from "../support/models.ts";
 import { MODEL, makeEnv } from "../node/harness.ts";
@@ -28,23 +29,9 @@ const env = await makeEnv({ modelDir: await ensureStories260k() });
 const node = await startNode(loadConfig({ config: env.configPath }));
 const store = node.store!;
 const a = env.server.admin;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const sent = (t: string): JobRecord | undefined => {
-  const j = store.byTicket(t)[0];
-  return j && j.state === "committed" ? j : undefined;
-};
-async function until<T>(fn: () => T | undefined, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await Bun.sleep(1);
-  }
-}
+const pct = percentile;
+const sent = (t: string): JobRecord | undefined => committedJob(store, t);
+const until = pollUntil;
 
 try {
   // Warm-up: first transaction reads objects and gas price; first generation warms ONNX Runtime.

@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config/load.ts";
 import { setLogLevel } from "../../src/log/logger.ts";
 import { startNode } from "../../src/node.ts";
+import { committedJob, percentile, pollUntil } from "./chain-jobs.ts";
 import type { JobRecord } from "../../src/jobs/types.ts";
 import { MODEL, ROOT, makeEnv } from "../node/harness.ts";
 
@@ -36,23 +37,9 @@ const env = await makeEnv({ modelDir: "", modelsToml: `[[inference.models]]\nmod
 const node = await startNode(loadConfig({ config: env.configPath }));
 const store = node.store!;
 const a = env.server.admin;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const sent = (t: string): JobRecord | undefined => {
-  const j = store.byTicket(t)[0];
-  return j && j.state === "committed" ? j : undefined;
-};
-async function until<T>(fn: () => T | undefined, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await Bun.sleep(1);
-  }
-}
+const pct = percentile;
+const sent = (t: string): JobRecord | undefined => committedJob(store, t);
+const until = pollUntil;
 
 /** The baseline: one streamed completion straight to the upstream, read to [DONE]. */
 async function direct(prompt: string, seed: number): Promise<number> {

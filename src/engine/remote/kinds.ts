@@ -44,19 +44,22 @@ const greedyTemp = (p: SamplingParams) => (p.temperature > 0 ? p.temperature : 0
 /** Our "disabled" top_p (≤ 0 or ≥ 1) is 1 everywhere. */
 const topP = (p: SamplingParams) => (p.topP > 0 && p.topP < 1 ? p.topP : 1);
 
+/** vLLM and SGLang take the same sampling fields. */
+const vllmStyleSampling = (p: SamplingParams) => ({
+  temperature: greedyTemp(p),
+  top_p: topP(p),
+  // -1 disables top-k (0 is refused by older vLLM releases).
+  top_k: p.topK > 0 ? p.topK : -1,
+  min_p: 0,
+  repetition_penalty: p.repeatPenalty,
+  // Both validate the seed against the int64 range.
+  seed: seedAsI64(p.seed),
+});
+
 const QUIRKS: Record<RemoteKind, KindQuirks> = {
   vllm: {
     kind: "vllm",
-    sampling: (p) => ({
-      temperature: greedyTemp(p),
-      top_p: topP(p),
-      // vLLM: -1 disables top-k (0 is refused by older releases).
-      top_k: p.topK > 0 ? p.topK : -1,
-      min_p: 0,
-      repetition_penalty: p.repeatPenalty,
-      // vLLM validates the seed against the int64 range.
-      seed: seedAsI64(p.seed),
-    }),
+    sampling: vllmStyleSampling,
     cannotHonour: [
       "repeat_last_n (vLLM's repetition_penalty covers the whole prompt and output, not the last n tokens)",
       "bit-exact seeds across batch compositions (continuous batching changes the numerics unless the server runs batch-invariant)",
@@ -68,14 +71,7 @@ const QUIRKS: Record<RemoteKind, KindQuirks> = {
   },
   sglang: {
     kind: "sglang",
-    sampling: (p) => ({
-      temperature: greedyTemp(p),
-      top_p: topP(p),
-      top_k: p.topK > 0 ? p.topK : -1,
-      min_p: 0,
-      repetition_penalty: p.repeatPenalty,
-      seed: seedAsI64(p.seed),
-    }),
+    sampling: vllmStyleSampling,
     cannotHonour: [
       "repeat_last_n (SGLang's repetition_penalty covers the whole sequence)",
       "seeded sampling unless the server runs with deterministic inference enabled (otherwise the seed may be ignored)",
