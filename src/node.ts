@@ -9,7 +9,7 @@ import { LogProgress } from "./models/progress.ts";
 import { PullError } from "./models/pull-errors.ts";
 import { ensureModelDir, ModelUnavailableError } from "./models/resolve.ts";
 import { createApi, serveApi, type RunningServer } from "./api/server.ts";
-import { NodeMetrics } from "./api/metrics.ts";
+import { NodeMetrics } from "./log/metrics.ts";
 import { Admission } from "./api/openai/admission.ts";
 import type { CommitmentSubmitter, EventSource } from "./chain/types.ts";
 import type { NodeConfig } from "./config/types.ts";

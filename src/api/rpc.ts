@@ -7,7 +7,7 @@ import { toGenerateRequest } from "../jobs/params.ts";
 import { JOB_STATES, type JobState } from "../jobs/types.ts";
 import type { Text2TextPromptParams } from "../protocol/types.ts";
 import type { ApiContext } from "./server.ts";
-import type { NodeMetrics } from "./metrics.ts";
+import type { NodeMetrics } from "../log/metrics.ts";
 import { ParamError, parseTextParams } from "./rpc-params.ts";
 import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";

@@ -13,7 +13,7 @@ import { showValue } from "../log/show-value.ts";
 import type { JobStore } from "../jobs/types.ts";
 import type { ModelSlot } from "../jobs/scheduler.ts";
 import { log } from "../log/logger.ts";
-import type { NodeMetrics } from "./metrics.ts";
+import type { NodeMetrics } from "../log/metrics.ts";
 import { JsonRpcError, RPC, type RpcHandlers, handleRpc, makeHandlers } from "./rpc.ts";
 import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";

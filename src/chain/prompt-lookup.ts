@@ -7,7 +7,7 @@
  */
 import type { SuiGrpcClient } from "@mysten/sui/grpc";
 import { normalizeSuiAddress } from "@mysten/sui/utils";
-import type { PromptEventRecord } from "../jobs/types.ts";
+import type { PromptEventRecord } from "../protocol/types.ts";
 import { decodeChainEvent, eventTypeOf } from "./events/decode.ts";
 
 /** Page budget per prompt event type (50 events a page). */

@@ -10,7 +10,7 @@ import type { CommitmentOutcome, CommitmentRequest, CommitmentSubmitter, SignedT
 import { fromHex } from "@mysten/bcs";
 import { backoffDelay } from "../chain/backoff.ts";
 import { log } from "../log/logger.ts";
-import type { NodeMetrics } from "../api/metrics.ts";
+import type { NodeMetrics } from "../log/metrics.ts";
 import { Wakeup } from "./semaphore.ts";
 import type { JobRecord, JobStore, TxResult } from "./types.ts";
 

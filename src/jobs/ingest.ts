@@ -7,8 +7,8 @@ import type { LeafCountPolicy } from "../config/types.ts";
 import { leafCount, resampledOrders, selectPrompt } from "../chain/events/selection.ts";
 import { MAX_LEAVES } from "../commitment/merkle.ts";
 import { log } from "../log/logger.ts";
-import type { CheckpointBatch, EventOrigin } from "../protocol/types.ts";
-import type { EventEffects, JobStore, NewJob, PromptEventRecord, StoreBatch } from "./types.ts";
+import type { CheckpointBatch, EventOrigin, PromptEventRecord } from "../protocol/types.ts";
+import type { EventEffects, JobStore, NewJob, StoreBatch } from "./types.ts";
 
 export interface IngestContext {
   smallId: bigint;

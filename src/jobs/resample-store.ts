@@ -7,8 +7,8 @@
 import type { Database } from "bun:sqlite";
 import { encodeValue } from "./codec.ts";
 import { INSERT_JOB, insertValues } from "./job-row.ts";
-import type { EventOrigin } from "../protocol/types.ts";
-import type { JobParams, NewJob, PendingResample, PromptEventRecord } from "./types.ts";
+import type { EventOrigin, PromptEventRecord } from "../protocol/types.ts";
+import type { JobParams, NewJob, PendingResample } from "./types.ts";
 
 export const RESAMPLE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS resamples (

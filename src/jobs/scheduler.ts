@@ -7,7 +7,7 @@ import type { TextEngine } from "../engine/types.ts";
 import { toHex } from "@mysten/bcs";
 import { commitText } from "../commitment/merkle.ts";
 import { log } from "../log/logger.ts";
-import type { NodeMetrics } from "../api/metrics.ts";
+import type { NodeMetrics } from "../log/metrics.ts";
 import type { Text2TextPromptParams } from "../protocol/types.ts";
 import { toGenerateRequest } from "./params.ts";
 import type { OutputStreams, StreamEnd } from "./output-streams.ts";

@@ -20,10 +20,10 @@ import {
   type JobStore,
   type NewJob,
   type PendingResample,
-  type PromptEventRecord,
   type StoreBatch,
   type TxResult,
 } from "./types.ts";
+import type { PromptEventRecord } from "../protocol/types.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (

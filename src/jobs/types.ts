@@ -3,7 +3,7 @@
  * replace it by implementing `JobStore`. The store is the node's only queue: workers and the
  * submitter pull from it, so memory stays bounded however many prompts arrive.
  */
-import type { EventOrigin, Text2ImagePromptParams, Text2TextPromptParams, AtomaEvent } from "../protocol/types.ts";
+import type { EventOrigin, PromptEventRecord, Text2ImagePromptParams, Text2TextPromptParams } from "../protocol/types.ts";
 import type { OutputDestination } from "../protocol/msgpack.ts";
 import type { SignedTx } from "../chain/types.ts";
 
@@ -68,9 +68,6 @@ export interface JobRecord extends Omit<NewJob, "state" | "error"> {
   /** Earliest time the submitter may try again (backoff). */
   nextAttemptAtMs: number;
 }
-
-/** One original prompt event, kept so a later `NewlySampledNodesEvent` can be served (spec §5.4). */
-export type PromptEventRecord = Extract<AtomaEvent, { kind: "Text2TextPromptEvent" | "Text2ImagePromptEvent" }>;
 
 /** What one chain event contributes; applied only if (txDigest, eventIndex) was not processed yet. */
 export interface EventEffects {

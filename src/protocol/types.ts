@@ -56,6 +56,10 @@ export type AtomaEvent =
 
 export type AtomaEventKind = AtomaEvent["kind"];
 
+/** One original prompt event, kept so a later `NewlySampledNodesEvent` can be served (spec §5.4).
+ * Here, not in jobs/, because chain/ finds such events and the job store indexes them. */
+export type PromptEventRecord = Extract<AtomaEvent, { kind: "Text2TextPromptEvent" | "Text2ImagePromptEvent" }>;
+
 /** Where an event came from on chain; (txDigest, eventIndex) identifies it uniquely. */
 export interface EventOrigin {
   checkpoint: bigint;

@@ -6,7 +6,7 @@
  */
 import { Backoff, sleep } from "../chain/backoff.ts";
 import { log, redactText } from "../log/logger.ts";
-import type { NodeMetrics } from "../api/metrics.ts";
+import type { NodeMetrics } from "../log/metrics.ts";
 import { Wakeup } from "../jobs/semaphore.ts";
 import type { JobRecord, JobStore } from "../jobs/types.ts";
 import { outputMetadata } from "./metadata.ts";

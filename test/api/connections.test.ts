@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import type { Hono } from "hono";
-import { NodeMetrics } from "../../src/api/metrics.ts";
+import { NodeMetrics } from "../../src/log/metrics.ts";
 import { createApi, serveApi, type RunningServer } from "../../src/api/server.ts";
 import { HTTP_DEFAULTS, longLived } from "../../src/api/connection.ts";
 import { log, setLogLevel } from "../../src/log/logger.ts";

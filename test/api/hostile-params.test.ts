@@ -4,7 +4,7 @@
  * (1e309, 9007199254740993) are quoted as sent. Bodies are raw text through the real HTTP handler.
  */
 import { describe, expect, test } from "bun:test";
-import { NodeMetrics } from "../../src/api/metrics.ts";
+import { NodeMetrics } from "../../src/log/metrics.ts";
 import { createApi } from "../../src/api/server.ts";
 import { showValue } from "../../src/log/show-value.ts";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hono } from "hono";
-import { NodeMetrics } from "../../src/api/metrics.ts";
+import { NodeMetrics } from "../../src/log/metrics.ts";
 import { createApi, serveApi } from "../../src/api/server.ts";
 import { loadTextEngine } from "../../src/engine/engine.ts";
 import type { TextEngine } from "../../src/engine/types.ts";

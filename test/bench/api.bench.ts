@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import OpenAI from "openai";
-import { NodeMetrics } from "../../src/api/metrics.ts";
+import { NodeMetrics } from "../../src/log/metrics.ts";
 import { Admission, DEFAULT_ADMISSION } from "../../src/api/openai/admission.ts";
 import { createApi, serveApi } from "../../src/api/server.ts";
 import { loadTextEngine } from "../../src/engine/engine.ts";

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { NodeMetrics } from "../../src/api/metrics.ts";
+import { NodeMetrics } from "../../src/log/metrics.ts";
 import { createApi, serveApi, type RunningServer } from "../../src/api/server.ts";
 import { renderChat } from "../../src/api/openai/chat-template.ts";
 import { loadTextEngine } from "../../src/engine/engine.ts";

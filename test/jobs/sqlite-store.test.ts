@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteJobStore } from "../../src/jobs/sqlite-store.ts";
-import type { EventEffects, NewJob, PromptEventRecord } from "../../src/jobs/types.ts";
+import type { EventEffects, NewJob } from "../../src/jobs/types.ts";
+import type { PromptEventRecord } from "../../src/protocol/types.ts";
 import type { EventOrigin, Text2TextPromptParams } from "../../src/protocol/types.ts";
 
 const dirs: string[] = [];

@@ -16,7 +16,7 @@ import type { JobStore } from "../../jobs/types.ts";
 import { log } from "../../log/logger.ts";
 import { VERSION } from "../../version.ts";
 import { bearerToken, tokenOk } from "../auth.ts";
-import type { NodeMetrics } from "../metrics.ts";
+import type { NodeMetrics } from "../../log/metrics.ts";
 import { Admission } from "./admission.ts";
 import { chatChunks, chatCompletion, renderChat } from "./chat.ts";
 import { hasOwnTemplate } from "./chat-template.ts";

@@ -4,7 +4,7 @@
  * and the request_timeout both abort it: while queued it leaves the queue, while generating the
  * engine stops before its next forward pass and the lock passes to the next waiter at once.
  */
-import type { NodeMetrics } from "../metrics.ts";
+import type { NodeMetrics } from "../../log/metrics.ts";
 import type { ModelSlot } from "../../jobs/scheduler.ts";
 import { EngineError, type GenerateRequest, type TokenLogprob } from "../../engine/types.ts";
 import { OpenAiError, invalid } from "./errors.ts";
