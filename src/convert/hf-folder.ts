@@ -10,6 +10,7 @@ import type { Variant } from "./ops.ts";
 import { ConvertError } from "./tensors.ts";
 import { writeConvertedFolder, type FolderResult, type Progress } from "./write-folder.ts";
 import type { HfConfig } from "./families/common.ts";
+import { convertClipText, isClipTextConfig } from "./diffusion/convert-clip.ts";
 
 /** Tokenizer and generation files transformers.js may read, copied verbatim when present. */
 const COPIED = [
@@ -45,6 +46,9 @@ export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult
   const src = resolve(o.src), out = resolve(o.out);
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new ConvertError(`${src} is not a directory (expected a Hugging Face model folder)`);
   const config = readHfConfig(src);
+  // A diffusers pipeline's text_encoder/ or text_encoder_2/ folder: one model.onnx in the
+  // diffusers ONNX layout (no tokenizer here; the pipeline folder holds tokenizer/).
+  if (isClipTextConfig(config)) return convertClipFolder(src, out, o);
   if (!existsSync(join(src, "tokenizer.json"))) throw new ConvertError(`${src} has no tokenizer.json (transformers.js needs the fast tokenizer file)`);
   const source = openSafetensors(src);
   try {
@@ -55,7 +59,7 @@ export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult
       const gen = { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id };
       files["generation_config.json"] = new TextEncoder().encode(JSON.stringify(gen, null, 2) + "\n");
     }
-    const sixteen = source.names().some((n) => source.info(n)!.dtype !== "F32");
+    const sixteen = source.names().some((n) => ["F16", "BF16"].includes(source.info(n)!.dtype));
     const variants = o.dtypes ?? (sixteen ? ["fp16", "q4"] : ["fp32", "q4"]);
     return await writeConvertedFolder(out, {
       config, source, files, variants,
@@ -67,4 +71,16 @@ export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult
   } finally {
     source.close();
   }
+}
+
+async function convertClipFolder(src: string, out: string, o: ConvertOptions): Promise<FolderResult> {
+  if (o.dtypes && o.dtypes.length !== 1) throw new ConvertError(`a CLIP text encoder converts to one model.onnx: give one of f32, f16 in --dtypes, not ${o.dtypes.length}`);
+  const r = await convertClipText(src, out, {
+    ...(o.dtypes ? { variant: o.dtypes[0]! } : {}),
+    force: o.force === true,
+    ...(o.onProgress ? { onProgress: (p) => o.onProgress!({ variant: o.dtypes?.[0] ?? "fp32", ...p }) } : {}),
+    ...(o.externalAboveBytes !== undefined ? { externalAboveBytes: o.externalAboveBytes } : {}),
+    ...(o.maxChunkBytes !== undefined ? { maxChunkBytes: o.maxChunkBytes } : {}),
+  });
+  return { dir: r.dir, modelType: r.architecture, variants: [r.variant], externalChunks: r.externalChunks ? { "model.onnx": r.externalChunks } : {}, bytesRead: r.bytesRead };
 }

@@ -12,6 +12,12 @@ import { fromFloat16Bits } from "../engine/models/float16.ts";
 import { ConvertError, type TensorInfo, type TensorSource } from "./tensors.ts";
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+/**
+ * Integer buffers some checkpoints carry beside the weights (older transformers saved CLIP's
+ * `text_model.embeddings.position_ids` as I64, e.g. in SD 1.5's text_encoder): validated like any
+ * tensor so the file is accepted, but never widened — a writer asking for one gets a clear error.
+ */
+const INT_BYTES: Record<string, number> = { I64: 8, I32: 4 };
 /** Header JSON larger than this is not a real checkpoint (the format itself caps it at 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -60,7 +66,7 @@ function parseHeader(path: string, fd: number, into: Map<string, Entry>, only?: 
     if (typeof e?.dtype !== "string" || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) {
       throw new ConvertError(`${where}: header entry needs dtype, shape and data_offsets [begin, end]`);
     }
-    const width = DTYPE_BYTES[e.dtype];
+    const width = DTYPE_BYTES[e.dtype] ?? INT_BYTES[e.dtype];
     if (!width) throw new ConvertError(`${where}: dtype ${e.dtype} is not supported (expected F32, F16 or BF16)`);
     const shape = e.shape as unknown[];
     if (!shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) throw new ConvertError(`${where}: shape ${JSON.stringify(shape)} is not a list of sizes`);
@@ -134,6 +140,7 @@ export function openSafetensors(dir: string): TensorSource & { close(): void } {
     read(name: string): Float32Array {
       const e = entries.get(name);
       if (!e) throw new ConvertError(`checkpoint has no tensor ${name}`);
+      if (!DTYPE_BYTES[e.dtype]) throw new ConvertError(`${e.file}: tensor ${name} is ${e.dtype}, expected a float tensor (F32, F16 or BF16)`);
       const raw = new Uint8Array(e.bytes);
       const fd = fds.get(e.file)!;
       for (let done = 0; done < e.bytes; ) {

@@ -54,9 +54,9 @@ export interface FolderResult {
 }
 
 /** Hidden siblings a conversion assembles in; leftovers of killed runs are removed. */
-const tmpPrefix = (out: string) => `.${basename(out)}.converting-`;
+export const tmpPrefix = (out: string) => `.${basename(out)}.converting-`;
 
-async function removeStale(out: string): Promise<void> {
+export async function removeStale(out: string): Promise<void> {
   const parent = dirname(out);
   if (!existsSync(parent)) return;
   for (const name of readdirSync(parent)) {
