@@ -1,9 +1,12 @@
 /**
  * The engine boundary. Everything that turns a prompt into tokens implements `TextEngine`;
  * the node, the API and the CLI only see this file. Backends: ONNX Runtime in this process
- * (src/engine/engine.ts) and remote OpenAI-compatible servers (src/engine/remote); later ones
- * (Stable Diffusion) slot in behind the same shapes.
+ * (src/engine/engine.ts) and remote OpenAI-compatible servers (src/engine/remote). Stable Diffusion
+ * models implement `ImageEngine` (src/engine/image/engine.ts) beside it.
  */
+import type { ImageRequest, RgbImage } from "./image/pipeline.ts";
+
+export type { ImageRequest, RgbImage };
 
 /** `cuda` needs onnxruntime-node's CUDA execution provider, which its (skipped) install script fetches. */
 export type Device = "cpu" | "webgpu" | "cuda" | "wasm";
@@ -127,6 +130,72 @@ export interface LoadOptions {
   threads?: number;
   /** Most generations decoded together in one batch (default 8); 1 = one at a time. */
   maxBatch?: number;
+}
+
+/** What an image model accepts; `generate` refuses requests outside these limits (EngineError). */
+export interface ImageModelInfo {
+  id: string;
+  dir: string;
+  device: Device;
+  /** `stable_diffusion` (diffusers ONNX layout). */
+  modelType: string;
+  /** Scheduler from scheduler/scheduler_config.json: ddim, euler or euler_ancestral. */
+  scheduler: string;
+  /** Width/height used when a request gives 0 (unet sample_size × 8: 512 for SD 1.5). */
+  defaultSize: number;
+  /** Largest width/height accepted (default 2 × defaultSize; `max_image_size`). */
+  maxSize: number;
+  /** Most denoising steps per image (default 500; `max_steps`). */
+  maxSteps: number;
+  /** Most images per request (default 16; `max_samples`). */
+  maxSamples: number;
+  /** Few-step model (sd-turbo / sdxl-turbo): chain defaults are 1 step and guidance 0. */
+  turbo: boolean;
+  /** img2img needs vae_encoder/, which some exports omit. */
+  img2img: boolean;
+}
+
+export interface GeneratedImage {
+  width: number;
+  height: number;
+  /** PNG for delivery (fast-png; deterministic for the same pixels). */
+  png: Uint8Array;
+  /** Row-major H×W×3 RGB u8: the bytes spec §8.1 commits to (September contracts). */
+  rgb: Uint8Array;
+}
+
+export interface ImageOutput {
+  /** `num_samples` images in generation order; the last is the one a chain job commits to. */
+  images: GeneratedImage[];
+  /** CLIP tokens dropped to fit 77 (prompt, negative prompt); > 0 means the prompt was truncated. */
+  truncated: { prompt: number; uncond: number };
+  /** UNet steps run over all images. */
+  steps: number;
+  totalMs: number;
+}
+
+export interface ImageGenerateOptions {
+  /** After every UNet step: steps done, total steps over all images. */
+  onStep?: (done: number, total: number) => void;
+  /** Aborting stops after the current step; `generate` then rejects with ImageAbortedError. */
+  signal?: AbortSignal;
+}
+
+export interface ImageEngine {
+  readonly info: ImageModelInfo;
+  /** Runs one request at a time per engine (calls queue); rejects with EngineError for a request
+   * outside `info`'s limits. */
+  generate(req: ImageRequest, opts?: ImageGenerateOptions): Promise<ImageOutput>;
+  dispose(): Promise<void>;
+}
+
+export interface ImageLoadOptions {
+  id: string;
+  dir: string;
+  device: Device;
+  maxSize?: number;
+  maxSteps?: number;
+  maxSamples?: number;
 }
 
 /** Thrown for every user-facing engine problem (bad model dir, unknown dtype, bad params). */

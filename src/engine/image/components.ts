@@ -56,6 +56,11 @@ export class DiffusionComponents {
     return new DiffusionComponents(ort, text, unet, decoder, encoder);
   }
 
+  /** Frees the native sessions (the engine's dispose). */
+  async release(): Promise<void> {
+    for (const s of [this.text, this.unetS, this.decoder, this.encoder]) await s?.release();
+  }
+
   get hasEncoder(): boolean {
     return this.encoder !== undefined;
   }

@@ -149,4 +149,8 @@ export class DiffusionPipeline {
     }
     return { images, truncated: { prompt: cond.truncated, uncond: uncond.truncated } };
   }
+
+  async dispose(): Promise<void> {
+    await this.parts.release();
+  }
 }
