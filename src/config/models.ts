@@ -76,10 +76,24 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   const explicitPath = t.optStr("path");
   // Generations decoded together (src/engine/batching.ts); 1 = one at a time.
   const maxBatch = t.has("max_batch") ? t.int("max_batch", { min: 1, max: 64, what: "an integer 1 … 64" }) : undefined;
+  const image = imageLimits(t);
   const where = locate(s, `${key}.model_id`, modelId, revision, explicitPath, cacheDir, cwd);
   markUsed(t, ["device_id", "device_ids", "dtype"]);
   t.reportUnknown();
-  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where, ...(maxBatch !== undefined ? { maxBatch } : {}) };
+  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where, ...(maxBatch !== undefined ? { maxBatch } : {}), ...(image ? { image } : {}) };
+}
+
+/** Image models (diffusers folders): per-model request limits (docs/images.md#serving). They only
+ * apply when the folder loads as an image model; a text model with them is refused at start. */
+function imageLimits(t: Section): ModelEntry["image"] {
+  const out: NonNullable<ModelEntry["image"]> = {};
+  if (t.has("max_image_size")) {
+    out.maxSize = t.int("max_image_size", { min: 8, max: 16384, what: "a pixel size 8 … 16384, a multiple of 8" });
+    if (out.maxSize % 8 !== 0) t.fail("max_image_size", `${out.maxSize} is not a multiple of 8`, "a pixel size 8 … 16384, a multiple of 8");
+  }
+  if (t.has("max_steps")) out.maxSteps = t.int("max_steps", { min: 1, max: 10_000, what: "an integer 1 … 10000" });
+  if (t.has("max_samples")) out.maxSamples = t.int("max_samples", { min: 1, max: 256, what: "an integer 1 … 256" });
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** A remote engine entry: no local files; device, dtype and path do not apply. */

@@ -32,6 +32,9 @@ export interface ModelEntry {
   remote?: RemoteEngineConfig;
   /** `max_batch`: most generations of this model decoded together (default 8; 1 = one at a time). */
   maxBatch?: number;
+  /** Image models only: request limits (`max_image_size`, `max_steps`, `max_samples`); defaults
+   * in src/engine/image/engine.ts. */
+  image?: { maxSize?: number; maxSteps?: number; maxSamples?: number };
 }
 
 export interface InferenceConfig {
