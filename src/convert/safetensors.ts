@@ -91,8 +91,8 @@ function parseHeader(path: string, fd: number, into: Map<string, Entry>, only?: 
 }
 
 /** Which safetensors files a Hugging Face folder holds, and which tensors each one is meant to carry. */
-function shardsOf(dir: string): Map<string, Set<string> | undefined> {
-  const index = join(dir, "model.safetensors.index.json");
+function shardsOf(dir: string, base: string): Map<string, Set<string> | undefined> {
+  const index = join(dir, `${base}.safetensors.index.json`);
   if (existsSync(index)) {
     let weightMap: Record<string, unknown>;
     try {
@@ -112,22 +112,25 @@ function shardsOf(dir: string): Map<string, Set<string> | undefined> {
     }
     return shards;
   }
-  if (existsSync(join(dir, "model.safetensors"))) return new Map([["model.safetensors", undefined]]);
-  throw new ConvertError(`${dir} has no model.safetensors or model.safetensors.index.json`);
+  if (existsSync(join(dir, `${base}.safetensors`))) return new Map([[`${base}.safetensors`, undefined]]);
+  throw new ConvertError(`${dir} has no ${base}.safetensors or ${base}.safetensors.index.json`);
 }
 
-/** Opens every shard's header; tensors are read later, one at a time. */
-export function openSafetensors(dir: string): TensorSource & { close(): void } {
+/**
+ * Opens every shard's header; tensors are read later, one at a time. `base` is the file stem:
+ * `model` for transformers checkpoints, `diffusion_pytorch_model` for diffusers' unet/ and vae/.
+ */
+export function openSafetensors(dir: string, base = "model"): TensorSource & { close(): void } {
   const entries = new Map<string, Entry>();
   const fds = new Map<string, number>();
   try {
-    for (const [file, tensors] of shardsOf(dir)) {
+    for (const [file, tensors] of shardsOf(dir, base)) {
       const path = join(dir, file);
       const fd = openSync(path, "r");
       fds.set(path, fd);
       parseHeader(path, fd, entries, tensors);
       for (const t of tensors ?? []) {
-        if (!entries.has(t)) throw new ConvertError(`model.safetensors.index.json places tensor ${t} in ${file}, but that shard does not hold it`);
+        if (!entries.has(t)) throw new ConvertError(`${base}.safetensors.index.json places tensor ${t} in ${file}, but that shard does not hold it`);
       }
     }
   } catch (e) {
