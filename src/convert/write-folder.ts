@@ -115,7 +115,7 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
       if (sink?.chunks) externalChunks[file] = sink.chunks;
     }
     const json = (x: unknown) => JSON.stringify(x, null, 2) + "\n";
-    const { "transformers.js_config": _old, ...config } = c.config;
+    const { "transformers.js_config": _old, ...config } = plan.config ?? c.config;
     const tjsConfig = {
       dtype: c.variants.includes("fp32") ? "fp32" : c.variants[0],
       // Per-file chunk counts: transformers.js then loads `<file>_data`, `<file>_data_1`, … itself.

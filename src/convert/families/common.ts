@@ -16,6 +16,8 @@ export type HfConfig = Record<string, unknown>;
 export interface GraphPlan {
   modelType: string;
   write(ops: GraphOps): void;
+  /** The config.json to write beside the graph when it is not the source's (a mamba_ssm config → transformers' keys). */
+  config?: HfConfig;
 }
 
 export interface Family {

@@ -10,7 +10,7 @@ import { toFloat16Array } from "./float16.ts";
 const DT = onnx.TensorProto.DataType;
 const AT = onnx.AttributeProto.AttributeType;
 
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
+export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { graph: onnx.IGraphProto };
 /** A graph input/output dimension: fixed integer or symbolic name. */
 export type Dim = number | string;
 export type ElemType = "float32" | "float16" | "int64" | "uint8" | "bool";
@@ -31,6 +31,7 @@ function attribute(name: string, value: AttrValue): onnx.IAttributeProto {
   if (Array.isArray(value)) return { name, type: AT.INTS, ints: value };
   if (typeof value === "number") return { name, type: AT.INT, i: value };
   if ("float" in value) return { name, type: AT.FLOAT, f: value.float };
+  if ("graph" in value) return { name, type: AT.GRAPH, g: value.graph };
   return { name, type: AT.FLOATS, floats: value.floats };
 }
 
@@ -58,11 +59,24 @@ export class GraphBuilder {
    * With a sink, initializers of at least EXTERNAL_MIN_BYTES are handed to it the moment they are
    * added and only their location stays in the graph, so a converter holds one tensor at a time.
    */
-  constructor(private readonly sink?: ExternalSink) {}
+  constructor(private readonly sink?: ExternalSink, private readonly scope = "") {}
 
-  /** A fresh tensor name with a readable prefix. */
+  /** A fresh tensor name with a readable prefix (and the builder's scope, unique across subgraphs). */
   fresh(prefix: string): string {
-    return `${prefix}_${this.counter++}`;
+    return `${this.scope}${prefix}_${this.counter++}`;
+  }
+
+  /**
+   * The body of a control-flow node (Scan, Loop): its own nodes, inputs and outputs, names under
+   * `scope` so they never collide with the outer graph's, whose values it may read by name.
+   */
+  subgraph(scope: string): GraphBuilder {
+    return new GraphBuilder(undefined, `${this.scope}${scope}`);
+  }
+
+  /** This builder as a GraphProto, for a `{ graph }` attribute. */
+  asGraph(name: string): onnx.IGraphProto {
+    return { name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
   }
 
   input(name: string, elem: ElemType, dims: Dim[]): string {
