@@ -6,7 +6,7 @@
  */
 import { IncrementalDecoder } from "./detokenizer.ts";
 import { tokenLogprobs, prepareInput } from "./generation.ts";
-import type { LoadedModel } from "./loader.ts";
+import type { ModelBasics } from "./loader.ts";
 import { Sampler, type LogitsRow } from "./sampler.ts";
 import type { FinishReason, GenerateRequest, GenerationChunk, GenerationResult } from "./types.ts";
 
@@ -34,7 +34,7 @@ export class DecodeRow {
   private waiter: (() => void) | null = null;
 
   constructor(
-    private readonly m: LoadedModel,
+    private readonly m: ModelBasics,
     readonly req: GenerateRequest,
   ) {
     const { input, truncated } = prepareInput(m, req);
@@ -135,5 +135,23 @@ export class DecodeRow {
   wait(): Promise<void> {
     if (this.queue.length || this.done) return Promise.resolve();
     return new Promise((r) => (this.waiter = r));
+  }
+}
+
+/**
+ * The consumer side of a row handed to a batching loop: yields its pieces as they arrive and
+ * returns its result; a consumer that stops early marks the row cancelled, so the loop drops it
+ * before its next step. Shared by every batched engine (engine.ts, recurrent.ts).
+ */
+export async function* streamRow(row: DecodeRow): AsyncGenerator<GenerationChunk, GenerationResult, void> {
+  try {
+    for (;;) {
+      while (row.queue.length) yield row.queue.shift()!;
+      if (row.error) throw row.error;
+      if (row.result) return row.result;
+      await row.wait();
+    }
+  } finally {
+    if (!row.done) row.cancelled = true;
   }
 }

@@ -5,12 +5,13 @@
 import { drainGeneration } from "./drain.ts";
 import { availableBackends, parseDevice } from "./backends.ts";
 import { BatchDecoder, batchable, DEFAULT_MAX_BATCH, MIN_ROWS_QUANTISED, type DecoderSession } from "./batching.ts";
-import { DecodeRow } from "./decode-row.ts";
+import { DecodeRow, streamRow } from "./decode-row.ts";
 import type { TensorCtor } from "./kv-batch.ts";
 import { loadOrtNode } from "./runtime/ort-native.ts";
 import { parseDtype } from "./dtype.ts";
 import { generateTokens } from "./generation.ts";
-import { loadModelDir, type LoadedModel } from "./loader.ts";
+import { loadOpenedModelDir, openModelDir, RECURRENT_TYPES, type LoadedModel } from "./loader.ts";
+import { loadRecurrentEngine } from "./recurrent.ts";
 import { engineLog } from "./log.ts";
 import {
   EngineError,
@@ -67,17 +68,7 @@ class OnnxTextEngine implements TextEngine {
   private async *batched(req: GenerateRequest): AsyncGenerator<GenerationChunk, GenerationResult, void> {
     const row = new DecodeRow(this.m, req); // validates before anything is queued
     this.batcher!.submit(row);
-    try {
-      for (;;) {
-        while (row.queue.length) yield row.queue.shift()!;
-        if (row.error) throw row.error;
-        if (row.result) return row.result;
-        await row.wait();
-      }
-    } finally {
-      // The consumer stopped early (client gone): the loop drops the row before its next step.
-      if (!row.done) row.cancelled = true;
-    }
+    return yield* streamRow(row);
   }
 
   async dispose(): Promise<void> {
@@ -96,7 +87,13 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
     throw new EngineError(`threads must be an integer ≥ 1, got ${opts.threads}`);
   }
   const t0 = performance.now();
-  const m = await loadModelDir({ ...opts, device, dtype });
+  const opened = await openModelDir({ ...opts, device, dtype });
+  if (RECURRENT_TYPES.has(opened.modelType)) {
+    const e = await loadRecurrentEngine({ ...opts, device, dtype }, opened);
+    engineLog.debug(`loaded ${opts.id} (${opened.modelType}, ${opened.loadedDtype}, ${device}, recurrent) in ${Math.round(performance.now() - t0)} ms`);
+    return e;
+  }
+  const m = await loadOpenedModelDir({ ...opts, device, dtype }, opened);
   const batcher = await makeBatcher(m, device, opts.maxBatch);
   const info: ModelInfo = {
     id: opts.id,

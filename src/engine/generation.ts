@@ -6,7 +6,7 @@
  * generation then stops at the context length, i.e. max_tokens is clamped to what fits.
  */
 import { IncrementalDecoder } from "./detokenizer.ts";
-import type { LoadedModel } from "./loader.ts";
+import type { LoadedModel, ModelBasics } from "./loader.ts";
 import { engineLog } from "./log.ts";
 import { fromFloat16Bits } from "./models/float16.ts";
 import { checkPrompt } from "./prompt.ts";
@@ -21,7 +21,7 @@ import {
 } from "./types.ts";
 
 /** Prepared input: the token sequence the model sees, and how much was dropped to fit. */
-export function prepareInput(m: LoadedModel, req: GenerateRequest): { input: number[]; truncated: number } {
+export function prepareInput(m: ModelBasics, req: GenerateRequest): { input: number[]; truncated: number } {
   if (typeof req !== "object" || req === null || typeof req.params !== "object" || req.params === null) {
     throw new EngineError("generate request must be an object with prompt and params");
   }

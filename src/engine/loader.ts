@@ -12,17 +12,35 @@ import { requireDevice, transformersFor } from "./backends.ts";
 import { engineLog } from "./log.ts";
 import { EngineError, type Device, type LoadOptions } from "./types.ts";
 
-/** What the decode loop needs from a loaded model; transformers.js objects stay behind this. */
-export interface LoadedModel {
-  /** `model(inputs)` → outputs with `logits` and `present.*` tensors. */
-  // biome-ignore lint: transformers.js model classes are untyped JS
-  model: any;
+/** What a decode loop needs from any model, whatever runs its graph (decode-row.ts, generation.ts). */
+export interface ModelBasics {
   tokenizer: Tokenizer;
   modelType: string;
   loadedDtype: string;
   eosIds: ReadonlySet<number>;
   contextLength: number;
   vocabSize: number;
+}
+
+/** A checked model directory with its tokenizer, before any graph is loaded. */
+export interface OpenedModelDir extends ModelBasics {
+  dir: string;
+  config: Record<string, unknown>;
+  /** The ONNX file chosen for the requested dtype. */
+  file: string;
+}
+
+/**
+ * model_types whose graphs carry recurrent state instead of a KV cache (src/convert/families/mamba.ts):
+ * transformers.js 4.3.1 has no class for them, so src/engine/recurrent.ts runs their sessions.
+ */
+export const RECURRENT_TYPES: ReadonlySet<string> = new Set(["mamba"]);
+
+/** What the decode loop needs from a loaded model; transformers.js objects stay behind this. */
+export interface LoadedModel extends ModelBasics {
+  /** `model(inputs)` → outputs with `logits` and `present.*` tensors. */
+  // biome-ignore lint: transformers.js model classes are untyped JS
+  model: any;
   /** Tensor constructor of the bound runtime (int64 inputs). */
   Tensor: new (type: "int64", data: BigInt64Array, dims: number[]) => unknown;
   DynamicCache: new () => { update(entries: Record<string, unknown>): void; dispose(): Promise<void> };
@@ -67,7 +85,11 @@ function positiveInt(v: unknown): number | undefined {
   return Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined;
 }
 
-export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
+/**
+ * Checks a model directory (config, tokenizer files, the dtype's ONNX file, the device) and loads
+ * its tokenizer, stop tokens and context length — everything but the graph.
+ */
+export async function openModelDir(opts: LoadOptions): Promise<OpenedModelDir> {
   const { device } = opts;
   // Absolute: transformers.js treats a relative `org/name`-looking path as a hub id under its own
   // model folder, not as a directory relative to the working directory.
@@ -91,9 +113,30 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
   } catch (e) {
     throw new EngineError(`cannot load the tokenizer of ${dir}: ${oneLineError(e)}`);
   }
+  const eosIds = new Set([
+    ...idList(genConfig?.eos_token_id ?? config.eos_token_id),
+    ...idList(tokenizer.eos_token_id),
+  ]);
+  if (eosIds.size === 0) engineLog.warn(`model ${dir} declares no EOS token; generation stops only at max_tokens or the context length`);
+  const contextLength =
+    positiveInt(config.max_position_embeddings) ?? positiveInt(config.n_positions) ?? positiveInt(tokConfig.model_max_length) ?? 2048;
+  const vocabSize = positiveInt(config.vocab_size) ?? 0;
+  return { dir, config, file: variant.file, tokenizer, modelType: config.model_type, loadedDtype: variant.tjs, eosIds, contextLength, vocabSize };
+}
+
+export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
+  return loadOpenedModelDir(opts, await openModelDir(opts));
+}
+
+/** Loads the graph of an opened directory through transformers.js's model class for its model_type. */
+export async function loadOpenedModelDir(opts: LoadOptions, opened: OpenedModelDir): Promise<LoadedModel> {
+  const { device } = opts;
+  const { dir, config } = opened;
+  const variant = { tjs: opened.loadedDtype, file: opened.file };
+  const tjs = await transformersFor(device, opts.threads);
   let model: any;
   try {
-    const alias = CLASS_ALIASES[config.model_type];
+    const alias = CLASS_ALIASES[opened.modelType];
     model = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
       local_files_only: true,
       // transformers.js reads the model class (and KV-cache shapes) from this config.
@@ -112,22 +155,9 @@ export async function loadModelDir(opts: LoadOptions): Promise<LoadedModel> {
     throw new EngineError(`${variant.file} is not a decoder-only language model graph (needs input_ids → logits; has ${inputs.join(", ")} → ${outputs.join(", ")})`);
   }
 
-  const eosIds = new Set([
-    ...idList(genConfig?.eos_token_id ?? config.eos_token_id),
-    ...idList(tokenizer.eos_token_id),
-  ]);
-  if (eosIds.size === 0) engineLog.warn(`model ${dir} declares no EOS token; generation stops only at max_tokens or the context length`);
-  const contextLength =
-    positiveInt(config.max_position_embeddings) ?? positiveInt(config.n_positions) ?? positiveInt(tokConfig.model_max_length) ?? 2048;
-  const vocabSize = positiveInt(config.vocab_size) ?? 0;
   return {
+    ...opened,
     model,
-    tokenizer,
-    modelType: config.model_type,
-    loadedDtype: variant.tjs,
-    eosIds,
-    contextLength,
-    vocabSize,
     Tensor: tjs.Tensor as never,
     DynamicCache: tjs.DynamicCache as never,
   };

@@ -12,6 +12,7 @@ import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts
 import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
 import { freePort, ROOT } from "../node/harness.ts";
 import { writeHfCheckpoint, type Config } from "../support/hf-checkpoints.ts";
+import { MAMBA_CONFIG, writeMambaCheckpoint } from "../support/mamba-checkpoint.ts";
 
 const TINY_LLAMA: Config = {
   architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
@@ -32,8 +33,11 @@ beforeAll(async () => {
   const st = join(tmp, "tinyllama-st");
   writeHfCheckpoint(st, TINY_LLAMA, { dtype: "BF16", seed: 7 });
   writeFileSync(join(st, "README.md"), "tiny\n");
+  // The Mamba seed rows' repo at the row's revision, as a tiny random MambaForCausalLM checkpoint.
+  const mamba = join(tmp, "mamba-st");
+  writeMambaCheckpoint(mamba, MAMBA_CONFIG, { dtype: "BF16", seed: 5 });
   hub = startHubServer({
-    repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true }), makeRepo("TinyLlama/TinyLlama-1.1B-Chat-v1.0", filesFromDir(st))],
+    repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true }), makeRepo("TinyLlama/TinyLlama-1.1B-Chat-v1.0", filesFromDir(st)), makeRepo("state-spaces/mamba-130m", filesFromDir(mamba), { refs: ["refs/pr/1"] })],
     tokens: { [TOKEN]: ["test-org/gated-onnx"] },
   });
 });
@@ -74,7 +78,7 @@ describe("models list", () => {
     }
     expect(rows.find((x) => x.model_type === "llama_v2")).toMatchObject({ status: "ready", cached: true });
     expect(rows.find((x) => x.model_type === "llama3_8b")).toMatchObject({ status: "pullable", cached: false, source: "safetensors" });
-    expect(rows.find((x) => x.model_type === "mamba_130m")!.status).toStartWith("unsupported: needs conversion: the converter has no mamba family yet");
+    expect(rows.filter((x) => x.architecture === "mamba").map((x) => x.status)).toEqual(["pullable", "pullable", "pullable", "pullable", "pullable"]);
     expect(rows.find((x) => x.model_type === "stable_diffusion_xl")!.status).toStartWith("unsupported: text-to-image");
     expect(rows.find((x) => x.model_type === "quantized_7b-code")!.status).toBe("pullable");
   });
@@ -211,6 +215,19 @@ describe("generate --model org/name and run with auto_pull", () => {
     expect(existsSync(join(p.stdout.trim(), "onnx", "model_fp16.onnx"))).toBe(true);
   }, 90_000);
 
+  test("a Mamba seed row: pulled at its revision, converted, then generate runs it through the recurrent engine", async () => {
+    const e = env();
+    const p = await cli(["models", "pull", "mamba_130m", "--dtype", "f32"], e);
+    expect(p.stderr).toContain("converting");
+    expect(p.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(p.stdout.trim(), "config.json"), "utf8")).model_type).toBe("mamba");
+    const g = await cli(["generate", "--model", "mamba_130m", "--prompt", "hi", "--max-tokens", "6", "--dtype", "f32", "--json"], e);
+    expect(g.code).toBe(0);
+    expect(JSON.parse(g.stdout).output_tokens).toBeGreaterThan(0);
+    const list = JSON.parse((await cli(["models", "list", "--json"], e)).stdout) as { model_type: string; status: string; cached: boolean }[];
+    expect(list.find((x) => x.model_type === "mamba_130m")).toMatchObject({ status: "ready", cached: true });
+  }, 90_000);
+
   test("SIGINT while run is pulling: exit 0, the partial file kept; the next start resumes it", async () => {
     const cache = join(tmp, "stall-cache");
     const file = join(tmp, "stall.toml");
@@ -249,11 +266,11 @@ describe("generate --model org/name and run with auto_pull", () => {
 
   test("a seed row that cannot run is refused before any download", async () => {
     const file = join(tmp, "seed.toml");
-    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "mamba_130m", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
+    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "stable_diffusion_v1-5", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
     const before = hub.requests.length;
     const r = await cli(["run", "--config", file], env());
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model mamba_130m (state-spaces/mamba-130m@refs/pr/1): unsupported: needs conversion: the converter has no mamba family yet");
+    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model stable_diffusion_v1-5 (");
     expect(hub.requests.length).toBe(before);
   });
 });

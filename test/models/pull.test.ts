@@ -274,7 +274,7 @@ test("configuredModelState: present after a pull, pullable before, missing with 
   const seed = { modelId: "llama_v2", path: join(cacheDir, "llama_v2"), local: false, hub: { repo: "meta-llama/Llama-2-7b-hf", revision: "main" } };
   expect(configuredModelState(seed, cacheDir, true).state).toBe("pullable");
   const mamba = { modelId: "mamba_130m", path: join(cacheDir, "mamba_130m"), local: false, hub: { repo: "state-spaces/mamba-130m", revision: "refs/pr/1" } };
-  expect(configuredModelState(mamba, cacheDir, true)).toMatchObject({ state: "unsupported", detail: expect.stringContaining("no mamba family") });
+  expect(configuredModelState(mamba, cacheDir, true).state).toBe("pullable");
 });
 
 test("selectForServing: an ONNX repo's metadata plus only the dtype's graph; safetensors refused before download", async () => {
@@ -284,6 +284,6 @@ test("selectForServing: an ONNX repo's metadata plus only the dtype's graph; saf
   expect((await selectForServing(paths, "bf16")).include).toContain("onnx/model_fp16.onnx");
   expect((await selectForServing(paths, "q8")).refuse).toContain("onnx/model_quantized.onnx");
   const st = ["config.json", "tokenizer.json", "model.safetensors", "original/consolidated.00.pth", "README.md"];
-  expect((await selectForServing(st, "f32", async () => JSON.stringify({ model_type: "mamba" }))).refuse).toContain("not supported by the converter");
+  expect((await selectForServing(st, "f32", async () => JSON.stringify({ model_type: "rwkv" }))).refuse).toContain("not supported by the converter");
   expect((await selectForServing(st, "f32", async () => JSON.stringify({ model_type: "llama", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, vocab_size: 300 }))).include).toEqual(["config.json", "tokenizer.json", "model.safetensors"]);
 });
