@@ -46,7 +46,7 @@ const prompt = (V: number, n = 9, seed = 7) => { const r = mulberry32(seed); ret
 async function ortLogits(file: string, runs: number[][]): Promise<Float32Array[]> {
   const s = await ort.InferenceSession.create(file, { executionProviders: ["cpu"], intraOpNumThreads: 1 });
   let states: Record<string, ort.Tensor> = {};
-  for (const m of s.inputMetadata as { name: string; shape: (number | string)[] }[]) {
+  for (const m of s.inputMetadata as unknown as { name: string; shape: (number | string)[] }[]) {
     if (m.name === "input_ids") continue;
     const dims = [1, ...(m.shape.slice(1) as number[])];
     states[m.name] = new ort.Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
