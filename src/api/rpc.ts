@@ -1,6 +1,7 @@
 /**
  * JSON-RPC 2.0 dispatch (single and batch requests, notifications) and the node's methods:
- * `generate` (direct inference, never committed on chain), `models`, `job`, `jobs`, `node_info`.
+ * `generate` (direct inference, never committed on chain), `generate_image` (rpc-images.ts),
+ * `models`, `job`, `jobs`, `node_info`.
  */
 import { EngineError, type GenerationResult } from "../engine/types.ts";
 import { toGenerateRequest } from "../jobs/params.ts";
@@ -11,6 +12,7 @@ import type { NodeMetrics } from "../log/metrics.ts";
 import { ParamError, parseTextParams } from "./rpc-params.ts";
 import { parseObjectId } from "../chain/object-id.ts";
 import { jobView } from "./views.ts";
+import { generateImage, ImageRpcError } from "./rpc-images.ts";
 import { escapeControl, RawNumber, showValue } from "../log/show-value.ts";
 
 export const RPC = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, internal: -32603 } as const;
@@ -88,8 +90,16 @@ export function makeHandlers(ctx: ApiContext): RpcHandlers {
         total_ms: r.totalMs,
       };
     },
+    async generate_image(params, signal) {
+      try {
+        return await generateImage(ctx.images ?? new Map(), params, signal, ctx.timeoutMs);
+      } catch (e) {
+        if (e instanceof ImageRpcError) throw new JsonRpcError(e.kind === "params" ? RPC.invalidParams : RPC.internal, e.message);
+        throw e;
+      }
+    },
     async models() {
-      return [...ctx.models.values()].map((s) => s.engine.info);
+      return [...[...ctx.models.values()].map((s) => s.engine.info), ...[...(ctx.images ?? new Map()).values()].map((s) => s.engine.info)];
     },
     async job(params) {
       const o = paramsObj(params);

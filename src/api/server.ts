@@ -22,6 +22,8 @@ import { Admission } from "./openai/admission.ts";
 import type { OutputStreams } from "../jobs/output-streams.ts";
 import type { EmbeddingSlot } from "./openai/embeddings.ts";
 import { mountOpenAi } from "./openai/routes.ts";
+import type { ImageSlot } from "./images/run.ts";
+import type { ImageStore } from "./images/store.ts";
 
 export interface ApiContext {
   models: ReadonlyMap<string, ModelSlot>;
@@ -35,6 +37,10 @@ export interface ApiContext {
   maxBodyBytes?: number;
   /** Embedding models, served only by POST /v1/embeddings. */
   embedders?: ReadonlyMap<string, EmbeddingSlot>;
+  /** Image models: POST /v1/images/generations, JSON-RPC generate_image. */
+  images?: ReadonlyMap<string, ImageSlot>;
+  /** Where URL-answered images are kept (default bounds: images/store.ts). */
+  imageStore?: ImageStore;
   /** Live output of on-chain jobs with should_stream_output (the scheduler fills it). */
   streams?: OutputStreams;
   /** Bound on receiving a request body (default HTTP_DEFAULTS.timeoutMs). */
@@ -64,7 +70,7 @@ export function createApi(ctx: ApiContext): Hono {
   app.post("/healthz", (c) => c.json({ status: "ok" }));
 
   // The OpenAI routes check the same token themselves, answering in OpenAI's error shape.
-  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, bodyTimeoutMs, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams, embedders: ctx.embedders });
+  mountOpenAi(app, { models: ctx.models, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, token: ctx.token, maxBodyBytes: limit, bodyTimeoutMs, admission: ctx.admission ?? new Admission(), store: ctx.store, streams: ctx.streams, embedders: ctx.embedders, images: ctx.images, imageStore: ctx.imageStore });
 
   // Everything below needs the bearer token when one is configured (health stays open for probes).
   app.use("*", async (c, next) => {
@@ -140,7 +146,7 @@ export function createApi(ctx: ApiContext): Hono {
 
 /** Whether a JSON-RPC body (single, batch or the compatibility shape) asks for a generation. */
 function generates(body: unknown): boolean {
-  const one = (r: unknown) => r !== null && typeof r === "object" && ((r as { method?: unknown }).method === "generate" || ("request" in r && !("method" in r)));
+  const one = (r: unknown) => r !== null && typeof r === "object" && (["generate", "generate_image"].includes((r as { method?: unknown }).method as string) || ("request" in r && !("method" in r)));
   return Array.isArray(body) ? body.some(one) : one(body);
 }
 

@@ -17,7 +17,7 @@ export interface Prepared {
   promptTokens: number;
 }
 
-export function hostedModel(models: ReadonlyMap<string, ModelSlot>, name: string): ModelSlot {
+export function hostedModel<T = ModelSlot>(models: ReadonlyMap<string, T>, name: string): T {
   const slot = models.get(name);
   if (!slot) {
     throw new OpenAiError(404, `The model '${name}' does not exist or is not hosted here (hosted: ${[...models.keys()].join(", ") || "none"})`, "invalid_request_error", "model", "model_not_found");

@@ -1,7 +1,8 @@
 /**
  * The OpenAI-compatible routes, mounted on the node's Hono app beside JSON-RPC:
  * `GET /v1/models`, `GET /v1/models/:id`, `POST /v1/chat/completions`, `POST /v1/completions`,
- * `POST /v1/embeddings` (embedding models, embeddings.ts),
+ * `POST /v1/embeddings` (embedding models, embeddings.ts), `POST /v1/images/generations` and
+ * `GET /v1/images/<id>.png` (image models, images.ts),
  * and `GET /v1/jobs/<ticket>/stream` (live output of on-chain jobs, job-stream.ts).
  * Same bearer token as JSON-RPC (401 in OpenAI's shape), request bodies capped at the server's
  * body limit (413), admission control per model and per key (429 + Retry-After). Reference: docs/api.md.
@@ -24,6 +25,9 @@ import { completion, completionChunks } from "./completions.ts";
 import { OpenAiError, errorResponse, invalid } from "./errors.ts";
 import { body as asBody, modelName, parseMessages, parsePrompt, refuseCompletionExtras } from "./params.ts";
 import { embeddings, type EmbeddingSlot } from "./embeddings.ts";
+import { imageGenerations, servedImage } from "./images.ts";
+import type { ImageSlot } from "../images/run.ts";
+import { ImageStore } from "../images/store.ts";
 import { jobStream } from "./job-stream.ts";
 import { hostedModel, newId, nowSeconds, prepare, type Prepared } from "./request.ts";
 import { ClientGone, runGeneration, type Piece } from "./run.ts";
@@ -43,6 +47,10 @@ export interface OpenAiContext {
   streams?: OutputStreams;
   /** Embedding models (POST /v1/embeddings), by id; never serve chain jobs. */
   embedders?: ReadonlyMap<string, EmbeddingSlot>;
+  /** Image models (POST /v1/images/generations), by id. */
+  images?: ReadonlyMap<string, ImageSlot>;
+  /** Where `response_format: "url"` images are kept (default: images/store.ts bounds). */
+  imageStore?: ImageStore;
 }
 
 function fingerprint(slot: ModelSlot): string {
@@ -102,14 +110,26 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
   });
   const embedEntry = (id: string, slot: EmbeddingSlot) => ({ id, object: "model", created: 0, owned_by: "atoma-node", type: "embedding", context_length: slot.engine.info.contextLength, dimensions: slot.engine.info.dimensions });
   const embedders = ctx.embedders ?? new Map<string, EmbeddingSlot>();
+  const images = ctx.images ?? new Map<string, ImageSlot>();
+  const imageStore = ctx.imageStore ?? new ImageStore();
+  const imageEntry = (id: string, slot: ImageSlot) => {
+    const i = slot.engine.info;
+    return { id, object: "model", created: 0, owned_by: "atoma-node", type: "image", default_size: `${i.defaultSize}x${i.defaultSize}`, max_size: i.maxSize };
+  };
+  /** Which route serves `model` when it is not a text model (for a 400 that says where to go). */
+  const otherKind = (model: string) => (embedders.has(model) ? "an embedding model: use POST /v1/embeddings" : images.has(model) ? "an image model: use POST /v1/images/generations" : null);
   app.get("/v1/models", guard, (c) =>
-    c.json({ object: "list", data: [...[...ctx.models].map(([id, s]) => modelEntry(id, s)), ...[...embedders].map(([id, s]) => embedEntry(id, s))] }),
+    c.json({
+      object: "list",
+      data: [...[...ctx.models].map(([id, s]) => modelEntry(id, s)), ...[...embedders].map(([id, s]) => embedEntry(id, s)), ...[...images].map(([id, s]) => imageEntry(id, s))],
+    }),
   );
   app.get("/v1/models/:id{.+}", guard, (c) => {
     const id = c.req.param("id") ?? "";
     try {
       const e = embedders.get(id);
-      return c.json(e ? embedEntry(id, e) : modelEntry(id, hostedModel(ctx.models, id)));
+      const im = images.get(id);
+      return c.json(e ? embedEntry(id, e) : im ? imageEntry(id, im) : modelEntry(id, hostedModel(ctx.models, id)));
     } catch (e) {
       return errorResponse(c, e as OpenAiError);
     }
@@ -119,7 +139,8 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
     try {
       const body = await readJson(c, ctx);
       const model = modelName(body);
-      if (embedders.has(model)) throw invalid(`model ${model} is an embedding model: use POST /v1/embeddings`, "model", "wrong_model_type");
+      const other = otherKind(model);
+      if (other) throw invalid(`model ${model} is ${other}`, "model", "wrong_model_type");
       const slot = hostedModel(ctx.models, model);
       let prep: Prepared;
       if (kind === "chat") prep = prepare(slot, model, body, kind, renderChat(slot.engine.tokenizer, parseMessages(body)), "messages");
@@ -138,7 +159,7 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
       const model = modelName(body);
       const slot = embedders.get(model);
       if (!slot) {
-        if (ctx.models.has(model)) throw invalid(`model ${model} is a text generation model, not an embedding model`, "model", "wrong_model_type");
+        if (ctx.models.has(model) || images.has(model)) throw invalid(`model ${model} is ${images.has(model) ? "an image" : "a text generation"} model, not an embedding model`, "model", "wrong_model_type");
         hostedModel(ctx.models, model);
       }
       return await embeddings(c, body, model, slot!, ctx.admission, ctx.timeoutMs);
@@ -146,6 +167,22 @@ export function mountOpenAi(app: Hono, ctx: OpenAiContext): void {
       return failure(c, e);
     }
   });
+  app.post("/v1/images/generations", guard, async (c) => {
+    try {
+      const body = await readJson(c, ctx);
+      const model = modelName(body);
+      const slot = images.get(model);
+      if (!slot) {
+        if (ctx.models.has(model) || embedders.has(model)) throw invalid(`model ${model} is ${embedders.has(model) ? "an embedding" : "a text generation"} model, not an image model`, "model", "wrong_model_type");
+        hostedModel(images, model);
+      }
+      return await imageGenerations(c, body, model, slot!, { admission: ctx.admission, metrics: ctx.metrics, timeoutMs: ctx.timeoutMs, store: imageStore });
+    } catch (e) {
+      return failure(c, e);
+    }
+  });
+  // The 128-bit id is the capability (images/store.ts): no token, no rate charge.
+  app.get("/v1/images/:file", (c) => servedImage(c, imageStore));
   // Server-sent events: exempt from the idle bound (connection.ts).
   app.get("/v1/jobs/:ticket/stream", guard, longLived, (c) => jobStream(c, ctx.store, ctx.streams));
   app.post("/v1/chat/completions", guard, handle("chat"));
