@@ -86,7 +86,7 @@ export function toOperatorImageRequest(ask: ImageAsk, names: ImageNames, info: I
     strength = s;
   }
   const enc = new TextEncoder();
-  // Chain form: 0 = the model's default (size, steps, guidance), floats carried as f32.
+  // Chain form: size 0 = the model's default; floats carried as f32.
   const v = toImageRequest(
     {
       model: info.id,
@@ -94,7 +94,8 @@ export function toOperatorImageRequest(ask: ImageAsk, names: ImageNames, info: I
       uncondPrompt: enc.encode(negative),
       width: BigInt(width ?? 0),
       height: BigInt(height ?? 0),
-      nSteps: BigInt(steps ?? 0),
+      // Spec §7.3 defaults: 30 steps (1 for turbo models).
+      nSteps: BigInt(steps ?? (info.turbo ? 1 : 30)),
       guidanceScale: Math.fround(guidance ?? (info.turbo ? 0 : 7.5)),
       numSamples: BigInt(samples),
       randomSeed: ask.seed,

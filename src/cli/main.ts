@@ -18,6 +18,7 @@ const main = defineCommand({
     doctor: () => import("./commands/doctor.ts").then((m) => m.default),
     version: () => import("./commands/version.ts").then((m) => m.default),
     generate: () => import("./commands/generate.ts").then((m) => m.default),
+    "generate-image": () => import("./commands/generate-image.ts").then((m) => m.default),
     chat: () => import("./commands/chat.ts").then((m) => m.default),
     models: () => import("./commands/models.ts").then((m) => m.default),
     events: () => import("./commands/events.ts").then((m) => m.default),

@@ -24,7 +24,7 @@ export function formatBytes(n: number): string {
   return `${u === 0 ? n : n.toFixed(1)} ${units[u]}`;
 }
 
-function formatEta(s: number): string {
+export function formatEta(s: number): string {
   if (!Number.isFinite(s)) return "--";
   if (s < 60) return `${Math.ceil(s)} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -50,7 +50,7 @@ class Counters {
   }
 }
 
-function bar(frac: number, width = 24): string {
+export function bar(frac: number, width = 24): string {
   const f = Math.max(0, Math.min(1, frac));
   const full = Math.round(f * width);
   return `[${"#".repeat(full)}${"-".repeat(width - full)}]`;

@@ -12,7 +12,7 @@ import type { Context } from "hono";
 import { randomBytes } from "node:crypto";
 import { EngineError } from "../../engine/types.ts";
 import { showValue } from "../../log/show-value.ts";
-import type { NodeMetrics } from "../metrics.ts";
+import type { NodeMetrics } from "../../log/metrics.ts";
 import { ImageParamError, toOperatorImageRequest, truncationNote, type ImageNames } from "../image-request.ts";
 import { ImageAborted, runImage, type ImageSlot } from "../images/run.ts";
 import type { ImageStore } from "../images/store.ts";

@@ -12,7 +12,7 @@ import type { DType, Device, SamplingParams } from "../../engine/types.ts";
 import { DEFAULT_SAMPLING_PARAMS as D } from "../../engine/sampler.ts";
 
 
-function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
+export function intFlag(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw.trim())) fail(`--${name} ${JSON.stringify(raw)}: expected an integer ≥ ${min}`);
   const v = Number(raw);
@@ -21,14 +21,14 @@ function intFlag(name: string, raw: string | undefined, fallback: number, min: n
 }
 
 /** Chain parameters are f32; rounding here makes the CLI sample exactly as a chain job would. */
-function floatFlag(name: string, raw: string | undefined, fallback: number): number {
+export function floatFlag(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const v = Number(raw);
   if (raw.trim() === "" || Number.isNaN(v)) fail(`--${name} ${JSON.stringify(raw)}: expected a number`);
   return Math.fround(v);
 }
 
-function seedFlag(raw: string | undefined): bigint {
+export function seedFlag(raw: string | undefined): bigint {
   if (raw === undefined) return D.seed;
   return parseU64(raw.trim(), { hex: true }) ?? fail(`--seed ${JSON.stringify(raw)}: expected a u64 (decimal or 0x hex, at most ${U64_MAX})`);
 }
