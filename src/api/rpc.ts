@@ -128,7 +128,7 @@ export function makeHandlers(ctx: ApiContext): RpcHandlers {
   // Spec §11 shape: {"id", "sampled_node_index", "num_sampled_nodes", "params": {"Text2TextPromptParams": {...}}, ...}.
   const compat: Handler = async (request, signal) => {
     if (!isObj(request) || !isObj(request.params)) throw new JsonRpcError(RPC.invalidParams, "request.params: expected {\"Text2TextPromptParams\": {...}}");
-    if ("Text2ImagePromptParams" in request.params) throw new JsonRpcError(RPC.invalidParams, "image generation is not supported by this node");
+    if ("Text2ImagePromptParams" in request.params) throw new JsonRpcError(RPC.invalidParams, "the compatibility body serves text prompts only; send images as JSON-RPC generate_image");
     const p = parse(request.params.Text2TextPromptParams);
     const r = await generate(p, signal);
     return { input_tokens: r.inputTokens, text: r.text, tokens: p.prependOutputWithInput ? r.tokens : [], time: r.totalMs / 1000, tokens_count: r.outputTokens };
