@@ -56,7 +56,7 @@ export interface Tokenizer {
  * model_types transformers.js 4.3.1 has no class for, whose converted graphs (src/convert) keep the
  * KV-cache contract of a class it has: loaded through that class, still reported as themselves.
  */
-const CLASS_ALIASES: Record<string, string> = { mixtral: "mistral" };
+export const CLASS_ALIASES: Record<string, string> = { mixtral: "mistral" };
 
 function readJson(dir: string, name: string, required: boolean): Record<string, unknown> | null {
   const path = join(dir, name);

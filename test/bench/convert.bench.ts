@@ -1,18 +1,21 @@
 /**
- * `bun run bench:convert [--hidden 2048] [--layers 12] [--vocab 32000]`
+ * `bun run bench:convert [--hidden 2048] [--layers 12] [--vocab 32000] [--skip-decode]`
  *
  * Converts a generated BF16 Llama checkpoint (default ≈ 1.1 GB) once per dtype (f16, q4) in a
  * child process each and prints MB/s of checkpoint read and the child's peak RSS (VmHWM) as a
  * fraction of the checkpoint's size. No same-run baseline exists for a converter (optimum is Python),
  * so the figures are absolute and machine-dependent; the RSS ratio is the one that transfers.
+ * Then, unless --skip-decode, decode tok/s of every family's converted random model against raw
+ * transformers.js on the same file (test/bench/families.bench.ts at its defaults).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeStreamingCheckpoint } from "../support/stream-checkpoint.ts";
+import { benchFamilies } from "./families.bench.ts";
 
-const { values: a } = parseArgs({ options: { hidden: { type: "string", default: "2048" }, layers: { type: "string", default: "12" }, vocab: { type: "string", default: "32000" } } });
+const { values: a } = parseArgs({ options: { hidden: { type: "string", default: "2048" }, layers: { type: "string", default: "12" }, vocab: { type: "string", default: "32000" }, "skip-decode": { type: "boolean", default: false } } });
 const D = Number(a.hidden), L = Number(a.layers), V = Number(a.vocab);
 const root = mkdtempSync(join(tmpdir(), "atoma-bench-convert-"));
 try {
@@ -36,3 +39,4 @@ try {
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
+if (!a["skip-decode"]) await benchFamilies([]);

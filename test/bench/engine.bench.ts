@@ -13,10 +13,11 @@ import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { loadTextEngine } from "../../src/engine/engine.ts";
-import { parseDevice, transformersFor } from "../../src/engine/backends.ts";
-import { chooseVariant, parseDtype } from "../../src/engine/dtype.ts";
+import { parseDevice } from "../../src/engine/backends.ts";
+import { parseDtype } from "../../src/engine/dtype.ts";
 import { ensureStories260k } from "../support/models.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
+import { alternate, loadRaw, median, runOurs } from "./decode-pair.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -51,89 +52,24 @@ async function modelDir(): Promise<string> {
   return ensureStories260k();
 }
 
-/** `cpuMs`: process CPU time (user+system) of the whole call — robust when other jobs share the cores. */
-interface Run { ttftMs: number; tps: number; n: number; ids: number[]; cpuMs: number }
-
-const cpuNow = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-
 const dir = await modelDir();
 const engine = await loadTextEngine({ id: "bench", dir, device, dtype, threads });
 // The raw baseline: the same files through transformers.js with the same session options.
-const tjs = await transformersFor(device, threads);
-const variant = chooseVariant(dir, dtype);
-const tokenizer = await tjs.AutoTokenizer.from_pretrained(dir, { local_files_only: true });
-const sessionOptions: Record<string, unknown> = threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {};
-const raw: any = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
-  local_files_only: true,
-  dtype: variant.tjs,
-  ...(device === "wasm" ? { device: { model: "" }, session_options: { ...sessionOptions, executionProviders: ["wasm"] } } : { device, session_options: sessionOptions }),
-} as never);
-
-const params = { maxTokens: tokens, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 0n };
-
-async function ours(): Promise<Run> {
-  const c0 = cpuNow();
-  const r = await engine.generate({ prompt: a.prompt!, params });
-  const cpuMs = cpuNow() - c0;
-  return { ttftMs: r.timeToFirstTokenMs, tps: r.tokensPerSecond, n: r.outputTokens, ids: r.tokens.slice(r.inputTokens), cpuMs };
-}
-
-async function baseline(): Promise<Run> {
-  const times: number[] = [];
-  let calls = 0;
-  // transformers.js calls put() once with the prompt, then once per generated token.
-  const streamer = new (class extends tjs.BaseStreamer {
-    override put() {
-      if (calls++ > 0) times.push(performance.now());
-    }
-    override end() {}
-  })();
-  const c0 = cpuNow();
-  const t0 = performance.now();
-  const inputs = tokenizer(a.prompt!).input_ids;
-  const out = await raw.generate({ inputs, max_new_tokens: tokens, do_sample: false, streamer });
-  const all = (out.tolist()[0] as bigint[]).map(Number).slice(inputs.dims[1]);
-  const cpuMs = cpuNow() - c0;
-  const n = times.length;
-  return { cpuMs, ttftMs: times[0]! - t0, tps: n > 1 ? ((n - 1) * 1000) / (times[n - 1]! - times[0]!) : 0, n, ids: all };
-}
-
-await ours();
-await baseline(); // warm-up: first runs pay for allocator growth and JIT
-const O: Run[] = [];
-const R: Run[] = [];
-for (let i = 0; i < rounds; i++) {
-  if (i % 2 === 0) {
-    O.push(await ours());
-    R.push(await baseline());
-  } else {
-    R.push(await baseline());
-    O.push(await ours());
-  }
-}
-const same = O[0]!.ids.every((t, i) => t === R[0]!.ids[i]);
-const best = (xs: number[], pick: (a: number, b: number) => number) => xs.reduce(pick);
+const raw = await loadRaw(dir, device, dtype, threads);
+const p = await alternate(rounds, () => runOurs(engine, a.prompt!, tokens), () => raw.run(a.prompt!, tokens));
+const O = p.ours, R = p.raw;
 const ratios = O.map((o, i) => o.tps / R[i]!.tps);
-const oT = median(O.map((r) => r.tps));
-const rT = median(R.map((r) => r.tps));
 const oF = median(O.map((r) => r.ttftMs));
 const rF = median(R.map((r) => r.ttftMs));
 console.log(`model ${dir} (${engine.info.modelType}, vocab ${engine.info.vocabSize}), ${device}/${engine.info.loadedDtype}, ${tokens} new tokens, ${rounds} rounds, threads ${threads ?? "default"}`);
-console.log(`greedy tokens identical: ${same} (ours ${O[0]!.n}, raw ${R[0]!.n})`);
+console.log(`greedy tokens identical: ${p.same} (ours ${O[0]!.n}, raw ${R[0]!.n})`);
 console.log(`per-round decode ratio: ${ratios.map((r) => r.toFixed(3)).join(" ")}`);
-console.log(`decode tokens/s  median: ours ${oT.toFixed(1)}  raw generate() ${rT.toFixed(1)}  ratio ${(oT / rT).toFixed(3)}`);
-const oB = best(O.map((r) => r.tps), (x, y) => Math.max(x, y));
-const rB = best(R.map((r) => r.tps), (x, y) => Math.max(x, y));
+console.log(`decode tokens/s  median: ours ${p.oursTps.toFixed(1)}  raw generate() ${p.rawTps.toFixed(1)}  ratio ${(p.oursTps / p.rawTps).toFixed(3)}`);
+const oB = Math.max(...O.map((r) => r.tps));
+const rB = Math.max(...R.map((r) => r.tps));
 console.log(`decode tokens/s  best:   ours ${oB.toFixed(1)}  raw generate() ${rB.toFixed(1)}  ratio ${(oB / rB).toFixed(3)}`);
-console.log(`median paired ratio (ours/raw): ${median(ratios).toFixed(3)}  (target ≥ 0.95)`);
-const oC = median(O.map((r) => r.cpuMs / r.n));
-const rC = median(R.map((r) => r.cpuMs / r.n));
-console.log(`CPU ms per token median: ours ${oC.toFixed(3)}  raw generate() ${rC.toFixed(3)}  ratio (raw/ours) ${(rC / oC).toFixed(3)}`);
+console.log(`median paired ratio (ours/raw): ${p.pairedRatio.toFixed(3)}  (target ≥ 0.95)`);
+console.log(`CPU ms per token median: ours ${p.oursCpu.toFixed(3)}  raw generate() ${p.rawCpu.toFixed(3)}  ratio (raw/ours) ${(p.rawCpu / p.oursCpu).toFixed(3)}`);
 console.log(`first token ms   median: ours ${oF.toFixed(2)}  raw generate() ${rF.toFixed(2)}  ratio (raw/ours) ${(rF / oF).toFixed(3)}`);
 await engine.dispose();
 await raw.dispose();
