@@ -1,6 +1,6 @@
 /**
  * `bun run bench:families [--hidden 256] [--layers 4] [--vocab 8192] [--tokens 64] [--rounds 7]
- *                         [--threads 1] [--dtype f32] [--families llama,mistral,…]`
+ *                         [--threads 1] [--dtypes f32,q4] [--families llama,mistral,…]`
  * (also the second part of `bench:convert`)
  *
  * Per converted family: a random checkpoint in Hugging Face layout (test/support/hf-checkpoints.ts,
@@ -62,6 +62,7 @@ export function familyConfigs(s: Shape): Record<string, Config> {
 
 export interface FamilyRow {
   family: string;
+  dtype: DType;
   /** null: transformers.js has no class for it; the node's figures only. */
   raw: { tps: number; cpuMs: number } | null;
   ours: { tps: number; cpuMs: number };
@@ -79,38 +80,50 @@ async function promptFor(run: (p: string) => Promise<Run>, tokens: number): Prom
   return PROMPTS[0]!;
 }
 
-export async function benchFamily(family: string, config: Config, o: { tokens: number; rounds: number; threads: number; dtype: DType }): Promise<FamilyRow> {
+interface Options { tokens: number; rounds: number; threads: number; dtypes: DType[] }
+
+/** Writes and converts one family's checkpoint (every dtype in one pass), then benches each dtype. */
+export async function benchFamily(family: string, config: Config, o: Options): Promise<FamilyRow[]> {
   const root = mkdtempSync(join(tmpdir(), `atoma-bench-${family}-`));
   try {
     writeHfCheckpoint(join(root, "hf"), config, { dtype: "BF16", seed: 3 });
     const dir = join(root, "onnx-model");
-    await convertCheckpoint({ src: join(root, "hf"), out: dir, dtypes: [VARIANT[o.dtype] ?? "fp32"] });
-    const engine = await loadTextEngine({ id: family, dir, device: "cpu", dtype: o.dtype, threads: o.threads });
-    try {
-      const ours = (p: string) => runOurs(engine, p, o.tokens);
-      const prompt = await promptFor(ours, o.tokens);
-      if (NO_TJS_CLASS.has(family)) {
-        await ours(prompt);
-        const runs: Run[] = [];
-        for (let i = 0; i < o.rounds; i++) runs.push(await ours(prompt));
-        const cpu = median(runs.map((r) => r.cpuMs / r.n));
-        return { family, raw: null, ours: { tps: median(runs.map((r) => r.tps)), cpuMs: cpu }, pairedRatio: null, tokens: runs[0]!.n, same: null };
-      }
-      const raw = await loadRaw(dir, "cpu", o.dtype, o.threads);
-      try {
-        const p = await alternate(o.rounds, () => ours(prompt), () => raw.run(prompt, o.tokens));
-        return {
-          family, tokens: p.ours[0]!.n, same: p.same, pairedRatio: p.pairedRatio,
-          ours: { tps: p.oursTps, cpuMs: p.oursCpu }, raw: { tps: p.rawTps, cpuMs: p.rawCpu },
-        };
-      } finally {
-        await raw.dispose();
-      }
-    } finally {
-      await engine.dispose();
-    }
+    await convertCheckpoint({ src: join(root, "hf"), out: dir, dtypes: o.dtypes.map((d) => {
+      if (!VARIANT[d]) throw new Error(`--dtypes: ${d} has no converter variant (use f32, f16, q8, q4, q4f16)`);
+      return VARIANT[d]!;
+    }) });
+    const rows: FamilyRow[] = [];
+    for (const dtype of o.dtypes) rows.push(await benchDtype(family, dir, dtype, o));
+    return rows;
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function benchDtype(family: string, dir: string, dtype: DType, o: Options): Promise<FamilyRow> {
+  const engine = await loadTextEngine({ id: family, dir, device: "cpu", dtype, threads: o.threads });
+  try {
+    const ours = (p: string) => runOurs(engine, p, o.tokens);
+    const prompt = await promptFor(ours, o.tokens);
+    if (NO_TJS_CLASS.has(family)) {
+      await ours(prompt);
+      const runs: Run[] = [];
+      for (let i = 0; i < o.rounds; i++) runs.push(await ours(prompt));
+      const cpu = median(runs.map((r) => r.cpuMs / r.n));
+      return { family, dtype, raw: null, ours: { tps: median(runs.map((r) => r.tps)), cpuMs: cpu }, pairedRatio: null, tokens: runs[0]!.n, same: null };
+    }
+    const raw = await loadRaw(dir, "cpu", dtype, o.threads);
+    try {
+      const p = await alternate(o.rounds, () => ours(prompt), () => raw.run(prompt, o.tokens));
+      return {
+        family, dtype, tokens: p.ours[0]!.n, same: p.same, pairedRatio: p.pairedRatio,
+        ours: { tps: p.oursTps, cpuMs: p.oursCpu }, raw: { tps: p.rawTps, cpuMs: p.rawCpu },
+      };
+    } finally {
+      await raw.dispose();
+    }
+  } finally {
+    await engine.dispose();
   }
 }
 
@@ -120,14 +133,14 @@ const NO_TJS_CLASS = new Set<string>(["mamba"]);
 export function formatTable(rows: FamilyRow[]): string {
   const f = (x: number, d = 1) => x.toFixed(d);
   const lines = [
-    "| family | node tok/s | raw transformers.js tok/s | ratio node/raw (median of paired rounds) | CPU ms/token node | raw | CPU ratio raw/node | greedy tokens equal |",
-    "|---|---|---|---|---|---|---|---|",
+    "| family | dtype | node tok/s | raw transformers.js tok/s | ratio node/raw (median of paired rounds) | CPU ms/token node | raw | CPU ratio raw/node | greedy tokens equal |",
+    "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     lines.push(
       r.raw
-        ? `| ${r.family} | ${f(r.ours.tps)} | ${f(r.raw.tps)} | **${f(r.pairedRatio!, 2)}** | ${f(r.ours.cpuMs, 2)} | ${f(r.raw.cpuMs, 2)} | ${f(r.raw.cpuMs / r.ours.cpuMs, 2)} | ${r.same ? `yes (${r.tokens})` : "NO"} |`
-        : `| ${r.family} | ${f(r.ours.tps)} | — (no transformers.js class) | — | ${f(r.ours.cpuMs, 2)} | — | — | — (${r.tokens}) |`,
+        ? `| ${r.family} | ${r.dtype} | ${f(r.ours.tps)} | ${f(r.raw.tps)} | **${f(r.pairedRatio!, 2)}** | ${f(r.ours.cpuMs, 2)} | ${f(r.raw.cpuMs, 2)} | ${f(r.raw.cpuMs / r.ours.cpuMs, 2)} | ${r.same ? `yes (${r.tokens})` : "NO"} |`
+        : `| ${r.family} | ${r.dtype} | ${f(r.ours.tps)} | — (no transformers.js class) | — | ${f(r.ours.cpuMs, 2)} | — | — | — (${r.tokens}) |`,
     );
   }
   return lines.join("\n");
@@ -139,20 +152,21 @@ export async function benchFamilies(argv: string[] = process.argv.slice(2)): Pro
     options: {
       hidden: { type: "string", default: "256" }, layers: { type: "string", default: "4" }, vocab: { type: "string", default: "8192" },
       tokens: { type: "string", default: "64" }, rounds: { type: "string", default: "7" }, threads: { type: "string", default: "1" },
-      dtype: { type: "string", default: "f32" }, families: { type: "string" },
+      dtypes: { type: "string", default: "f32,q4" }, families: { type: "string" },
     },
   });
   const shape = { hidden: Number(a.hidden), layers: Number(a.layers), vocab: Number(a.vocab) };
-  const o = { tokens: Number(a.tokens), rounds: Number(a.rounds), threads: Number(a.threads), dtype: parseDtype(String(a.dtype)) };
+  const o = { tokens: Number(a.tokens), rounds: Number(a.rounds), threads: Number(a.threads), dtypes: String(a.dtypes).split(",").map(parseDtype) };
   const configs = familyConfigs(shape);
   const names = a.families ? String(a.families).split(",") : Object.keys(configs);
-  console.log(`decode per family: random hidden ${shape.hidden} × ${shape.layers} layers, vocab ${shape.vocab}, ${o.dtype}, ${o.tokens} new tokens, ${o.rounds} alternating rounds, ${o.threads} thread(s)`);
+  console.log(`decode per family: random hidden ${shape.hidden} × ${shape.layers} layers, vocab ${shape.vocab}, ${o.dtypes.join(" and ")}, ${o.tokens} new tokens, ${o.rounds} alternating rounds, ${o.threads} thread(s)`);
   const rows: FamilyRow[] = [];
   for (const name of names) {
     if (!configs[name]) throw new Error(`unknown family ${name}: expected one of ${Object.keys(configs).join(", ")}`);
-    const row = await benchFamily(name, configs[name]!, o);
-    console.log(`${name}: node ${row.ours.tps.toFixed(1)} tok/s` + (row.raw ? `, raw ${row.raw.tps.toFixed(1)} tok/s, paired ratio ${row.pairedRatio!.toFixed(3)}, CPU ms/token ${row.ours.cpuMs.toFixed(2)} vs ${row.raw.cpuMs.toFixed(2)}` : ` (no transformers.js class), CPU ms/token ${row.ours.cpuMs.toFixed(2)}`));
-    rows.push(row);
+    for (const row of await benchFamily(name, configs[name]!, o)) {
+      console.log(`${name} ${row.dtype}: node ${row.ours.tps.toFixed(1)} tok/s` + (row.raw ? `, raw ${row.raw.tps.toFixed(1)} tok/s, paired ratio ${row.pairedRatio!.toFixed(3)}, CPU ms/token ${row.ours.cpuMs.toFixed(2)} vs ${row.raw.cpuMs.toFixed(2)}` : ` (no transformers.js class), CPU ms/token ${row.ours.cpuMs.toFixed(2)}`));
+      rows.push(row);
+    }
   }
   console.log(formatTable(rows));
   return rows;
