@@ -37,15 +37,12 @@ export function rowBlocker(row: RegistryRow): string | undefined {
 }
 
 /**
- * The engine runs diffusers ONNX folders (src/engine/image, docs/images.md); the seed repos ship
- * diffusers safetensors, whose conversion is not written yet, and SDXL rows (sdxl-turbo included)
- * also need the second text encoder's pooled embeddings and time ids.
+ * The engine runs diffusers ONNX folders (src/engine/image, docs/images.md), SDXL and SDXL-Turbo
+ * included, and the CLIP text encoders convert (src/convert/diffusion); the seed repos ship
+ * diffusers safetensors, and their UNet and VAE conversion is what is still missing.
  */
-function diffusersBlocker(row: RegistryRow): string {
-  const sdxl = /xl/i.test(row.repo);
-  const parts = `UNet2DConditionModel, AutoencoderKL, CLIPTextModel${sdxl ? ", CLIPTextModelWithProjection" : ""}`;
-  const conv = `text-to-image: converting this repo's diffusers safetensors (${parts}) to the ONNX pipeline's text_encoder/, unet/, vae_decoder/ model.onnx is not implemented`;
-  return sdxl ? `${conv}; SDXL (text_encoder_2, pooled embeddings, time ids) is not implemented` : conv;
+function diffusersBlocker(_row: RegistryRow): string {
+  return "text-to-image: converting this repo's diffusers safetensors (UNet2DConditionModel, AutoencoderKL) to the ONNX pipeline's unet/, vae_decoder/ model.onnx is not implemented";
 }
 
 /** `<cache_dir>/<model_type>` in transformers.js layout: an operator-made (or imported) folder. */

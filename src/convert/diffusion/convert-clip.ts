@@ -7,7 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { readHfConfig } from "../hf-folder.ts";
-import type { Variant } from "../ops.ts";
+import type { GraphOps, Variant } from "../ops.ts";
 import { openSafetensors } from "../safetensors.ts";
 import { ConvertError } from "../tensors.ts";
 import { clipTextSpec, writeClipText, type ClipTextSpec } from "./clip-text.ts";
@@ -33,21 +33,36 @@ export function isClipTextConfig(config: Record<string, unknown>): boolean {
   return archs.includes("CLIPTextModel") || archs.includes("CLIPTextModelWithProjection") || config.model_type === "clip_text_model";
 }
 
-export async function convertClipText(srcDir: string, outDir: string, opts: ClipConvertOptions = {}): Promise<ClipConvertResult> {
-  const src = resolve(srcDir), out = resolve(outDir);
+/**
+ * The plan for one text encoder folder of a diffusers pipeline (`sub`: text_encoder or
+ * text_encoder_2): its open weights and the one ONNX component it makes, with the same name in
+ * the ONNX layout. For a pipeline converter that dry-runs every component before writing any;
+ * the caller closes `source`.
+ */
+export function clipTextPlan(dir: string, sub = "text_encoder") {
+  const src = resolve(dir);
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new ConvertError(`${src} is not a directory (expected a CLIP text encoder folder with config.json and model.safetensors)`);
   const config = readHfConfig(src);
-  const variant = opts.variant ?? "fp32";
-  if (variant !== "fp32" && variant !== "fp16") throw new ConvertError(`CLIP text encoders convert to f32 or f16 only, not ${variant}`);
   const source = openSafetensors(src);
   try {
     const spec = clipTextSpec(config, source.info("text_projection.weight") !== undefined);
+    return { source, spec, outputs: [{ sub, name: spec.architecture, write: (ops: GraphOps) => writeClipText(ops, spec), config }] };
+  } catch (e) {
+    source.close();
+    throw e;
+  }
+}
+
+export async function convertClipText(srcDir: string, outDir: string, opts: ClipConvertOptions = {}): Promise<ClipConvertResult> {
+  const out = resolve(outDir);
+  const variant = opts.variant ?? "fp32";
+  if (variant !== "fp32" && variant !== "fp16") throw new ConvertError(`CLIP text encoders convert to f32 or f16 only, not ${variant}`);
+  const { source, spec, outputs } = clipTextPlan(srcDir);
+  try {
     const r = await writeComponentFolder(out, {
-      name: spec.architecture,
+      ...outputs[0]!,
       source,
       variant,
-      config,
-      write: (ops) => writeClipText(ops, spec),
       replace: opts.force === true,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.externalAboveBytes !== undefined ? { externalAboveBytes: opts.externalAboveBytes } : {}),

@@ -1,6 +1,7 @@
 /**
- * Stable Diffusion text-to-image and img2img over a diffusers ONNX folder: CLIP tokenization,
- * text encoding, classifier-free guidance (uncond_prompt as the negative prompt, only when
+ * Stable Diffusion (1.x, 2.x, XL, XL-Turbo) text-to-image and img2img over a diffusers ONNX
+ * folder: CLIP tokenization, text encoding (conditioning.ts; two encoders, pooled embeds and time
+ * ids for SDXL), classifier-free guidance (uncond_prompt as the negative prompt, only when
  * guidance_scale > 1 as in the reference), the scheduler loop, VAE decode with scaling_factor.
  * Images of one job are generated one after another from one noise stream (noise.ts), so the
  * same params and seed give the same pixels on the same backend.
@@ -9,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClipTokenizer } from "./clip-tokenizer.ts";
 import { DiffusionComponents, type Tensor4 } from "./components.ts";
+import { textConditioning, type SdxlText } from "./conditioning.ts";
 import { GaussianNoise } from "./noise.ts";
 import { parseSchedulerConfig, type SchedulerConfig } from "./scheduler-config.ts";
 import { createScheduler, img2imgStartStep } from "./schedulers.ts";
@@ -79,14 +81,17 @@ export class DiffusionPipeline {
     readonly scheduler: SchedulerConfig,
     readonly scalingFactor: number,
     readonly latentChannels: number,
-    /** Default pixel size: unet sample_size × 8 (512 for SD 1.5, 768 for SD 2.1). */
+    /** Default pixel size: unet sample_size × 8 (512 for SD 1.5, 768 for SD 2.1, 1024 for SDXL). */
     readonly defaultSize: number,
+    /** SDXL: the second tokenizer and the empty-negative rule; undefined for SD 1.x/2.x. */
+    private readonly sdxl: SdxlText | undefined,
   ) {}
 
+  get isSdxl(): boolean {
+    return this.sdxl !== undefined;
+  }
+
   static async load(dir: string, opts: { device?: string } = {}): Promise<DiffusionPipeline> {
-    if (existsSync(join(dir, "text_encoder_2"))) {
-      throw new Error(`${dir}: SDXL pipelines (text_encoder_2, pooled embeddings, time ids) are not supported yet`);
-    }
     const schedFile = join(dir, "scheduler", "scheduler_config.json");
     if (!existsSync(schedFile)) throw new Error(`${schedFile}: missing`);
     const scheduler = parseSchedulerConfig(JSON.parse(readFileSync(schedFile, "utf8")), schedFile);
@@ -96,17 +101,23 @@ export class DiffusionPipeline {
     const channels = typeof unet.in_channels === "number" ? unet.in_channels : 4;
     const size = typeof unet.sample_size === "number" ? unet.sample_size * 8 : 512;
     const tokenizer = ClipTokenizer.fromFolder(join(dir, "tokenizer"));
+    let sdxl: SdxlText | undefined;
+    if (existsSync(join(dir, "text_encoder_2"))) {
+      if (!existsSync(join(dir, "tokenizer_2"))) throw new Error(`${join(dir, "tokenizer_2")}: missing (an SDXL folder has text_encoder_2/ and tokenizer_2/)`);
+      const force = readJson(join(dir, "model_index.json")).force_zeros_for_empty_prompt;
+      // StableDiffusionXLPipeline's constructor default is true.
+      sdxl = { tokenizer2: ClipTokenizer.fromFolder(join(dir, "tokenizer_2")), forceZerosForEmptyPrompt: force !== false };
+    }
     const parts = await DiffusionComponents.load(dir, opts.device);
-    return new DiffusionPipeline(dir, parts, tokenizer, scheduler, scaling, channels, size);
+    return new DiffusionPipeline(dir, parts, tokenizer, scheduler, scaling, channels, size, sdxl);
   }
 
   async generate(req: ImageRequest, onStep?: StepListener): Promise<ImageResult> {
     if (req.width % 8 || req.height % 8 || req.width < 8 || req.height < 8) throw new RangeError(`width and height must be positive multiples of 8, got ${req.width}x${req.height}`);
     if (!Number.isInteger(req.numSamples) || req.numSamples < 1) throw new RangeError(`num_samples must be at least 1, got ${req.numSamples}`);
     const guided = req.guidanceScale > 1;
-    const cond = this.tokenizer.encode(req.prompt);
-    const uncond = this.tokenizer.encode(req.uncondPrompt);
-    const hidden = await this.parts.encodeText(guided ? [uncond.ids, cond.ids] : [cond.ids]);
+    const text = await textConditioning(this.parts, this.tokenizer, this.sdxl, req, guided);
+    const cond = text.unet;
     const lh = req.height / 8, lw = req.width / 8;
     const n = this.latentChannels * lh * lw;
     const strength = req.strength ?? 1;
@@ -135,11 +146,11 @@ export class DiffusionPipeline {
           const both = new Float32Array(2 * n);
           both.set(inp, 0);
           both.set(inp, n);
-          const out = await this.parts.unet({ data: both, dims: [2, this.latentChannels, lh, lw] }, t, hidden);
+          const out = await this.parts.unet({ data: both, dims: [2, this.latentChannels, lh, lw] }, t, cond);
           eps = new Float32Array(n);
           for (let e = 0; e < n; e++) eps[e] = out[e]! + req.guidanceScale * (out[n + e]! - out[e]!);
         } else {
-          eps = await this.parts.unet({ data: inp, dims: [1, this.latentChannels, lh, lw] }, t, hidden);
+          eps = await this.parts.unet({ data: inp, dims: [1, this.latentChannels, lh, lw] }, t, cond);
         }
         x = sched.step(eps, i, x, noise);
         onStep?.(++done, total);
@@ -147,7 +158,7 @@ export class DiffusionPipeline {
       const decoded = await this.parts.decode({ data: Float32Array.from(x, (v) => v / this.scalingFactor), dims: [1, this.latentChannels, lh, lw] });
       images.push(tensorToPixels(decoded));
     }
-    return { images, truncated: { prompt: cond.truncated, uncond: uncond.truncated } };
+    return { images, truncated: text.truncated };
   }
 
   async dispose(): Promise<void> {
