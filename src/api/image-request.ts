@@ -69,8 +69,8 @@ export function toOperatorImageRequest(ask: ImageAsk, names: ImageNames, info: I
   const negative = text(ask.negativePrompt, names.negativePrompt, false);
   const width = size(ask.width, names.width, info.maxSize);
   const height = size(ask.height, names.height, info.maxSize);
-  const steps = int(ask.steps, names.steps, 1, Math.min(info.maxSteps, IMAGE_LIMITS.maxSteps));
-  const samples = int(ask.samples, names.samples, 1, Math.min(info.maxSamples, IMAGE_LIMITS.maxSamples)) ?? 1;
+  const steps = int(ask.steps, names.steps, 1, info.maxSteps);
+  const samples = int(ask.samples, names.samples, 1, info.maxSamples) ?? 1;
   let guidance: number | undefined;
   if (given(ask.guidance)) {
     const g = ask.guidance;

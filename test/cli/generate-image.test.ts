@@ -5,7 +5,7 @@
  * and every bad flag is one line on stderr with exit 2.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { blake2b } from "@noble/hashes/blake2.js";
@@ -75,6 +75,21 @@ describe("atoma-node generate-image", () => {
       await engine.dispose();
     }
     expect(j.seconds_per_step).toBeGreaterThan(0);
+  }, TIMEOUT);
+
+  test("a model from --config keeps its limits (max_image_size, max_steps)", async () => {
+    const cfg = join(dir, "node.toml");
+    writeFileSync(cfg, `[inference]\ncache_dir = "${dir}/cache"\njrpc_port = 3000\n[[inference.models]]\nmodel_id = "sd"\npath = "${model}"\ndtype = "f32"\nmax_image_size = 16\nmax_steps = 3\n[node]\ndata_dir = "${dir}/state"\n`);
+    const out = join(dir, "cfg.png");
+    const [big, many, ok] = await Promise.all([
+      cli("--config", cfg, "--model", "sd", "--prompt", "a cat", "--width", "24", "--out", out),
+      cli("--config", cfg, "--model", "sd", "--prompt", "a cat", "--steps", "4", "--out", out),
+      cli("--config", cfg, "--model", "sd", "--prompt", "a cat", "--steps", "3", "--out", out),
+    ]);
+    expect(big.err).toBe("error: --width: expected an integer in 8..16 (this model's limit is 16), got 24\n");
+    expect(many.err).toBe("error: --steps: expected an integer in 1..3, got 4\n");
+    expect([big.code, many.code, ok.code]).toEqual([2, 2, 0]);
+    expect(ok.out).toBe(`${out}\n`);
   }, TIMEOUT);
 
   test("bad flags and values: one line on stderr, exit 2, nothing written", async () => {

@@ -76,7 +76,8 @@ export default defineCommand({
     try {
       const resolved = await resolveModel(args.model, args as unknown as Record<string, string | boolean | string[] | undefined>, undefined);
       const device = args.device !== undefined ? parseDevice(args.device) : (resolved.device ?? "cpu");
-      const engine = await loadImageEngine({ id: args.model, dir: resolved.dir, device });
+      // A model from --config keeps its limits (max_image_size, max_steps, max_samples).
+      const engine = await loadImageEngine({ id: args.model, dir: resolved.dir, device, ...resolved.image });
       let request;
       try {
         request = toOperatorImageRequest(ask, NAMES, engine.info);

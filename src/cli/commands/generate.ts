@@ -9,6 +9,7 @@ import { parseU64, U64_MAX } from "../../protocol/u64.ts";
 import { existsSync, statSync } from "node:fs";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import type { DType, Device, SamplingParams } from "../../engine/types.ts";
+import type { ModelEntry } from "../../config/types.ts";
 import { DEFAULT_SAMPLING_PARAMS as D } from "../../engine/sampler.ts";
 
 
@@ -42,7 +43,7 @@ export async function resolveModel(
   model: string,
   args: Record<string, string | boolean | string[] | undefined>,
   dtype: DType | undefined,
-): Promise<{ dir: string; device?: Device; dtype?: DType }> {
+): Promise<{ dir: string; device?: Device; dtype?: DType; image?: ModelEntry["image"] }> {
   if (existsSync(model) && statSync(model).isDirectory()) return { dir: model };
   const { parseRepoRef, defaultHubCache } = await import("../../models/hub-cache.ts");
   const { hubRefFor, ensureModelDir, ModelUnavailableError } = await import("../../models/resolve.ts");
@@ -61,7 +62,7 @@ export async function resolveModel(
       if (entry?.remote) fail(`--model ${model}: served by a remote ${entry.remote.kind} engine; generate runs local models (send the prompt to the node's API instead)`);
       if (entry) {
         const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: dtype ?? entry.dtype }, hub);
-        return { dir, device: entry.device, dtype: entry.dtype };
+        return { dir, device: entry.device, dtype: entry.dtype, ...(entry.image ? { image: entry.image } : {}) };
       }
       if (!target) {
         const ids = cfg.inference.models.map((m) => m.modelId).join(", ") || "none";
