@@ -51,31 +51,39 @@ export function validateSamplingParams(p: SamplingParams): void {
 
 export class Sampler {
   private readonly rng: Xoshiro256StarStar;
+  /** Per-vocabulary scratch, reused across steps (reallocated only when the vocabulary changes). */
   private x: Float64Array = new Float64Array(0);
+  private marks: Uint8Array = new Uint8Array(0);
+  private candIds: Int32Array = new Int32Array(0);
+  private candP: Float64Array = new Float64Array(0);
 
   constructor(private readonly params: SamplingParams) {
     validateSamplingParams(params);
     this.rng = new Xoshiro256StarStar(params.seed);
   }
 
-  /** Picks the next token from one logits row; `history` is every token so far (see step 2). */
+  /**
+   * Picks the next token from one logits row; `history` is every token so far (see step 2).
+   * The steps of the header in fewer passes over the vocabulary: steps 1, 2 and step 4's division
+   * are one pass, greedy without a penalty reads the row directly, and with top-k/top-p only ids
+   * that can be kept get their probability divided out (keptIds). Every value that decides a pick
+   * comes from the same f64 operations in the same order as the step-by-step form
+   * (test/engine/sampler.test.ts checks pick for pick against an independent transcription).
+   */
   next(logits: LogitsRow, history: readonly number[]): number {
     const n = logits.length;
-    if (this.x.length !== n) this.x = new Float64Array(n);
-    const x = this.x;
-    for (let i = 0; i < n; i++) {
-      const v = logits[i]!;
-      x[i] = v === v ? v : -Infinity;
+    if (this.x.length !== n) {
+      this.x = new Float64Array(n);
+      this.marks = new Uint8Array(n);
     }
-    this.applyRepeatPenalty(x, history);
     const { temperature, topK, topP } = this.params;
+    const window = this.penaltyWindow(history, n);
+    // NaN never compares greater, so the row's own argmax equals that of step 1's −∞ form.
+    if (temperature <= 0 && window === 0) return argmax(logits);
+    const x = this.x;
+    // Greedy with a penalty shares the pass: dividing by 1 is exact.
+    const m = this.scale(logits, temperature <= 0 ? 1 : temperature, history, window);
     if (temperature <= 0) return argmax(x);
-
-    let m = -Infinity;
-    for (let i = 0; i < n; i++) {
-      x[i] = x[i]! / temperature;
-      if (x[i]! > m) m = x[i]!;
-    }
     // Every logit −∞ (or overflowed): no distribution exists; fall back to greedy deterministically.
     if (m === -Infinity || m === Infinity) return argmax(x);
     let s = 0;
@@ -84,44 +92,169 @@ export class Sampler {
       x[i] = e;
       s += e;
     }
-    for (let i = 0; i < n; i++) x[i] = x[i]! / s;
-
     const useK = topK > 0 && topK < n;
     const useP = topP > 0 && topP < 1;
-    return this.draw(x, useK || useP ? keptIds(x, useK ? topK : n, useP ? topP : Infinity) : null);
+    if (!useK && !useP) {
+      for (let i = 0; i < n; i++) x[i] = x[i]! / s;
+      return this.draw(x, null, n);
+    }
+    const kept = this.keptIds(x, s, useK ? topK : n, useP ? topP : Infinity);
+    return this.draw(this.candP, this.candIds, kept);
   }
 
-  private applyRepeatPenalty(x: Float64Array, history: readonly number[]): void {
+  /** Step 2's window: marks each distinct in-range id of the last repeatLastN tokens; their count. */
+  private penaltyWindow(history: readonly number[], n: number): number {
     const { repeatPenalty, repeatLastN } = this.params;
-    if (repeatPenalty === 1 || repeatLastN === 0 || history.length === 0) return;
-    const seen = new Set<number>();
+    if (repeatPenalty === 1 || repeatLastN === 0 || history.length === 0) return 0;
+    let count = 0;
     for (let i = Math.max(0, history.length - repeatLastN); i < history.length; i++) {
       const id = history[i]!;
-      if (seen.has(id) || id < 0 || id >= x.length) continue;
-      seen.add(id);
-      const v = x[id]!;
-      x[id] = v >= 0 ? v / repeatPenalty : v * repeatPenalty;
+      if (id < 0 || id >= n || this.marks[id]) continue;
+      this.marks[id] = 1;
+      count++;
     }
+    return count;
   }
 
-  /** Step 7; `kept` = ascending ids, or null for the whole vocabulary. */
-  private draw(p: Float64Array, kept: Int32Array | null): number {
-    const count = kept ? kept.length : p.length;
+  /** Steps 1, 2 and x / temperature into this.x; returns the maximum. Clears the penalty marks. */
+  private scale(logits: LogitsRow, temperature: number, history: readonly number[], window: number): number {
+    const x = this.x;
+    const n = logits.length;
+    let m = -Infinity;
+    if (window === 0) {
+      for (let i = 0; i < n; i++) {
+        let v = logits[i]!;
+        if (v !== v) v = -Infinity;
+        v = v / temperature;
+        x[i] = v;
+        if (v > m) m = v;
+      }
+      return m;
+    }
+    const marks = this.marks;
+    const rp = this.params.repeatPenalty;
+    for (let i = 0; i < n; i++) {
+      let v = logits[i]!;
+      if (v !== v) v = -Infinity;
+      if (marks[i]) v = v >= 0 ? v / rp : v * rp;
+      v = v / temperature;
+      x[i] = v;
+      if (v > m) m = v;
+    }
+    for (let i = Math.max(0, history.length - this.params.repeatLastN); i < history.length; i++) {
+      const id = history[i]!;
+      if (id >= 0 && id < n) marks[id] = 0;
+    }
+    return m;
+  }
+
+  /** Step 7 over `count` probabilities `p` of ids `ids` (ascending), or of ids 0 … count−1. */
+  private draw(p: Float64Array, ids: Int32Array | null, count: number): number {
     let total = 0;
-    for (let r = 0; r < count; r++) total += p[kept ? kept[r]! : r]!;
+    for (let r = 0; r < count; r++) total += p[r]!;
     const u = this.rng.nextDouble();
     let c = 0;
     let last = 0;
     for (let r = 0; r < count; r++) {
-      const id = kept ? kept[r]! : r;
-      const q = p[id]! / total;
+      const q = p[r]! / total;
       if (q === 0) continue;
+      const id = ids ? ids[r]! : r;
       last = id;
       c += q;
       if (c > u) return id;
     }
     return last;
   }
+
+  /**
+   * Steps 5–6 on e = exp(x − max) and S = Σ e: leaves the kept ids (ascending) and their
+   * probabilities e / S in candIds / candP and returns how many. Rank order only matters through
+   * probability VALUES (ties are equal values), so the cut-off value and the count to keep follow
+   * from the largest values: ids with p > cut are kept plus the lowest ids with p == cut. To avoid
+   * sorting the vocabulary, values are first gathered above a threshold that is lowered until they
+   * hold ≥ k entries or ≥ `mass` probability; every value outside is smaller than every value
+   * inside, so the prefix is that of a full sort. Gathering tests e against a bound a hair below
+   * threshold · S (e below it cannot divide to ≥ threshold) and divides only the survivors.
+   */
+  private keptIds(e: Float64Array, s: number, k: number, mass: number): number {
+    const n = e.length;
+    if (this.candIds.length !== n) {
+      this.candIds = new Int32Array(n);
+      this.candP = new Float64Array(n);
+    }
+    const ids = this.candIds;
+    const ps = this.candP;
+    // The row maximum has e = exp(0) = 1 and division is monotone, so the largest p is 1 / S.
+    let threshold = 1 / s / 1024;
+    let count = 0;
+    for (;;) {
+      const bound = threshold * s * (1 - 1e-12);
+      let sum = 0;
+      count = 0;
+      for (let i = 0; i < n; i++) {
+        const ei = e[i]!;
+        if (ei < bound) continue;
+        const p = ei / s;
+        if (p >= threshold) {
+          ids[count] = i;
+          ps[count++] = p;
+          sum += p;
+        }
+      }
+      // The margin absorbs summation-order rounding, so the rank-order prefix sum also reaches `mass`.
+      if (count >= k || sum >= mass + 1e-9 || threshold === 0) break;
+      threshold = threshold < 1e-300 ? 0 : threshold / 1024;
+    }
+    const top = largest(ps, count, Math.min(k, count));
+    let keep = top.length;
+    if (mass !== Infinity) {
+      let c = 0;
+      for (let r = 0; r < keep; r++) {
+        c += top[r]!;
+        if (c >= mass) {
+          keep = r + 1;
+          break;
+        }
+      }
+    }
+    const cut = top[keep - 1]!;
+    let above = 0;
+    for (let r = 0; r < keep; r++) if (top[r]! > cut) above++;
+    let ties = keep - above;
+    let j = 0;
+    for (let c = 0; c < count && j < keep; c++) {
+      const v = ps[c]!;
+      if (v > cut || (v === cut && ties > 0)) {
+        if (v === cut) ties--;
+        ids[j] = ids[c]!;
+        ps[j++] = v;
+      }
+    }
+    return j;
+  }
+}
+
+/** The `k` largest of p[0 … count−1], descending (a bounded insertion when k is small). */
+function largest(p: Float64Array, count: number, k: number): Float64Array {
+  if (k > 64 || k * 8 > count) {
+    const sorted = p.slice(0, count).sort();
+    const out = new Float64Array(k);
+    for (let r = 0; r < k; r++) out[r] = sorted[count - 1 - r]!;
+    return out;
+  }
+  const top = new Float64Array(k);
+  let len = 0;
+  for (let i = 0; i < count; i++) {
+    const v = p[i]!;
+    if (len === k && v <= top[k - 1]!) continue;
+    let j = len < k ? len++ : k - 1;
+    while (j > 0 && top[j - 1]! < v) {
+      top[j] = top[j - 1]!;
+      j--;
+    }
+    top[j] = v;
+  }
+  return top;
 }
 
 /** Greedy: index of the maximum, lowest id on ties. */
@@ -136,68 +269,4 @@ export function argmax(x: ArrayLike<number>): number {
     }
   }
   return best;
-}
-
-/**
- * Steps 5–6 as ascending ids. Rank order only matters through probability VALUES (ties are equal
- * values), so the values are sorted natively instead of sorting ids with a comparator: the
- * cut-off value c and the count to keep follow from the sorted values (cumulative sums in rank
- * order are sums over that sorted sequence), then ids with p > c are kept plus the lowest ids
- * with p == c. To avoid sorting the whole vocabulary, values are first gathered above a threshold
- * that is lowered until they hold ≥ k entries or ≥ `mass` probability; every value outside is
- * smaller than every value inside, so the prefix is the same as that of a full sort.
- */
-function keptIds(p: Float64Array, k: number, mass: number): Int32Array {
-  const n = p.length;
-  let pmax = 0;
-  for (let i = 0; i < n; i++) if (p[i]! > pmax) pmax = p[i]!;
-  let threshold = pmax / 1024;
-  let vals = new Float64Array(0);
-  for (;;) {
-    let count = 0;
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const v = p[i]!;
-      if (v >= threshold) {
-        count++;
-        sum += v;
-      }
-    }
-    // The margin absorbs summation-order rounding, so the rank-order prefix sum also reaches `mass`.
-    if (count >= k || sum >= mass + 1e-9 || threshold === 0) {
-      vals = new Float64Array(count);
-      let j = 0;
-      for (let i = 0; i < n; i++) if (p[i]! >= threshold) vals[j++] = p[i]!;
-      break;
-    }
-    threshold = threshold < 1e-300 ? 0 : threshold / 1024;
-  }
-  vals.sort(); // ascending; rank r is vals[len − 1 − r]
-  const len = vals.length;
-  let keep = Math.min(k, len);
-  if (mass !== Infinity) {
-    let c = 0;
-    for (let r = 0; r < keep; r++) {
-      c += vals[len - 1 - r]!;
-      if (c >= mass) {
-        keep = r + 1;
-        break;
-      }
-    }
-  }
-  const cut = vals[len - keep]!;
-  let above = 0;
-  for (let r = 0; r < keep; r++) if (vals[len - 1 - r]! > cut) above++;
-  let ties = keep - above;
-  const out = new Int32Array(keep);
-  let j = 0;
-  for (let i = 0; i < n && j < keep; i++) {
-    const v = p[i]!;
-    if (v > cut) out[j++] = i;
-    else if (v === cut && ties > 0) {
-      out[j++] = i;
-      ties--;
-    }
-  }
-  return out;
 }

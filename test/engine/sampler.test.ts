@@ -197,6 +197,15 @@ function referencePicks(logits: number[], p: SamplingParams, history: number[], 
   return picks;
 }
 
+/** Steps 1–3: the lowest id of the maximum after NaN → −∞ and the repeat penalty. */
+function referenceGreedy(logits: number[], p: SamplingParams, history: number[]): number {
+  const x = logits.map((v) => (Number.isNaN(v) ? -Infinity : v));
+  if (p.repeatPenalty !== 1 && p.repeatLastN > 0) {
+    for (const id of new Set(history.slice(-p.repeatLastN))) x[id] = x[id]! >= 0 ? x[id]! / p.repeatPenalty : x[id]! * p.repeatPenalty;
+  }
+  return x.indexOf(Math.max(...x));
+}
+
 function samplerPicks(logits: number[], p: SamplingParams, history: number[], steps: number): number[] {
   const s = new Sampler(p);
   return Array.from({ length: steps }, () => s.next(logits, history));
@@ -272,6 +281,31 @@ describe("exact vectors (seed 0: u = 0.6013, 0.7478, 0.1030, 0.4166, 0.7330, 0.9
       const got = samplerPicks(logits, params, history, 5);
       if (JSON.stringify(got) !== JSON.stringify(want)) {
         throw new Error(`case ${c} (SAMPLER_VECTOR_SEED=${seed}): ${JSON.stringify({ logits, params: { ...params, seed: String(params.seed) }, history })} → ${got} ≠ reference ${want}`);
+      }
+    }
+  });
+  test("large vocabularies agree with the independent transcription (threshold gathering, bounded top-k, ties, NaN)", () => {
+    const r = referenceDoubles(BigInt(process.env.SAMPLER_VECTOR_SEED ?? "20261202"));
+    const int = (n: number) => Math.floor(r() * n);
+    for (let c = 0; c < 24; c++) {
+      const vocab = c % 2 ? 32_000 : 3_000;
+      const shape = c % 4;
+      // Coarse grids tie often at the cut; a flat row makes every id a candidate; NaN counts as −∞.
+      const logits = Array.from({ length: vocab }, () =>
+        shape === 0 ? (int(41) - 20) / 2 : shape === 1 ? 0.25 : shape === 2 ? (r() + r() + r() - 1.5) * 6 : int(50) === 0 ? NaN : r() * 12);
+      const params = P({
+        seed: BigInt(int(1 << 30)),
+        temperature: [0, 0.5, 0.8, 1.3][int(4)]!, // 0: greedy, checked against step 3 below
+        topK: [0, 1, 7, 40, 300][int(5)]!,
+        topP: [1, 0.5, 0.95, 0.999][int(4)]!,
+        repeatPenalty: [1, 1.1, 2][int(3)]!,
+        repeatLastN: 64,
+      });
+      const history = Array.from({ length: int(40) }, () => int(vocab));
+      const want = params.temperature > 0 ? referencePicks(logits, params, history, 3) : Array(3).fill(referenceGreedy(logits, params, history));
+      const got = samplerPicks(logits, params, history, 3);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        throw new Error(`large case ${c}: params ${JSON.stringify({ ...params, seed: String(params.seed) })} → ${got} ≠ reference ${want}`);
       }
     }
   });
