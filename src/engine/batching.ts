@@ -16,6 +16,7 @@ import { oneLineError } from "../log/one-line.ts";
 import type { DecodeRow } from "./decode-row.ts";
 import { assemble, feedable, pastNames, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
 import { logitsRow } from "./generation.ts";
+import { StepFeeds } from "./step-feeds.ts";
 import { engineLog } from "./log.ts";
 import { EngineError } from "./types.ts";
 
@@ -23,6 +24,7 @@ import { EngineError } from "./types.ts";
 export const PAD_QUANTUM = 8;
 export const MIN_ROWS_QUANTISED = 2;
 export const DEFAULT_MAX_BATCH = 8;
+const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
 /** The ONNX session as far as the loop needs it. */
 export interface DecoderSession {
@@ -31,6 +33,8 @@ export interface DecoderSession {
   /** onnxruntime-node ≥ 1.22: declared input types and shapes. */
   readonly inputMetadata?: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[];
   run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  /** The same call on the calling thread (native-session.ts); the loop then yields on its own. */
+  runSync?(feeds: Record<string, OrtTensor>): Record<string, OrtTensor>;
 }
 
 export interface BatchOptions {
@@ -50,7 +54,7 @@ interface Batch {
 /** Whether a graph has the inputs the batched loop drives (the converters' decoder contract). */
 export function batchable(session: DecoderSession): boolean {
   const ins = new Set(session.inputNames);
-  if (!["input_ids", "attention_mask", "position_ids", "past_key_values.0.key"].every((n) => ins.has(n))) return false;
+  if (!["input_ids", "attention_mask", "position_ids", "past_key_values.0.key"].every((n) => ins.has(n)) || !session.outputNames.includes("logits")) return false;
   const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
   const meta = session.inputMetadata?.find((m) => m.name === "past_key_values.0.key");
   if (!meta || !["float32", "float16"].includes(meta.type ?? "") || typeof meta.shape?.[1] !== "number" || typeof meta.shape?.[3] !== "number") return false;
@@ -65,6 +69,10 @@ export class BatchDecoder {
   private running: Promise<void> | null = null;
   private readonly shape: KvShape;
   private readonly layers: number;
+  /** past_key_values.* input names and the present.* outputs fed back into them, in graph order. */
+  private readonly pastIn: string[];
+  private readonly presentOut: string[];
+  private readonly feeds: StepFeeds;
 
   constructor(
     private readonly session: DecoderSession,
@@ -76,6 +84,9 @@ export class BatchDecoder {
     const [, kvHeads, , headDim] = meta?.shape ?? [];
     if (typeof kvHeads !== "number" || typeof headDim !== "number") throw new EngineError("the graph does not declare its KV-cache shape (past_key_values.0.key)");
     this.shape = { layers: this.layers, kvHeads, headDim, type: meta!.type === "float16" ? "float16" : "float32" };
+    this.pastIn = pastNames(this.layers);
+    this.presentOut = this.pastIn.map((n) => n.replace("past_key_values", "present"));
+    this.feeds = new StepFeeds(Tensor);
   }
 
   /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy). */
@@ -97,16 +108,23 @@ export class BatchDecoder {
   }
 
   private async loop(): Promise<void> {
+    // Start on a later turn, so every job submitted in the same turn is prefilled before the first step.
+    await yieldTurn();
     while (this.pending.length || this.batches.length || this.parked.length) {
       // Every waiting prompt is prefilled before the next step, so jobs arriving together start
       // at the same cache length and share one batch.
       while (this.pending.length) await this.prefill(this.pending.shift()!);
       this.placeParked();
       for (const b of [...this.batches]) await this.step(b);
-      // No extra yield here: onnxruntime-node's run() already resolves from a setImmediate, so
-      // consumers and new requests get the event loop at every step.
-      if (!this.batches.length && this.parked.length) await new Promise((r) => setImmediate(r));
+      // Consumers read each step's tokens, and new requests and aborts arrive, in an event-loop
+      // turn between steps: an async run() resolves from a setImmediate anyway; after a
+      // synchronous one (runSync) the loop takes that turn here.
+      if (this.session.runSync || (!this.batches.length && this.parked.length)) await yieldTurn();
     }
+  }
+
+  private run(feeds: Record<string, OrtTensor>): Record<string, OrtTensor> | Promise<Record<string, OrtTensor>> {
+    return this.session.runSync ? this.session.runSync(feeds) : this.session.run(feeds);
   }
 
   private i64(values: number[], dims: number[]): OrtTensor {
@@ -121,15 +139,15 @@ export class BatchDecoder {
       attention_mask: this.i64(new Array(n).fill(1), [1, n]),
       position_ids: this.i64(Array.from({ length: n }, (_, i) => i), [1, n]),
     };
-    for (const name of pastNames(this.layers)) feeds[name] = this.empty();
+    for (const name of this.pastIn) feeds[name] = this.empty();
     let out: Record<string, OrtTensor>;
     try {
-      out = await this.session.run(feeds);
+      out = await this.run(feeds);
     } catch (e) {
       row.fail(new EngineError(`inference failed at token 0: ${oneLineError(e)}`));
       return;
     }
-    const present = pastNames(this.layers).map((p) => feedable(out[p.replace("past_key_values", "present")]!));
+    const present = this.presentOut.map((p) => feedable(out[p]!));
     if (row.shouldStop() || !row.accept(logitsRow(out.logits!, 0, n - 1))) return;
     this.join(row, present, n);
   }
@@ -185,28 +203,12 @@ export class BatchDecoder {
     const live = b.rows.filter((r) => !r.shouldStop());
     if (live.length !== b.rows.length) this.regroup(b, live);
     if (b.rows.length === 0) return;
-    const B = b.rows.length + b.idle;
     const T = b.slots + 1;
-    const ids: number[] = [], pos: number[] = [], mask: number[] = [];
-    for (const r of b.rows) {
-      ids.push(r.last);
-      pos.push(r.cached);
-      for (let j = 0; j < T; j++) mask.push(j < r.pad ? 0 : 1);
-    }
-    for (let i = 0; i < b.idle; i++) {
-      ids.push(0);
-      pos.push(0);
-      for (let j = 0; j < T; j++) mask.push(j === T - 1 ? 1 : 0);
-    }
-    const feeds: Record<string, OrtTensor> = {
-      input_ids: this.i64(ids, [B, 1]),
-      attention_mask: this.i64(mask, [B, T]),
-      position_ids: this.i64(pos, [B, 1]),
-    };
-    pastNames(this.layers).forEach((n, i) => (feeds[n] = b.kv[i]!));
+    const feeds: Record<string, OrtTensor> = this.feeds.build(b.rows, b.idle, b.slots);
+    for (let i = 0; i < this.pastIn.length; i++) feeds[this.pastIn[i]!] = b.kv[i]!;
     let out: Record<string, OrtTensor>;
     try {
-      out = await this.session.run(feeds);
+      out = await this.run(feeds);
     } catch (e) {
       engineLog.error(`batched decode step failed: ${oneLineError(e)}`);
       for (const r of b.rows) r.fail(new EngineError(`inference failed at token ${r.generated}: ${oneLineError(e)}`));
@@ -216,7 +218,7 @@ export class BatchDecoder {
     this.stats.steps++;
     this.stats.rows += b.rows.length;
     this.stats.maxRows = Math.max(this.stats.maxRows, b.rows.length);
-    b.kv = pastNames(this.layers).map((p) => feedable(out[p.replace("past_key_values", "present")]!));
+    b.kv = this.presentOut.map((p) => feedable(out[p]!));
     b.slots = T;
     // A row aborted while the step ran ends without the step's token (as if checked before it).
     const keep = b.rows.filter((r, i) => !r.shouldStop() && r.accept(logitsRow(out.logits!, i, 0)));

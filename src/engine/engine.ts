@@ -76,7 +76,8 @@ class OnnxTextEngine implements TextEngine {
     this.disposed = true;
     await this.queue;
     await this.batcher?.idle();
-    await this.m.model.dispose?.();
+    this.m.session?.release();
+    await this.m.model?.dispose?.();
   }
 }
 
@@ -116,7 +117,7 @@ const QUANTISED = new Set(["q8", "q4", "q4f16"]);
 async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined): Promise<BatchDecoder | null> {
   if (maxBatch !== undefined && (!Number.isInteger(maxBatch) || maxBatch < 1)) throw new EngineError(`max_batch must be an integer ≥ 1, got ${maxBatch}`);
   // onnxruntime-web (wasm) tensors are another class; graphs from elsewhere may want other inputs.
-  const session = m.model.sessions?.model as DecoderSession | undefined;
+  const session = (m.session ?? m.model?.sessions?.model) as DecoderSession | undefined;
   if (device === "wasm" || !session || !batchable(session)) {
     engineLog.debug(`model ${m.modelType}: decoding one generation at a time (${device === "wasm" ? "wasm backend" : "graph inputs are not the converter's decoder contract"})`);
     return null;

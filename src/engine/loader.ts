@@ -10,6 +10,8 @@ import { chooseVariant } from "./dtype.ts";
 import { oneLineError } from "../log/one-line.ts";
 import { requireDevice, transformersFor } from "./backends.ts";
 import { engineLog } from "./log.ts";
+import { batchable } from "./batching.ts";
+import { openNativeSession, type NativeSession } from "./native-session.ts";
 import { EngineError, type Device, type LoadOptions } from "./types.ts";
 
 /** What a decode loop needs from any model, whatever runs its graph (decode-row.ts, generation.ts). */
@@ -38,9 +40,11 @@ export const RECURRENT_TYPES: ReadonlySet<string> = new Set(["mamba"]);
 
 /** What the decode loop needs from a loaded model; transformers.js objects stay behind this. */
 export interface LoadedModel extends ModelBasics {
-  /** `model(inputs)` → outputs with `logits` and `present.*` tensors. */
+  /** transformers.js model (`model(inputs)` → `logits`, `present.*`); null when `session` is set. */
   // biome-ignore lint: transformers.js model classes are untyped JS
   model: any;
+  /** Our own session on a converter-layout decoder graph (cpu), driven by the batched loop. */
+  session: NativeSession | null;
   /** Tensor constructor of the bound runtime (int64 inputs). */
   Tensor: new (type: "int64", data: BigInt64Array, dims: number[]) => unknown;
   DynamicCache: new () => { update(entries: Record<string, unknown>): void; dispose(): Promise<void> };
@@ -133,31 +137,38 @@ export async function loadOpenedModelDir(opts: LoadOptions, opened: OpenedModelD
   const { device } = opts;
   const { dir, config } = opened;
   const variant = { tjs: opened.loadedDtype, file: opened.file };
+  const threads = opts.threads ?? defaultThreads(device, variant.file);
+  // The converters' decoder graphs run through the batched loop on a session of our own (no
+  // transformers.js model object, no per-step wrapping: native-session.ts); anything else, and the
+  // GPU devices, through transformers.js as before.
+  const session = device === "cpu" ? await nativeDecoder(variant.file, threads) : null;
   const tjs = await transformersFor(device, opts.threads);
-  let model: any;
-  try {
-    const alias = CLASS_ALIASES[opened.modelType];
-    model = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
-      local_files_only: true,
-      // transformers.js reads the model class (and KV-cache shapes) from this config.
-      ...(alias ? { config: { ...config, model_type: alias } } : {}),
-      dtype: variant.tjs,
-      ...deviceOptions(device, opts.threads ?? defaultThreads(device, variant.file), dir),
-    } as never);
-  } catch (e) {
-    throw new EngineError(`cannot load ${variant.file} on ${device}: ${oneLineError(e)}`);
-  }
-  const session = model.sessions?.model;
-  const inputs: string[] = session?.inputNames ?? [];
-  const outputs: string[] = session?.outputNames ?? [];
-  if (!inputs.includes("input_ids") || !outputs.includes("logits")) {
-    await model.dispose?.();
-    throw new EngineError(`${variant.file} is not a decoder-only language model graph (needs input_ids → logits; has ${inputs.join(", ")} → ${outputs.join(", ")})`);
+  let model: any = null;
+  if (!session) {
+    try {
+      const alias = CLASS_ALIASES[opened.modelType];
+      model = await tjs.AutoModelForCausalLM.from_pretrained(dir, {
+        local_files_only: true,
+        // transformers.js reads the model class (and KV-cache shapes) from this config.
+        ...(alias ? { config: { ...config, model_type: alias } } : {}),
+        dtype: variant.tjs,
+        ...deviceOptions(device, threads, dir),
+      } as never);
+    } catch (e) {
+      throw new EngineError(`cannot load ${variant.file} on ${device}: ${oneLineError(e)}`);
+    }
+    const inputs: string[] = model.sessions?.model?.inputNames ?? [];
+    const outputs: string[] = model.sessions?.model?.outputNames ?? [];
+    if (!inputs.includes("input_ids") || !outputs.includes("logits")) {
+      await model.dispose?.();
+      throw new EngineError(`${variant.file} is not a decoder-only language model graph (needs input_ids → logits; has ${inputs.join(", ")} → ${outputs.join(", ")})`);
+    }
   }
 
   return {
     ...opened,
     model,
+    session,
     Tensor: tjs.Tensor as never,
     DynamicCache: tjs.DynamicCache as never,
   };
@@ -181,12 +192,37 @@ export function defaultThreads(device: Device, file: string): number | undefined
   return bytes < SMALL_MODEL_BYTES ? 1 : undefined;
 }
 
-export function deviceOptions(device: Device, threads: number | undefined, dir: string): Record<string, unknown> {
-  const session_options: Record<string, unknown> = {};
-  if (threads && device !== "wasm") {
-    session_options.intraOpNumThreads = threads;
-    session_options.interOpNumThreads = 1;
+/**
+ * The graph on a native session when it has the batched loop's decoder contract, else null (the
+ * caller loads it through transformers.js). A file ONNX Runtime refuses is reported here.
+ */
+async function nativeDecoder(file: string, threads: number | undefined): Promise<NativeSession | null> {
+  let session: NativeSession;
+  try {
+    session = await openNativeSession(file, { ...sessionOptions("cpu", threads), logSeverityLevel: 3 });
+  } catch (e) {
+    throw new EngineError(`cannot load ${file} on cpu: ${oneLineError(e)}`);
   }
+  if (batchable(session)) return session;
+  session.release();
+  return null;
+}
+
+function sessionOptions(device: Device, threads: number | undefined): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  // A decoder sees a new input shape at every step (the cache grows by one slot), and ONNX
+  // Runtime's memory pattern is planned and cached per shape: in a fresh process every step paid
+  // for a plan it never reused, and the cache grew with every length seen (docs/performance.md).
+  if (device === "cpu") o.enableMemPattern = false;
+  if (threads && device !== "wasm") {
+    o.intraOpNumThreads = threads;
+    o.interOpNumThreads = 1;
+  }
+  return o;
+}
+
+export function deviceOptions(device: Device, threads: number | undefined, dir: string): Record<string, unknown> {
+  const session_options = sessionOptions(device, threads);
   if (device === "wasm") {
     // With onnxruntime-web injected transformers knows no device names (runtime-notes §4.2).
     session_options.executionProviders = ["wasm"];
