@@ -4,7 +4,7 @@
  * (also the second part of `bench:convert`)
  *
  * Per converted family: a random checkpoint in Hugging Face layout (test/support/hf-checkpoints.ts,
- * BF16, the family's config keys at one shared shape) is converted by the node's converter, then
+ * mamba-checkpoint.ts; BF16, the family's config keys at one shared shape) is converted by the node's converter, then
  * decoded greedily by the node's engine (`loadTextEngine` → `generate`, what users get) and by raw
  * transformers.js (`from_pretrained` + `generate`, same ONNX file, same threads) in alternating
  * rounds (test/bench/decode-pair.ts). Prints per family the median decode tok/s of both, the
@@ -21,6 +21,7 @@ import { loadTextEngine } from "../../src/engine/engine.ts";
 import { parseDtype } from "../../src/engine/dtype.ts";
 import type { DType } from "../../src/engine/types.ts";
 import { writeHfCheckpoint, type Config } from "../support/hf-checkpoints.ts";
+import { MAMBA_CONFIG, writeMambaCheckpoint } from "../support/mamba-checkpoint.ts";
 import { alternate, loadRaw, median, runOurs, type Run } from "./decode-pair.ts";
 
 export interface Shape { hidden: number; layers: number; vocab: number }
@@ -57,6 +58,8 @@ export function familyConfigs(s: Shape): Record<string, Config> {
       ...common, architectures: ["FalconForCausalLM"], model_type: "falcon", alibi: false, bias: false, layer_norm_epsilon: 1e-5,
       multi_query: true, new_decoder_architecture: false, num_kv_heads: null, parallel_attn: true,
     },
+    // No attention: d_inner = 2 × hidden, state 16, conv 4, as state-spaces/mamba-*-hf.
+    mamba: { ...MAMBA_CONFIG, hidden_size: D, intermediate_size: 2 * D, num_hidden_layers: s.layers, vocab_size: s.vocab },
   };
 }
 
@@ -86,7 +89,8 @@ interface Options { tokens: number; rounds: number; threads: number; dtypes: DTy
 export async function benchFamily(family: string, config: Config, o: Options): Promise<FamilyRow[]> {
   const root = mkdtempSync(join(tmpdir(), `atoma-bench-${family}-`));
   try {
-    writeHfCheckpoint(join(root, "hf"), config, { dtype: "BF16", seed: 3 });
+    // Mamba's writer draws A_log, D and dt biases in the ranges its initialisation gives.
+    (family === "mamba" ? writeMambaCheckpoint : writeHfCheckpoint)(join(root, "hf"), config, { dtype: "BF16", seed: 3 });
     const dir = join(root, "onnx-model");
     await convertCheckpoint({ src: join(root, "hf"), out: dir, dtypes: o.dtypes.map((d) => {
       if (!VARIANT[d]) throw new Error(`--dtypes: ${d} has no converter variant (use f32, f16, q8, q4, q4f16)`);
