@@ -1,5 +1,6 @@
 /**
- * `bun run bench:convert [--hidden 2048] [--layers 12] [--vocab 32000] [--skip-decode]`
+ * `bun run bench:convert [--hidden 2048] [--layers 12] [--vocab 32000] [--skip-decode]
+ *                        [--tokens --rounds --threads --dtypes --families (of the decode part)]`
  *
  * Converts a generated BF16 Llama checkpoint (default ≈ 1.1 GB) once per dtype (f16, q4) in a
  * child process each and prints MB/s of checkpoint read and the child's peak RSS (VmHWM) as a
@@ -15,7 +16,15 @@ import { parseArgs } from "node:util";
 import { writeStreamingCheckpoint } from "../support/stream-checkpoint.ts";
 import { benchFamilies } from "./families.bench.ts";
 
-const { values: a } = parseArgs({ options: { hidden: { type: "string", default: "2048" }, layers: { type: "string", default: "12" }, vocab: { type: "string", default: "32000" }, "skip-decode": { type: "boolean", default: false } } });
+/** Passed on to the per-family decode part (its shape options are its own: --hidden here is the 1 GB checkpoint's). */
+const DECODE_OPTIONS = ["tokens", "rounds", "threads", "dtypes", "families"] as const;
+const { values: a } = parseArgs({
+  options: {
+    hidden: { type: "string", default: "2048" }, layers: { type: "string", default: "12" }, vocab: { type: "string", default: "32000" },
+    "skip-decode": { type: "boolean", default: false },
+    tokens: { type: "string" }, rounds: { type: "string" }, threads: { type: "string" }, dtypes: { type: "string" }, families: { type: "string" },
+  },
+});
 const D = Number(a.hidden), L = Number(a.layers), V = Number(a.vocab);
 const root = mkdtempSync(join(tmpdir(), "atoma-bench-convert-"));
 try {
@@ -39,4 +48,4 @@ try {
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
-if (!a["skip-decode"]) await benchFamilies([]);
+if (!a["skip-decode"]) await benchFamilies(DECODE_OPTIONS.flatMap((k) => (a[k] === undefined ? [] : [`--${k}`, String(a[k])])));
