@@ -30,14 +30,24 @@ function denseOps(ops: GraphOps): GraphOps {
   return new GraphOps(ops.g, ops.w, v, ops.dry);
 }
 
-/** A weight kept in fp32 whatever the variant (conv taps, A_log, D), optionally reshaped. */
-function f32(ops: GraphOps, name: string, shape: number[], as: number[] = shape, pick?: (w: Float32Array) => Float32Array, id = name): string {
+/** A weight kept in fp32 whatever the variant (A_log, D, conv bias). */
+function f32(ops: GraphOps, name: string, shape: number[]): string {
   if (ops.dry) {
     ops.w.check(name, shape);
-    return id;
+    return name;
   }
-  const w = ops.w.get(name, shape);
-  return ops.g.initializer(id, pick ? pick(w) : w, as);
+  return ops.g.initializer(name, ops.w.get(name, shape), shape);
+}
+
+/** conv1d.weight [DI, 1, K] as K fp32 tap vectors [DI] (tap k multiplies input t + k − (K − 1)). */
+function convTaps(ops: GraphOps, name: string, DI: number, K: number): string[] {
+  const ids = Array.from({ length: K }, (_, k) => `${name}.tap${k}`);
+  if (ops.dry) {
+    ops.w.check(name, [DI, 1, K]);
+    return ids;
+  }
+  const w = ops.w.get(name, [DI, 1, K]);
+  return ids.map((id, k) => ops.g.initializer(id, Float32Array.from({ length: DI }, (_, i) => w[i * K + k]!), [DI]));
 }
 
 /**
@@ -81,13 +91,11 @@ function mixer(ops: GraphOps, s: MambaSpec, l: number, h: string): string {
   g.op("Transpose", [g.op("Slice", [full, g.i64([-(K - 1)]), g.i64([END]), g.i64([1])])], { perm: [0, 2, 1] }, { outputs: [`present.conv_state.${l}_f32`] });
   g.op("Identity", [ops.toT(`present.conv_state.${l}_f32`)], {}, { outputs: [`present.conv_state.${l}`] });
   let conv: string | undefined;
-  for (let k = 0; k < K; k++) {
-    // conv1d.weight [DI, 1, K]: tap k multiplies input t + k − (K − 1).
-    const w = f32(ops, `${p}.conv1d.weight`, [DI, 1, K], [DI], (all) => Float32Array.from({ length: DI }, (_, i) => all[i * K + k]!), `${p}.conv1d.weight.tap${k}`);
+  convTaps(ops, `${p}.conv1d.weight`, DI, K).forEach((w, k) => {
     const tap = g.op("Slice", [full, g.i64([k]), g.i64([k === K - 1 ? END : k - (K - 1)]), g.i64([1])]);
     const term = g.op("Mul", [tap, w]);
     conv = conv ? g.op("Add", [conv, term]) : term;
-  }
+  });
   if (s.convBias) conv = g.op("Add", [conv!, f32(ops, `${p}.conv1d.bias`, [DI])]);
   const xc = ops.silu(conv!); // fp32 [B, T, DI]
 
