@@ -10,6 +10,7 @@ import type { Variant } from "./ops.ts";
 import { ConvertError } from "./tensors.ts";
 import { writeConvertedFolder, type FolderResult, type Progress } from "./write-folder.ts";
 import type { HfConfig } from "./families/common.ts";
+import { isMambaSsmConfig } from "./families/mamba-config.ts";
 import { convertClipText, isClipTextConfig } from "./diffusion/convert-clip.ts";
 
 /** Tokenizer and generation files transformers.js may read, copied verbatim when present. */
@@ -25,6 +26,8 @@ export interface ConvertOptions {
   dtypes?: readonly Variant[];
   onProgress?: (p: Progress) => void;
   force?: boolean;
+  /** Where tokenizer files the checkpoint folder lacks come from (a registry row's tokenizer repo). */
+  tokenizerDir?: string;
   externalAboveBytes?: number;
   maxChunkBytes?: number;
 }
@@ -49,11 +52,20 @@ export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult
   // A diffusers pipeline's text_encoder/ or text_encoder_2/ folder: one model.onnx in the
   // diffusers ONNX layout (no tokenizer here; the pipeline folder holds tokenizer/).
   if (isClipTextConfig(config)) return convertClipFolder(src, out, o);
-  if (!existsSync(join(src, "tokenizer.json"))) throw new ConvertError(`${src} has no tokenizer.json (transformers.js needs the fast tokenizer file)`);
+  const tokDir = o.tokenizerDir ? resolve(o.tokenizerDir) : undefined;
+  const fileOf = (f: string) => [src, ...(tokDir ? [tokDir] : [])].map((d) => join(d, f)).find((p) => existsSync(p));
+  if (!fileOf("tokenizer.json")) {
+    // The original state-spaces/mamba-* repos ship weights only; their models use GPT-NeoX's tokenizer.
+    const hint = isMambaSsmConfig(config) ? "; this mamba_ssm checkpoint uses EleutherAI/gpt-neox-20b's tokenizer: copy its tokenizer.json and tokenizer_config.json into the folder" : "";
+    throw new ConvertError(`${src} has no tokenizer.json (transformers.js needs the fast tokenizer file)${hint}`);
+  }
   const source = openSafetensors(src);
   try {
     const files: Record<string, Uint8Array> = {};
-    for (const f of COPIED) if (existsSync(join(src, f))) files[f] = readFileSync(join(src, f));
+    for (const f of COPIED) {
+      const path = fileOf(f);
+      if (path) files[f] = readFileSync(path);
+    }
     if (!files["tokenizer_config.json"]) files["tokenizer_config.json"] = new TextEncoder().encode("{}\n");
     if (!files["generation_config.json"]) {
       const gen = { bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id };

@@ -34,8 +34,11 @@ export function convertedDir(cacheDir: string, repoFolderName: string, commit: s
   return join(cacheDir, RECORD_DIR, "converted", repoFolderName, commit, variantFor(dtype));
 }
 
-/** Converts `snapshotDir` into `outDir` at `dtype`, logging progress every few seconds; returns `outDir`. */
-export async function convertSnapshot(cacheDir: string, snapshotDir: string, outDir: string, dtype: DType): Promise<string> {
+/**
+ * Converts `snapshotDir` into `outDir` at `dtype` (tokenizer files it lacks from `tokenizerDir`, a
+ * row's tokenizer repo), logging progress every few seconds; returns `outDir`.
+ */
+export async function convertSnapshot(cacheDir: string, snapshotDir: string, outDir: string, dtype: DType, tokenizerDir?: string): Promise<string> {
   const { convertCheckpoint } = await import("../convert/index.ts");
   let last = 0;
   const started = Date.now();
@@ -46,6 +49,7 @@ export async function convertSnapshot(cacheDir: string, snapshotDir: string, out
     out: outDir,
     dtypes: [variantFor(dtype)],
     force: true,
+    ...(tokenizerDir ? { tokenizerDir } : {}),
     onProgress(p) {
       if (Date.now() - last < 5000) return;
       last = Date.now();

@@ -57,6 +57,11 @@ export interface RegistryRow extends CatalogEntry {
   precisions: string[];
   /** Whether the tokenizer repo of a quantized row is gated. */
   tokenizerGated?: boolean;
+  /**
+   * A safetensors row whose repo ships no tokenizer (the original state-spaces/mamba-* checkpoints,
+   * which use GPT-NeoX's): the repo its tokenizer files are pulled from and converted with.
+   */
+  tokenizerRepo?: string;
   /** Known oddity of the row (kept as the reference had it). */
   note?: string;
 }
@@ -106,6 +111,7 @@ function readRow(r: Record<string, unknown>, i: number): RegistryRow {
     if (r.ggml_gqa !== undefined) row.quantized.ggmlGqa = r.ggml_gqa as number;
     row.tokenizerGated = r.tokenizer_gated === true;
   }
+  if (source === "safetensors" && r.tokenizer_repo !== undefined) row.tokenizerRepo = str("tokenizer_repo");
   if (typeof r.note === "string") row.note = r.note;
   return row;
 }

@@ -44,6 +44,18 @@ export function hubRefFor(modelId: string, parsed: RepoRef | undefined): { ref: 
   return parsed ? { ref: parsed } : undefined;
 }
 
+/** The snapshot of a row's separate tokenizer repo (GPT-NeoX's for Mamba), pulled when missing and allowed. */
+async function tokenizerSnapshot(repo: string, name: string, modelId: string, s: HubSettings): Promise<string> {
+  const ref = { repo, revision: undefined };
+  const cached = cachedSnapshot(s.cacheDir, ref);
+  if (cached) return cached;
+  if (!s.autoPull) throw new ModelUnavailableError(`model ${name} needs the tokenizer repo ${repo}, which is not in cache_dir ${s.cacheDir}: run \`atoma-node models pull ${modelId}\`, or set [inference] auto_pull = true`);
+  const env = s.env ?? process.env;
+  const { TOKENIZER_FILES } = await import("./quantized.ts");
+  const r = await pullRepo({ ref, cacheDir: s.cacheDir, endpoint: hubEndpoint(env), token: resolveToken(s.apiKey, env), include: TOKENIZER_FILES, progress: s.progress(), signal: s.signal });
+  return r.dir;
+}
+
 export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise<string> {
   if (req.dir) return req.dir;
   const legacy = legacyDir(s.cacheDir, req.modelId);
@@ -80,7 +92,8 @@ export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise
     const commit = cachedCommit(s.cacheDir, req.hub) ?? basename(snap);
     const dtype = req.dtype ?? "f32";
     const out = convertedDir(s.cacheDir, basename(repoFolder(s.cacheDir, req.hub.repo)), commit, dtype);
-    return layoutOfDir(out) === "onnx" ? out : convertSnapshot(s.cacheDir, snap, out, dtype);
+    if (layoutOfDir(out) === "onnx") return out;
+    return convertSnapshot(s.cacheDir, snap, out, dtype, row?.tokenizerRepo ? await tokenizerSnapshot(row.tokenizerRepo, name, req.modelId, s) : undefined);
   }
   throw new ModelUnavailableError(`model ${name}: the cached snapshot ${snap} holds no transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx)`);
 }

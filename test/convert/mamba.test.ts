@@ -15,7 +15,7 @@ import { loadTextEngine } from "../../src/engine/engine.ts";
 import { DEFAULT_SAMPLING_PARAMS } from "../../src/engine/sampler.ts";
 import type { DType, GenerateRequest, GenerationResult, TextEngine } from "../../src/engine/types.ts";
 import type { Config } from "../support/hf-checkpoints.ts";
-import { MAMBA_CONFIG, randomMamba, writeMambaCheckpoint } from "../support/mamba-checkpoint.ts";
+import { MAMBA_CONFIG, randomMamba, writeMambaCheckpoint, writeMambaSsmRepo } from "../support/mamba-checkpoint.ts";
 import { maxAbsDiff } from "../support/ort-llama.ts";
 import { mulberry32 } from "../support/random-llama.ts";
 import { ReferenceMamba } from "../support/reference-mamba.ts";
@@ -157,6 +157,14 @@ describe("bad Mamba checkpoints through `models convert`: one line naming the te
     ["missing A_log", (t) => t.delete("backbone.layers.1.mixer.A_log"), "checkpoint is missing tensor backbone.layers.1.mixer.A_log"],
     ["conv1d.weight of the wrong shape", (t) => t.set("backbone.layers.0.mixer.conv1d.weight", { shape: [128, 4], data: new Float32Array(512) }), "tensor backbone.layers.0.mixer.conv1d.weight has shape [128, 4] but config.json implies [128, 1, 4]"],
   ];
+  test("a mamba_ssm checkpoint without tokenizer files: the line says whose tokenizer it needs", () => {
+    const root = mkdtempSync(join(tmpdir(), "atoma-convert-mamba-bad-"));
+    roots.push(root);
+    writeMambaSsmRepo(join(root, "hf"), join(root, "tok"));
+    const r = cli(join(root, "hf"), join(root, "out"));
+    expect(r.stderr.trimEnd().split("\n")).toEqual([`error: ${join(root, "hf")} has no tokenizer.json (transformers.js needs the fast tokenizer file); this mamba_ssm checkpoint uses EleutherAI/gpt-neox-20b's tokenizer: copy its tokenizer.json and tokenizer_config.json into the folder`]);
+    expect(r.code).toBe(2);
+  });
   for (const [what, edit, line] of cases) {
     test(what, () => {
       const root = mkdtempSync(join(tmpdir(), "atoma-convert-mamba-bad-"));

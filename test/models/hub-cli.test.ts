@@ -12,7 +12,7 @@ import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts
 import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
 import { freePort, ROOT } from "../node/harness.ts";
 import { writeHfCheckpoint, type Config } from "../support/hf-checkpoints.ts";
-import { MAMBA_CONFIG, writeMambaCheckpoint } from "../support/mamba-checkpoint.ts";
+import { writeMambaSsmRepo } from "../support/mamba-checkpoint.ts";
 
 const TINY_LLAMA: Config = {
   architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
@@ -33,11 +33,12 @@ beforeAll(async () => {
   const st = join(tmp, "tinyllama-st");
   writeHfCheckpoint(st, TINY_LLAMA, { dtype: "BF16", seed: 7 });
   writeFileSync(join(st, "README.md"), "tiny\n");
-  // The Mamba seed rows' repo at the row's revision, as a tiny random MambaForCausalLM checkpoint.
-  const mamba = join(tmp, "mamba-st");
-  writeMambaCheckpoint(mamba, MAMBA_CONFIG, { dtype: "BF16", seed: 5 });
+  // The Mamba seed rows' repo at the row's revision as the original mamba_ssm checkpoint (no
+  // tokenizer), and the GPT-NeoX tokenizer repo the rows name for it.
+  const mamba = join(tmp, "mamba-st"), neox = join(tmp, "neox-tok");
+  writeMambaSsmRepo(mamba, neox, 5);
   hub = startHubServer({
-    repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true }), makeRepo("TinyLlama/TinyLlama-1.1B-Chat-v1.0", filesFromDir(st)), makeRepo("state-spaces/mamba-130m", filesFromDir(mamba), { refs: ["refs/pr/1"] })],
+    repos: [makeRepo("test-org/tiny-onnx", files), makeRepo("test-org/gated-onnx", files, { gated: true }), makeRepo("TinyLlama/TinyLlama-1.1B-Chat-v1.0", filesFromDir(st)), makeRepo("state-spaces/mamba-130m", filesFromDir(mamba), { refs: ["refs/pr/1"] }), makeRepo("EleutherAI/gpt-neox-20b", filesFromDir(neox))],
     tokens: { [TOKEN]: ["test-org/gated-onnx"] },
   });
 });
@@ -215,7 +216,7 @@ describe("generate --model org/name and run with auto_pull", () => {
     expect(existsSync(join(p.stdout.trim(), "onnx", "model_fp16.onnx"))).toBe(true);
   }, 90_000);
 
-  test("a Mamba seed row: pulled at its revision, converted, then generate runs it through the recurrent engine", async () => {
+  test("a Mamba seed row: the mamba_ssm checkpoint at its revision and the GPT-NeoX tokenizer repo pulled, converted, then generate runs it through the recurrent engine", async () => {
     const e = env();
     const p = await cli(["models", "pull", "mamba_130m", "--dtype", "f32"], e);
     expect(p.stderr).toContain("converting");
@@ -226,6 +227,11 @@ describe("generate --model org/name and run with auto_pull", () => {
     expect(JSON.parse(g.stdout).output_tokens).toBeGreaterThan(0);
     const list = JSON.parse((await cli(["models", "list", "--json"], e)).stdout) as { model_type: string; status: string; cached: boolean }[];
     expect(list.find((x) => x.model_type === "mamba_130m")).toMatchObject({ status: "ready", cached: true });
+    // generate alone (auto-pull, as run does) fetches both repos itself.
+    const fresh = await cli(["generate", "--model", "mamba_130m", "--prompt", "hi", "--max-tokens", "6", "--dtype", "q4", "--json"], env());
+    expect(fresh.stderr).toContain("converting");
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(fresh.stdout).output_tokens).toBeGreaterThan(0);
   }, 90_000);
 
   test("SIGINT while run is pulling: exit 0, the partial file kept; the next start resumes it", async () => {

@@ -5,6 +5,8 @@
  * softplus⁻¹ of a step in [0.01, 1]) so the state matters. Written from the module structure,
  * independently of the converter; files through the shared HF-folder writer.
  */
+import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { writeHfCheckpoint, type Config, type WrittenCheckpoint } from "./hf-checkpoints.ts";
 import { mulberry32 } from "./random-llama.ts";
 import { roundTo, type NamedTensor, type StDtype } from "./safetensors-writer.ts";
@@ -62,4 +64,25 @@ export function randomMamba(c: Config, seed: number, dtype: StDtype): Map<string
 
 export function writeMambaCheckpoint(dir: string, c: Config, opts: { dtype: StDtype; shards?: number; seed?: number; tensors?: Map<string, NamedTensor> }): WrittenCheckpoint {
   return writeHfCheckpoint(dir, c, { dtype: opts.dtype, shards: opts.shards ?? 1, tensors: opts.tensors ?? randomMamba(c, opts.seed ?? 1, opts.dtype) });
+}
+
+/** config.json of an original state-spaces/mamba-* repo (mamba_ssm's MambaConfig) for MAMBA_CONFIG's shapes. */
+export const MAMBA_SSM_CONFIG: Config = {
+  d_model: 64, d_intermediate: 0, n_layer: 2, vocab_size: 298, ssm_cfg: {}, attn_layer_idx: [], attn_cfg: {}, rms_norm: true,
+  residual_in_fp32: true, fused_add_norm: true, pad_vocab_size_multiple: 8, tie_embeddings: true,
+};
+
+/**
+ * An original state-spaces/mamba-* repo as its safetensors PR has it: mamba_ssm's config.json and
+ * `model.safetensors` (`backbone.embedding.weight`, vocabulary padded to 304, no lm_head), no
+ * tokenizer — whose files go to `tokenizerDir` (the GPT-NeoX tokenizer repo's part).
+ */
+export function writeMambaSsmRepo(dir: string, tokenizerDir: string, seed = 1): Map<string, NamedTensor> {
+  const tensors = randomMamba({ ...MAMBA_CONFIG, vocab_size: 304 }, seed, "F32");
+  const stored = new Map([...tensors].map(([n, t]) => [n === "backbone.embeddings.weight" ? "backbone.embedding.weight" : n, t] as const));
+  writeHfCheckpoint(dir, MAMBA_SSM_CONFIG, { dtype: "F32", tensors: stored });
+  mkdirSync(tokenizerDir, { recursive: true });
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) renameSync(join(dir, f), join(tokenizerDir, f));
+  rmSync(join(dir, "generation_config.json"));
+  return tensors;
 }

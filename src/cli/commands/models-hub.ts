@@ -114,6 +114,9 @@ const pull = defineCommand({
     const select = explicit || quantized ? undefined : (p: string[], readText: (path: string) => Promise<string>) => selectForServing(p, dtype, readText);
     const pulls = [{ ref, include: explicit ?? row?.files, select }];
     if (row && quantized) pulls.push({ ref: quantized.tokenizerRef(row)!, include: quantized.TOKENIZER_FILES, select: undefined });
+    // A safetensors row whose repo has no tokenizer (the original Mamba checkpoints): its tokenizer repo too.
+    const { TOKENIZER_FILES } = await import("../../models/quantized.ts");
+    if (row?.tokenizerRepo && !explicit) pulls.push({ ref: { repo: row.tokenizerRepo, revision: undefined }, include: TOKENIZER_FILES, select: undefined });
     try {
       let dir = "";
       let commit = "";
@@ -132,7 +135,7 @@ const pull = defineCommand({
         // Handed to the converter: the folder generate/run load is the converted one.
         const at = dtype ?? "f16";
         const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, ref.repo)), commit, at);
-        dir = layoutOfDir(out) === "onnx" ? out : await convertSnapshot(cacheDir, dir, out, at);
+        dir = layoutOfDir(out) === "onnx" ? out : await convertSnapshot(cacheDir, dir, out, at, row?.tokenizerRepo ? pulled[1] : undefined);
       }
       if (row) process.stderr.write(`${row.modelType}: ${rowState(row, cacheDir).status}\n`);
       process.stdout.write(dir + "\n");
