@@ -6,7 +6,7 @@
  * loop, and byte-identical reruns per seed.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClipTokenizer } from "../../../src/engine/image/clip-tokenizer.ts";
@@ -14,6 +14,7 @@ import { DiffusionComponents } from "../../../src/engine/image/components.ts";
 import { textConditioning } from "../../../src/engine/image/conditioning.ts";
 import { GaussianNoise } from "../../../src/engine/image/noise.ts";
 import { DiffusionPipeline, type ImageRequest, type RgbImage } from "../../../src/engine/image/pipeline.ts";
+import { decodeRgb } from "../../../src/engine/image/png.ts";
 import { parseSchedulerConfig } from "../../../src/engine/image/scheduler-config.ts";
 import { createScheduler } from "../../../src/engine/image/schedulers.ts";
 import { clipTextReference } from "../../support/reference-clip.ts";
@@ -146,6 +147,18 @@ describe("tiny SDXL pipeline on onnxruntime-node", () => {
       expect(same((await pipe.generate(req)).images[0]!, a.images[0]!)).toBe(true);
       expect(same((await pipe.generate({ ...req, seed: 6n })).images[0]!, a.images[0]!)).toBe(false);
     }
+  });
+
+  test("atoma-node generate-image on an SDXL-Turbo folder: turbo defaults (1 step, guidance 0), the pipeline's pixels", async () => {
+    const dir = join(root, "sdxl-turbo");
+    await writeTinySdxl(dir, TURBO);
+    const png = join(root, "turbo.png");
+    const p = Bun.spawn([process.execPath, join(import.meta.dir, "../../../src/cli/main.ts"), "generate-image", "--model", dir, "--prompt", "a red cat", "--seed", "5", "--width", "48", "--height", "64", "--out", png], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ATOMA_LOG: "warn" } });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    expect(code).toBe(0);
+    expect(err).toContain("step 1/1 (100%)");
+    const want = await (await DiffusionPipeline.load(dir)).generate({ prompt: "a red cat", uncondPrompt: "", width: 48, height: 64, steps: 1, guidanceScale: 0, numSamples: 1, seed: 5n });
+    expect(Buffer.from(decodeRgb(readFileSync(png)).rgb).equals(Buffer.from(want.images[0]!.rgb))).toBe(true);
   });
 
   test("an SDXL folder without tokenizer_2/ or with a UNet lacking text_embeds fails with one clear line", async () => {
