@@ -104,7 +104,10 @@ export class DiffusionPipeline {
     let sdxl: SdxlText | undefined;
     if (existsSync(join(dir, "text_encoder_2"))) {
       if (!existsSync(join(dir, "tokenizer_2"))) throw new Error(`${join(dir, "tokenizer_2")}: missing (an SDXL folder has text_encoder_2/ and tokenizer_2/)`);
-      const force = readJson(join(dir, "model_index.json")).force_zeros_for_empty_prompt;
+      const index = readJson(join(dir, "model_index.json"));
+      // The refiner's UNet takes 5 time ids (aesthetic score instead of the target size).
+      if (index.requires_aesthetics_score === true) throw new Error(`${join(dir, "model_index.json")}: SDXL refiner pipelines (requires_aesthetics_score) are not supported`);
+      const force = index.force_zeros_for_empty_prompt;
       // StableDiffusionXLPipeline's constructor default is true.
       sdxl = { tokenizer2: ClipTokenizer.fromFolder(join(dir, "tokenizer_2")), forceZerosForEmptyPrompt: force !== false };
     }

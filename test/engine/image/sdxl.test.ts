@@ -6,7 +6,7 @@
  * loop, and byte-identical reruns per seed.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClipTokenizer } from "../../../src/engine/image/clip-tokenizer.ts";
@@ -161,7 +161,7 @@ describe("tiny SDXL pipeline on onnxruntime-node", () => {
     expect(Buffer.from(decodeRgb(readFileSync(png)).rgb).equals(Buffer.from(want.images[0]!.rgb))).toBe(true);
   });
 
-  test("an SDXL folder without tokenizer_2/ or with a UNet lacking text_embeds fails with one clear line", async () => {
+  test("an SDXL folder without tokenizer_2/ or with a UNet lacking text_embeds or a refiner fails with one clear line", async () => {
     const dir = join(root, "broken");
     await writeTinySdxl(dir, TURBO);
     cpSync(join(dir, "tokenizer_2"), join(root, "tok2"), { recursive: true });
@@ -170,6 +170,9 @@ describe("tiny SDXL pipeline on onnxruntime-node", () => {
     cpSync(join(root, "tok2"), join(dir, "tokenizer_2"), { recursive: true });
     writeTinySd(join(root, "plain"), TURBO);
     cpSync(join(root, "plain", "unet"), join(dir, "unet"), { recursive: true, force: true });
+    writeFileSync(join(dir, "model_index.json"), JSON.stringify({ _class_name: "StableDiffusionXLImg2ImgPipeline", requires_aesthetics_score: true }));
+    await expect(DiffusionPipeline.load(dir)).rejects.toThrow(/model_index.json: SDXL refiner pipelines \(requires_aesthetics_score\) are not supported$/);
+    writeFileSync(join(dir, "model_index.json"), "{}");
     await expect(DiffusionPipeline.load(dir)).rejects.toThrow(/^unet \(SDXL\): model has no input "text_embeds" \(inputs: sample, timestep, encoder_hidden_states\)$/);
   });
 });
