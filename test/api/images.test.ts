@@ -223,6 +223,50 @@ describe("admission, auth and timeouts as for the text routes", () => {
     }
   });
 
+  test("a client that leaves while its request waits for the model leaves the queue (counted as cancelled)", async () => {
+    const s = serve();
+    try {
+      await slot.lock.acquire("high");
+      const ctl = new AbortController();
+      const req = fetch(`${s.srv.url}/v1/images/generations`, { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a cat", size: "16x16", steps: 1 }), signal: ctl.signal }).catch((e) => e);
+      for (let i = 0; i < 200 && slot.lock.waiting === 0; i++) await Bun.sleep(10);
+      expect(slot.lock.waiting).toBe(1);
+      ctl.abort();
+      expect(await req).toBeInstanceOf(Error);
+      for (let i = 0; i < 200 && slot.lock.waiting > 0; i++) await Bun.sleep(10);
+      expect(slot.lock.waiting).toBe(0);
+      slot.lock.release();
+      expect(slot.lock.available).toBe(1);
+      for (let i = 0; i < 200 && !s.metrics.apiRequests.get({ model: MODEL, outcome: "cancelled" }); i++) await Bun.sleep(10);
+      expect(s.metrics.apiRequests.get({ model: MODEL, outcome: "cancelled" })).toBe(1);
+    } finally {
+      await s.srv.stop();
+    }
+  });
+
+  test("a client that leaves mid-generation stops it after the current UNet step", async () => {
+    const big = await loadImageEngine({ id: MODEL, dir: join(dir, "sd"), device: "cpu", maxSize: 256 });
+    const bigSlot = { engine: big, lock: new Semaphore(1) };
+    const metrics = new NodeMetrics();
+    const srv = serveApi(createApi({ models: new Map(), images: new Map([[MODEL, bigSlot]]), store: undefined, metrics, timeoutMs: 60_000, nodeInfo: () => ({}) }), "127.0.0.1", 0);
+    try {
+      const ctl = new AbortController();
+      // 500 steps at 256×256: well over half a second of work, even on an idle machine.
+      const req = fetch(`${srv.url}/v1/images/generations`, { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a cat", size: "256x256", steps: 500 }), signal: ctl.signal }).catch((e) => e);
+      for (let i = 0; i < 500 && bigSlot.lock.available === 1; i++) await Bun.sleep(2);
+      ctl.abort();
+      expect(await req).toBeInstanceOf(Error);
+      for (let i = 0; i < 500 && bigSlot.lock.available === 0; i++) await Bun.sleep(5);
+      expect(bigSlot.lock.available).toBe(1);
+      for (let i = 0; i < 200 && !metrics.apiRequests.get({ model: MODEL, outcome: "cancelled" }); i++) await Bun.sleep(10);
+      expect(metrics.apiRequests.get({ model: MODEL, outcome: "cancelled" })).toBe(1);
+      expect(metrics.apiRequests.get({ model: MODEL, outcome: "ok" })).toBe(0);
+    } finally {
+      await srv.stop();
+      await big.dispose();
+    }
+  });
+
   test("request_timeout while waiting for the model: 504, and the lock is not leaked", async () => {
     const s = serve({ timeoutMs: 200 });
     try {
