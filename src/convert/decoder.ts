@@ -6,8 +6,12 @@
  * feed-forward block (dense gated MLP or mixture of experts, in mlp.ts). Standard opset-17 ops only
  * (MatMulNBits for quantised variants), so every ONNX Runtime build runs the result; RMSNorm and the
  * attention softmax run in fp32 even in fp16 variants, like transformers' own fp16 path.
+ * The fused form (ops.form, attention-gqa.ts) writes the same computation with ONNX Runtime's
+ * contrib ops: GroupQueryAttention per layer, and each residual add fused with the RMSNorm after it
+ * (SkipSimplifiedLayerNormalization; the first norm is a SimplifiedLayerNormalization).
  */
 import { Attention } from "./attention.ts";
+import { GqaAttention, gqaUnsupported } from "./attention-gqa.ts";
 import { feedForward, type MlpSpec } from "./mlp.ts";
 import type { GraphOps } from "./ops.ts";
 import type { RopeSpec } from "./rope.ts";
@@ -20,6 +24,8 @@ export interface DecoderSpec {
   kvHeads: number;
   headDim: number;
   vocab: number;
+  /** Context length (the fused form's rotary caches cover it). */
+  maxPositions: number;
   rmsEps: number;
   rope: RopeSpec;
   /** Phi-3 stores q, k, v as one `qkv_proj` [(H + 2·KVH)·hd, D]. */
@@ -32,17 +38,31 @@ export interface DecoderSpec {
   mlp: MlpSpec[];
 }
 
+/** Why this spec cannot take the fused form, or null when it can. */
+export function fusedUnsupported(s: DecoderSpec): string | null {
+  return gqaUnsupported(s);
+}
+
 export function writeDecoder(ops: GraphOps, s: DecoderSpec): void {
   const { g } = ops;
   const D = s.hidden, H = s.heads, KVH = s.kvHeads, HD = s.headDim;
-  const attention = new Attention(ops, s);
+  const fused = ops.form === "fused";
+  const attention = fused ? new GqaAttention(ops, s) : new Attention(ops, s);
   const inputIds = attention.inputIds;
+  // Fused: the residual add before a norm is the norm's own input (SkipSimplifiedLayerNormalization).
+  const norm = (x: string, name: string) => (fused ? ops.simplifiedNorm(x, name, D, s.rmsEps) : ops.rmsNorm(x, name, D, s.rmsEps));
+  const addNorm = (x: string, delta: string, name: string): [string, string] => {
+    if (fused) return ops.skipNorm(x, delta, name, D, s.rmsEps);
+    const sum = g.op("Add", [x, delta]);
+    return [ops.rmsNorm(sum, name, D, s.rmsEps), sum];
+  };
 
   const embed = ops.tensor("model.embed_tokens.weight", [s.vocab, D]);
   let x = g.op("Gather", [embed, inputIds], { axis: 0 });
+  let h = norm(x, "model.layers.0.input_layernorm.weight");
+  let final = "";
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}`;
-    const h = ops.rmsNorm(x, `${p}.input_layernorm.weight`, D, s.rmsEps);
     let q: string, k: string, v: string;
     if (s.fusedQkv) {
       [q, k, v] = ops.split(ops.linear(h, `${p}.self_attn.qkv_proj.weight`, (H + 2 * KVH) * HD, D), [H * HD, KVH * HD, KVH * HD]) as [string, string, string];
@@ -53,12 +73,13 @@ export function writeDecoder(ops: GraphOps, s: DecoderSpec): void {
       v = ops.linear(h, `${p}.self_attn.v_proj.weight`, KVH * HD, D, b("v_proj"));
     }
     const merged = attention.attend(l, q, k, v, s.slidingWindow[l] ?? null);
-    x = g.op("Add", [x, ops.linear(merged, `${p}.self_attn.o_proj.weight`, D, H * HD, s.oBias ? `${p}.self_attn.o_proj.bias` : undefined)]);
-
-    const h2 = ops.rmsNorm(x, `${p}.post_attention_layernorm.weight`, D, s.rmsEps);
-    x = g.op("Add", [x, feedForward(ops, h2, p, D, s.mlp[l]!)]);
+    const attnOut = ops.linear(merged, `${p}.self_attn.o_proj.weight`, D, H * HD, s.oBias ? `${p}.self_attn.o_proj.bias` : undefined);
+    const [h2, x2] = addNorm(x, attnOut, `${p}.post_attention_layernorm.weight`);
+    const mlpOut = feedForward(ops, h2, p, D, s.mlp[l]!);
+    const next = l + 1 < s.layers ? `model.layers.${l + 1}.input_layernorm.weight` : "model.norm.weight";
+    [h, x] = addNorm(x2, mlpOut, next);
+    if (l + 1 === s.layers) final = h;
   }
-  const final = ops.rmsNorm(x, "model.norm.weight", D, s.rmsEps);
   if (s.tied && !ops.spec.bits) {
     // Tied: reuse the embedding initializer through a Transpose (ORT folds it) instead of a second copy.
     g.op("MatMul", [final, g.op("Transpose", [embed], { perm: [1, 0] })], {}, { outputs: ["logits"] });

@@ -1,5 +1,5 @@
 /** `--dtypes f32,q4,…` (CLI precision names or transformers.js names, or `all`) → ONNX variants. */
-import { VARIANTS, type Variant } from "./ops.ts";
+import { GRAPH_FORMS, VARIANTS, type GraphForm, type Variant } from "./ops.ts";
 import { ConvertError } from "./tensors.ts";
 
 const NAMES: Record<string, Variant> = {
@@ -20,4 +20,11 @@ export function parseDtypeList(raw: string): Variant[] {
     chosen.add(v);
   }
   return VARIANTS.filter((v) => chosen.has(v));
+}
+
+/** `--graph standard|fused` (docs/convert.md, "Graph forms"). */
+export function parseGraphForm(raw: string): GraphForm {
+  const v = raw.trim().toLowerCase();
+  if (!(GRAPH_FORMS as readonly string[]).includes(v)) throw new ConvertError(`--graph: unknown graph form "${raw}"; expected ${GRAPH_FORMS.join(" or ")}`);
+  return v as GraphForm;
 }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { openSafetensors } from "./safetensors.ts";
-import type { Variant } from "./ops.ts";
+import type { GraphForm, Variant } from "./ops.ts";
 import { ConvertError } from "./tensors.ts";
 import { writeConvertedFolder, type FolderResult, type Progress } from "./write-folder.ts";
 import type { HfConfig } from "./families/common.ts";
@@ -24,6 +24,8 @@ export interface ConvertOptions {
   out: string;
   /** Default: fp16 + q4 for 16-bit checkpoints, fp32 + q4 for fp32 ones. */
   dtypes?: readonly Variant[];
+  /** Graph form (default: write-folder's DEFAULT_GRAPH_FORM where the family has it). */
+  form?: GraphForm;
   onProgress?: (p: Progress) => void;
   force?: boolean;
   /** Where tokenizer files the checkpoint folder lacks come from (a registry row's tokenizer repo). */
@@ -75,6 +77,7 @@ export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult
     const variants = o.dtypes ?? (sixteen ? ["fp16", "q4"] : ["fp32", "q4"]);
     return await writeConvertedFolder(out, {
       config, source, files, variants,
+      ...(o.form ? { form: o.form } : {}),
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.externalAboveBytes !== undefined ? { externalAboveBytes: o.externalAboveBytes } : {}),
       ...(o.maxChunkBytes !== undefined ? { maxChunkBytes: o.maxChunkBytes } : {}),

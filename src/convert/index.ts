@@ -7,6 +7,6 @@
 export { canConvert, type CanConvert } from "./support.ts";
 export { convertCheckpoint, type ConvertOptions } from "./hf-folder.ts";
 export { ConvertError } from "./tensors.ts";
-export { VARIANTS, VARIANT_FILES, type Variant } from "./ops.ts";
+export { GRAPH_FORMS, VARIANTS, VARIANT_FILES, type GraphForm, type Variant } from "./ops.ts";
 export type { Progress, FolderResult } from "./write-folder.ts";
-export { parseDtypeList } from "./dtypes.ts";
+export { parseDtypeList, parseGraphForm } from "./dtypes.ts";

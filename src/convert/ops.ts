@@ -13,6 +13,15 @@ import type { Weights } from "./tensors.ts";
 export type Variant = "fp32" | "fp16" | "q8" | "q4" | "q4f16";
 export const VARIANTS: readonly Variant[] = ["fp32", "fp16", "q8", "q4", "q4f16"];
 
+/**
+ * Graph form (docs/convert.md, "Graph forms"): `standard` opset-17 ops everywhere (any ONNX Runtime
+ * build), or `fused` ONNX Runtime contrib ops where they exist — GroupQueryAttention,
+ * RotaryEmbedding, SkipSimplifiedLayerNormalization, SimplifiedLayerNormalization — with the same
+ * graph inputs and outputs. MatMulNBits is used by the quantised variants of both forms.
+ */
+export type GraphForm = "standard" | "fused";
+export const GRAPH_FORMS: readonly GraphForm[] = ["standard", "fused"];
+
 export interface VariantSpec {
   /** Element type of weights, activations, KV cache and logits. */
   float: "float32" | "float16";
@@ -53,7 +62,7 @@ export class GraphOps {
   readonly half: boolean;
   readonly spec: VariantSpec;
 
-  constructor(readonly g: GraphBuilder, readonly w: Weights, variant: Variant, readonly dry = false) {
+  constructor(readonly g: GraphBuilder, readonly w: Weights, variant: Variant, readonly dry = false, readonly form: GraphForm = "standard") {
     this.spec = VARIANT_SPECS[variant];
     this.T = this.spec.float;
     this.half = this.T === "float16";
@@ -70,6 +79,11 @@ export class GraphOps {
       return name;
     }
     return this.g.initializer(name, this.stored(this.w.get(name, shape)), shape);
+  }
+
+  /** A computed (not checkpoint) constant in the variant's float type; not computed in a dry run. */
+  constant(name: string, data: () => Float32Array, shape: number[]): string {
+    return this.dry ? name : this.g.initializer(name, this.stored(data()), shape);
   }
 
   toF32(x: string): string {
@@ -112,6 +126,21 @@ export class GraphOps {
     const mean = g.op("ReduceMean", [g.op("Mul", [xf, xf])], { axes: [-1], keepdims: 1 });
     const rms = g.op("Sqrt", [g.op("Add", [mean, g.float([eps], [])])]);
     return g.op("Mul", [this.toT(g.op("Div", [xf, rms])), this.tensor(name, [dim])]);
+  }
+
+  /** Fused RMSNorm: one SimplifiedLayerNormalization node (ONNX domain, contrib schema), stats in fp32. */
+  simplifiedNorm(x: string, name: string, dim: number, eps: number): string {
+    return this.g.op("SimplifiedLayerNormalization", [x, this.tensor(name, [dim])], { axis: -1, epsilon: { float: eps }, stash_type: 1 });
+  }
+
+  /**
+   * Residual add + RMSNorm in one SkipSimplifiedLayerNormalization node: returns [norm(x + skip),
+   * x + skip] (output 3 is the sum; outputs 1 and 2 are the unused statistics).
+   */
+  skipNorm(x: string, skip: string, name: string, dim: number, eps: number): [string, string] {
+    const g = this.g, normed = g.fresh("skip_norm"), sum = g.fresh("residual");
+    g.op("SkipSimplifiedLayerNormalization", [x, skip, this.tensor(name, [dim])], { epsilon: { float: eps } }, { domain: "com.microsoft", outputs: [normed, "", "", sum] });
+    return [normed, sum];
   }
 
   /** LayerNorm (mean and variance in fp32) with `${prefix}.weight` and `${prefix}.bias` [dim]. */

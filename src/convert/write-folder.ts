@@ -13,9 +13,10 @@ import { GraphBuilder } from "../engine/models/onnx-graph.ts";
 import { ChunkedExternalData, DEFAULT_MAX_CHUNK_BYTES } from "./external-data.ts";
 import type { HfConfig } from "./families/common.ts";
 import { familyOf } from "./support.ts";
-import { GraphOps, VARIANT_FILES, type Variant } from "./ops.ts";
+import { GraphOps, VARIANT_FILES, type GraphForm, type Variant } from "./ops.ts";
 import { ConvertError, Weights, type TensorSource } from "./tensors.ts";
 import type { QMatrix } from "../engine/models/quantize-nbits.ts";
+import { GRAPH_FORM_KEY } from "../engine/kv-batch.ts";
 
 export interface Progress {
   variant: Variant;
@@ -31,6 +32,8 @@ export interface FolderContents {
   /** Files copied verbatim beside config.json (tokenizer.json, tokenizer_config.json, …). */
   files: Record<string, Uint8Array | string>;
   variants: readonly Variant[];
+  /** Graph form of every variant; default DEFAULT_GRAPH_FORM where the family has it, else standard. */
+  form?: GraphForm;
   onProgress?: (p: Progress) => void;
   /** fp32 weight bytes above which initializers go to external data files (default 64 MiB). */
   externalAboveBytes?: number;
@@ -42,12 +45,17 @@ export interface FolderContents {
 }
 
 export const DEFAULT_EXTERNAL_ABOVE_BYTES = 64 * 1024 * 1024;
+/** The form a conversion writes unless asked otherwise (docs/convert.md, "Graph forms"). */
+export const DEFAULT_GRAPH_FORM: GraphForm = "standard";
+/** config.json key naming the graph form; the engine's batched loop lays out the KV cache by it. */
+export { GRAPH_FORM_KEY };
 const GC_AFTER_BYTES = 1 << 20;
 
 export interface FolderResult {
   dir: string;
   modelType: string;
   variants: Variant[];
+  form: GraphForm;
   /** External data chunk count per ONNX file that has any. */
   externalChunks: Record<string, number>;
   bytesRead: number;
@@ -72,12 +80,15 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
   if (c.variants.length === 0) throw new ConvertError("no ONNX variant requested");
   const family = familyOf(c.config);
   const plan = family.plan(c.config);
+  const noFused = plan.fusedUnsupported === undefined ? `${plan.modelType} has only the standard graph form` : plan.fusedUnsupported;
+  if (c.form === "fused" && noFused) throw new ConvertError(`--graph fused: ${noFused}`);
+  const form: GraphForm = c.form ?? (noFused ? "standard" : DEFAULT_GRAPH_FORM);
   // Dry pass: every tensor every graph needs exists with the shape the config implies.
   const total = { tensors: 0, bytes: 0 };
   let fp32Bytes = 0;
   for (const v of c.variants) {
     const probe = new Weights(c.source);
-    plan.write(new GraphOps(new GraphBuilder(), probe, v, true));
+    plan.write(new GraphOps(new GraphBuilder(), probe, v, true, form));
     total.tensors += probe.checks;
     total.bytes += probe.checkedBytes;
     fp32Bytes = Math.max(fp32Bytes, probe.checkedBytes);
@@ -107,7 +118,7 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
         });
         if (c.onQuantized) weights.onQuantized = (name, q, from) => c.onQuantized!(v, name, q, from);
         const g = new GraphBuilder(sink);
-        plan.write(new GraphOps(g, weights, v));
+        plan.write(new GraphOps(g, weights, v, false, form));
         await writeFile(join(tmp, "onnx", file), g.encode(plan.modelType, "atoma-node").model);
       } finally {
         sink?.close();
@@ -115,13 +126,13 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
       if (sink?.chunks) externalChunks[file] = sink.chunks;
     }
     const json = (x: unknown) => JSON.stringify(x, null, 2) + "\n";
-    const { "transformers.js_config": _old, ...config } = plan.config ?? c.config;
+    const { "transformers.js_config": _old, [GRAPH_FORM_KEY]: _form, ...config } = plan.config ?? c.config;
     const tjsConfig = {
       dtype: c.variants.includes("fp32") ? "fp32" : c.variants[0],
       // Per-file chunk counts: transformers.js then loads `<file>_data`, `<file>_data_1`, … itself.
       ...(Object.keys(externalChunks).length ? { use_external_data_format: externalChunks } : {}),
     };
-    await writeFile(join(tmp, "config.json"), json({ ...config, "transformers.js_config": tjsConfig }));
+    await writeFile(join(tmp, "config.json"), json({ ...config, [GRAPH_FORM_KEY]: form, "transformers.js_config": tjsConfig }));
     for (const [name, data] of Object.entries(c.files)) await writeFile(join(tmp, name), data);
     if (existsSync(out)) {
       if (!c.replace) throw new ConvertError(`output ${out} already exists (use --force to replace it)`);
@@ -131,5 +142,5 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-  return { dir: out, modelType: plan.modelType, variants: [...c.variants], externalChunks, bytesRead: bytesDone };
+  return { dir: out, modelType: plan.modelType, variants: [...c.variants], form, externalChunks, bytesRead: bytesDone };
 }

@@ -11,6 +11,8 @@
  *    their decode steps always run at least MIN_ROWS_QUANTISED rows (an idle, fully masked row when
  *    a job is alone); dense graphs reduce identically at any batch size.
  * Several batches (one per length class) step in turn; rows never move between them.
+ * Fused graphs (GroupQueryAttention) keep each row left-aligned and reduce over exactly its own
+ * cached length, whatever the batch's width: rows of any length share a batch (no length classes).
  */
 import { oneLineError } from "../log/one-line.ts";
 import type { DecodeRow } from "./decode-row.ts";
@@ -41,6 +43,8 @@ export interface BatchOptions {
   maxBatch: number;
   /** 1 for dense graphs, MIN_ROWS_QUANTISED for MatMulNBits graphs. */
   minRows: number;
+  /** Fused (GroupQueryAttention) graph: left-aligned rows, no length classes (kv-batch.ts). */
+  leftAligned?: boolean;
 }
 
 interface Batch {
@@ -83,11 +87,15 @@ export class BatchDecoder {
     const meta = session.inputMetadata?.find((m) => m.name === "past_key_values.0.key");
     const [, kvHeads, , headDim] = meta?.shape ?? [];
     if (typeof kvHeads !== "number" || typeof headDim !== "number") throw new EngineError("the graph does not declare its KV-cache shape (past_key_values.0.key)");
-    this.shape = { layers: this.layers, kvHeads, headDim, type: meta!.type === "float16" ? "float16" : "float32" };
+    this.shape = { layers: this.layers, kvHeads, headDim, type: meta!.type === "float16" ? "float16" : "float32", leftAligned: opts.leftAligned === true };
+    this.quantum = opts.leftAligned ? 1 : PAD_QUANTUM;
     this.pastIn = pastNames(this.layers);
     this.presentOut = this.pastIn.map((n) => n.replace("past_key_values", "present"));
-    this.feeds = new StepFeeds(Tensor);
+    this.feeds = new StepFeeds(Tensor, opts.leftAligned === true);
   }
+
+  /** Length classes: rows share a batch only when their cache lengths agree mod this. */
+  private readonly quantum: number;
 
   /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy). */
   readonly stats = { steps: 0, rows: 0, maxRows: 0 };
@@ -175,16 +183,16 @@ export class BatchDecoder {
         drop();
         continue;
       }
-      const cls = p.row.cached % PAD_QUANTUM;
+      const cls = p.row.cached % this.quantum;
       const room = this.batches.filter((x) => x.rows.length < this.opts.maxBatch);
-      const b = room.find((x) => x.slots % PAD_QUANTUM === cls);
+      const b = room.find((x) => x.slots % this.quantum === cls);
       const own = { row: p.row, src: { tensors: p.kv, index: 0, slots: p.slots } };
       if (b) {
         drop();
         const members = b.rows.map((r, index) => ({ row: r, src: { tensors: b.kv, index, slots: b.slots } }));
         members.push(own);
         Object.assign(b, this.layout(members));
-      } else if (room.length === 0 || p.waited++ >= PAD_QUANTUM) {
+      } else if (room.length === 0 || p.waited++ >= this.quantum) {
         drop();
         this.batches.push(this.layout([own]));
       }

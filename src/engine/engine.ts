@@ -126,5 +126,6 @@ async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | un
   return new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, {
     maxBatch: maxBatch ?? DEFAULT_MAX_BATCH,
     minRows: QUANTISED.has(m.loadedDtype) ? MIN_ROWS_QUANTISED : 1,
+    leftAligned: m.graphForm === "fused",
   });
 }

@@ -1,10 +1,18 @@
 /**
  * The KV cache of one decode batch: per layer a key and a value tensor [rows, kvHeads, slots,
  * headDim], every row right-aligned (its real tokens are the last `cached` slots; the slots before
- * are zero padding, masked out). Between membership changes the graph's `present.*` outputs are
- * fed straight back (no copy here); `assemble` copies rows into a new layout only when rows join or
- * leave. Works on raw bytes, so f32 and f16 caches take the same path.
+ * are zero padding, masked out) for the standard graph form, or left-aligned (tokens in the first
+ * `cached` slots, padding after) for the fused form, whose GroupQueryAttention writes a row's new
+ * token at slot Σ mask − 1 (src/convert/attention-gqa.ts). Between membership changes the graph's
+ * `present.*` outputs are fed straight back (no copy here); `assemble` copies rows into a new
+ * layout only when rows join or leave. Works on raw bytes, so f32 and f16 caches take the same path.
  */
+
+/**
+ * config.json key the converter writes with the graph form of the folder's ONNX files
+ * ("standard" | "fused"); the fused form's cache is left-aligned.
+ */
+export const GRAPH_FORM_KEY = "atoma_graph_form";
 import type { DecodeRow } from "./decode-row.ts";
 
 /** onnxruntime tensor as far as this file needs it. */
@@ -22,6 +30,8 @@ export interface KvShape {
   headDim: number;
   /** "float32" | "float16" */
   type: string;
+  /** Rows start at slot 0 (fused graphs) instead of ending at the last slot. */
+  leftAligned?: boolean;
 }
 
 /** Names in graph order: past_key_values.{l}.key, .value, ... */
@@ -55,8 +65,8 @@ export interface KvSource {
 }
 
 /**
- * Builds [rows.length + idle, kvHeads, slots, headDim] tensors with each row's last `cached` slots
- * copied from its source, right-aligned; `idle` extra rows are all padding.
+ * Builds [rows.length + idle, kvHeads, slots, headDim] tensors with each row's `cached` slots
+ * copied from its source, right- or left-aligned as the shape says; `idle` extra rows are padding.
  */
 export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: DecodeRow; src: KvSource }[], idle: number, slots: number): OrtTensor[] {
   const B = members.length + idle;
@@ -70,8 +80,8 @@ export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: Dec
       const from = bytesOf(src.tensors[i]!);
       const n = row.cached;
       for (let h = 0; h < H; h++) {
-        const s0 = ((src.index * H + h) * src.slots + (src.slots - n)) * HD * bpe;
-        const d0 = ((b * H + h) * slots + (slots - n)) * HD * bpe;
+        const s0 = ((src.index * H + h) * src.slots + (shape.leftAligned ? 0 : src.slots - n)) * HD * bpe;
+        const d0 = ((b * H + h) * slots + (shape.leftAligned ? 0 : slots - n)) * HD * bpe;
         dst.set(from.subarray(s0, s0 + n * HD * bpe), d0);
       }
     });

@@ -12,6 +12,7 @@ import { requireDevice, transformersFor } from "./backends.ts";
 import { engineLog } from "./log.ts";
 import { batchable } from "./batching.ts";
 import { openNativeSession, type NativeSession } from "./native-session.ts";
+import { GRAPH_FORM_KEY } from "./kv-batch.ts";
 import { EngineError, type Device, type LoadOptions } from "./types.ts";
 
 /** What a decode loop needs from any model, whatever runs its graph (decode-row.ts, generation.ts). */
@@ -40,6 +41,8 @@ export const RECURRENT_TYPES: ReadonlySet<string> = new Set(["mamba"]);
 
 /** What the decode loop needs from a loaded model; transformers.js objects stay behind this. */
 export interface LoadedModel extends ModelBasics {
+  /** config.json's graph form (the converter's "fused" form lays the KV cache out left-aligned). */
+  graphForm: "standard" | "fused";
   /** transformers.js model (`model(inputs)` → `logits`, `present.*`); null when `session` is set. */
   // biome-ignore lint: transformers.js model classes are untyped JS
   model: any;
@@ -169,6 +172,7 @@ export async function loadOpenedModelDir(opts: LoadOptions, opened: OpenedModelD
     ...opened,
     model,
     session,
+    graphForm: config[GRAPH_FORM_KEY] === "fused" ? "fused" : "standard",
     Tensor: tjs.Tensor as never,
     DynamicCache: tjs.DynamicCache as never,
   };

@@ -19,11 +19,12 @@ export class StepFeeds {
   private pos = new BigInt64Array(8);
   private mask = new BigInt64Array(256);
 
-  constructor(private readonly Tensor: TensorCtor) {}
+  /** `leftAligned`: fused (GroupQueryAttention) graphs, whose rows' slots start at 0 (kv-batch.ts). */
+  constructor(private readonly Tensor: TensorCtor, private readonly leftAligned = false) {}
 
   /**
    * Feeds for `rows` plus `idle` fully masked rows (token 0 at position 0, attending only to the
-   * step's own slot), with T = slots + 1 mask columns.
+   * step's own slot: the last one, or slot 0 when left-aligned), with T = slots + 1 mask columns.
    */
   build(rows: readonly StepRow[], idle: number, slots: number): { input_ids: OrtTensor; attention_mask: OrtTensor; position_ids: OrtTensor } {
     const B = rows.length + idle;
@@ -33,16 +34,18 @@ export class StepFeeds {
       this.pos = new BigInt64Array(B * 2);
     }
     if (this.mask.length < B * T) this.mask = new BigInt64Array(B * T * 2);
-    const { ids, pos, mask } = this;
+    const { ids, pos, mask, leftAligned } = this;
     rows.forEach((r, b) => {
       ids[b] = BigInt(r.last);
       pos[b] = BigInt(r.cached);
-      mask.fill(0n, b * T, b * T + r.pad).fill(1n, b * T + r.pad, (b + 1) * T);
+      if (leftAligned) mask.fill(1n, b * T, b * T + r.cached + 1).fill(0n, b * T + r.cached + 1, (b + 1) * T);
+      else mask.fill(0n, b * T, b * T + r.pad).fill(1n, b * T + r.pad, (b + 1) * T);
     });
     for (let b = rows.length; b < B; b++) {
       ids[b] = 0n;
       pos[b] = 0n;
-      mask.fill(0n, b * T, (b + 1) * T - 1)[(b + 1) * T - 1] = 1n;
+      if (leftAligned) mask.fill(0n, b * T, (b + 1) * T)[b * T] = 1n;
+      else mask.fill(0n, b * T, (b + 1) * T - 1)[(b + 1) * T - 1] = 1n;
     }
     return {
       input_ids: new this.Tensor("int64", ids.subarray(0, B), [B, 1]),

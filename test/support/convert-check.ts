@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AutoModelForCausalLM, env, Tensor } from "@huggingface/transformers";
 import { convertCheckpoint } from "../../src/convert/index.ts";
-import type { Variant } from "../../src/convert/ops.ts";
+import type { GraphForm, Variant } from "../../src/convert/ops.ts";
 import { writeHfCheckpoint, type Config } from "./hf-checkpoints.ts";
 import { ReferenceHf } from "./reference-hf.ts";
 import { ReferenceFalcon } from "./reference-falcon.ts";
@@ -40,6 +40,8 @@ export interface FamilyCase {
    * transformers.js 4.3.1 has no model class for (mixtral).
    */
   runner?: "transformers.js" | "ort";
+  /** Graph form to convert to (default: the converter's). */
+  form?: GraphForm;
 }
 
 export const GREEDY_TOKENS = 32;
@@ -52,7 +54,7 @@ export async function convertCase(k: FamilyCase): Promise<{ src: string; out: st
     writeHfCheckpoint(join(root, "hf"), k.config, { dtype: k.dtype, shards: k.shards ?? 1, tensors });
   }
   const out = join(root, "onnx-model");
-  await convertCheckpoint({ src: join(root, "hf"), out, dtypes: k.variants ?? ["fp32"] });
+  await convertCheckpoint({ src: join(root, "hf"), out, dtypes: k.variants ?? ["fp32"], ...(k.form ? { form: k.form } : {}) });
   return { src: join(root, "hf"), out, tensors, root };
 }
 

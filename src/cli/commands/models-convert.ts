@@ -1,5 +1,5 @@
 /**
- * `atoma-node models convert <hf-folder> --out <dir> [--dtypes f16,q4] [--force]`: a Hugging Face
+ * `atoma-node models convert <hf-folder> --out <dir> [--dtypes f16,q4] [--graph fused] [--force]`: a Hugging Face
  * checkpoint (config.json + safetensors + tokenizer.json) → transformers.js folder the engine
  * loads. Progress (tensors, bytes, ETA) on stderr; bad input prints one line and exits 2.
  */
@@ -13,26 +13,29 @@ export default defineCommand({
     src: { type: "positional", description: "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)", required: false },
     out: { type: "string", description: "Output directory (transformers.js layout)" },
     dtypes: { type: "string", description: "ONNX variants: comma list of f32, f16, q8, q4, q4f16, or all (default: f16,q4 for 16-bit checkpoints, f32,q4 for fp32)" },
+    graph: { type: "string", description: "Graph form: standard (opset-17 ops) or fused (ONNX Runtime GroupQueryAttention etc.; docs/convert.md); default: the converter's" },
     force: { type: "boolean", description: "Replace an existing --out", default: false },
   },
   async run({ args }) {
     if (!args.src) fail("missing <hf-folder>: the Hugging Face model folder to convert");
     if (!args.out) fail("missing --out <dir>");
-    const { convertCheckpoint, ConvertError, parseDtypeList } = await import("../../convert/index.ts");
+    const { convertCheckpoint, ConvertError, parseDtypeList, parseGraphForm } = await import("../../convert/index.ts");
     try {
       const dtypes = args.dtypes ? parseDtypeList(args.dtypes) : undefined;
+      const form = args.graph ? parseGraphForm(args.graph) : undefined;
       const started = performance.now();
       const progress = conversionProgress();
       const r = await convertCheckpoint({
         src: args.src,
         out: args.out,
         ...(dtypes ? { dtypes } : {}),
+        ...(form ? { form } : {}),
         force: args.force,
         onProgress: progress.onProgress,
       });
       progress.done();
       const ms = Math.round(performance.now() - started);
-      process.stderr.write(`converted ${r.modelType} checkpoint to ${r.dir} (${r.variants.join(", ")}) in ${ms} ms\n`);
+      process.stderr.write(`converted ${r.modelType} checkpoint to ${r.dir} (${r.variants.join(", ")}, ${r.form} graph) in ${ms} ms\n`);
     } catch (e) {
       if (e instanceof ConvertError) fail(e.message);
       const err = e as NodeJS.ErrnoException;

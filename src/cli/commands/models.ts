@@ -17,13 +17,14 @@ const llama2c = defineCommand({
     "if-missing": { type: "boolean", description: "Do nothing when --out already holds a complete import", default: false },
     force: { type: "boolean", description: "Replace an existing --out", default: false },
     dtypes: { type: "string", description: "ONNX variants to write: comma list of f32, f16, q8, q4, q4f16, or all", default: "f32,q4" },
+    graph: { type: "string", description: "Graph form: standard or fused (docs/convert.md); default: the converter's" },
   },
   async run({ args }) {
     for (const name of ["weights", "tokenizer", "out"] as const) {
       if (!args[name]) fail(`missing --${name} <path>`);
     }
     // Loaded lazily so `models --help` stays instant.
-    const { importLlama2c, ImportError, parseDtypeList } = await import("../../engine/models/import.ts");
+    const { importLlama2c, ImportError, parseDtypeList, parseGraphForm } = await import("../../engine/models/import.ts");
     const { ModelFormatError } = await import("../../engine/models/llama2c.ts");
     const { TokenizerFormatError } = await import("../../engine/models/tokenizer-llama2c.ts");
     try {
@@ -31,6 +32,7 @@ const llama2c = defineCommand({
       const variants = parseDtypeList(args.dtypes ?? "f32,q4");
       const r = await importLlama2c({
         variants,
+        ...(args.graph ? { form: parseGraphForm(args.graph) } : {}),
         weights: args.weights!,
         tokenizer: args.tokenizer!,
         out: args.out!,

@@ -4,7 +4,7 @@
  * converts to what transformers would run. Every value is checked: a wrong one is a ConvertError
  * naming the key.
  */
-import { writeDecoder, type DecoderSpec } from "../decoder.ts";
+import { fusedUnsupported, writeDecoder, type DecoderSpec } from "../decoder.ts";
 import type { GraphOps } from "../ops.ts";
 import type { MlpSpec } from "../mlp.ts";
 import { ropeSpec } from "../rope.ts";
@@ -15,6 +15,8 @@ export type HfConfig = Record<string, unknown>;
 /** What a family makes of one config: the graph writer for any variant. */
 export interface GraphPlan {
   modelType: string;
+  /** Why this model has no fused graph form (ops.form "fused"), or null when it has; absent = it has none. */
+  fusedUnsupported?: string | null;
   write(ops: GraphOps): void;
   /** The config.json to write beside the graph when it is not the source's (a mamba_ssm config → transformers' keys). */
   config?: HfConfig;
@@ -30,7 +32,7 @@ export interface Family {
 
 /** The plan of the Llama-like families: the shared decoder writer on their spec. */
 export function decoderPlan(spec: DecoderSpec): GraphPlan {
-  return { modelType: spec.modelType, write: (ops) => writeDecoder(ops, spec) };
+  return { modelType: spec.modelType, fusedUnsupported: fusedUnsupported(spec), write: (ops) => writeDecoder(ops, spec) };
 }
 
 /** Integer key with the family default; null/absent → default. */
@@ -92,6 +94,7 @@ export function llamaLike(c: HfConfig, d: LlamaLikeDefaults, o: LlamaLikeOptions
     modelType: String(c.model_type),
     hidden, layers, heads, kvHeads, headDim,
     vocab: int(c, "vocab_size", d.vocab),
+    maxPositions,
     rmsEps: num(c, "rms_norm_eps", d.rmsEps),
     rope: ropeSpec({ ...c, rope_theta: c.rope_theta ?? d.ropeTheta }, headDim, maxPositions),
     fusedQkv: o.fusedQkv ?? false,

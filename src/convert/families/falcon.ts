@@ -81,6 +81,6 @@ export const falcon: Family = {
       }
       attention.outputs(vocab);
     };
-    return { modelType: "falcon", write };
+    return { modelType: "falcon", fusedUnsupported: "Falcon (LayerNorm with bias, parallel attention) has only the standard graph form", write };
   },
 };

@@ -7,7 +7,8 @@ import { resolve } from "node:path";
 import { parseLlama2cHeader, parseLlama2cModel } from "./llama2c.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, parseLlama2cTokenizer } from "./tokenizer-llama2c.ts";
 import type { LlamaVariant } from "./llama-onnx.ts";
-import { parseDtypeList as parseDtypes } from "../../convert/dtypes.ts";
+import { parseDtypeList as parseDtypes, parseGraphForm as parseForm } from "../../convert/dtypes.ts";
+import type { GraphForm } from "../../convert/ops.ts";
 import { ConvertError } from "../../convert/tensors.ts";
 import { DEFAULT_VARIANTS, isCompleteModelDir, writeModelDir } from "./model-dir.ts";
 
@@ -25,6 +26,8 @@ export interface Llama2cImportOptions {
   /** Replace an existing `out`. */
   force?: boolean;
   variants?: readonly LlamaVariant[];
+  /** Graph form (default: the converter's). */
+  form?: GraphForm;
 }
 
 export interface ImportResult {
@@ -38,6 +41,15 @@ export interface ImportResult {
 export function parseDtypeList(raw: string): LlamaVariant[] {
   try {
     return parseDtypes(raw);
+  } catch (e) {
+    throw e instanceof ConvertError ? new ImportError(e.message) : e;
+  }
+}
+
+/** Parses `--graph standard|fused`. */
+export function parseGraphForm(raw: string): GraphForm {
+  try {
+    return parseForm(raw);
   } catch (e) {
     throw e instanceof ConvertError ? new ImportError(e.message) : e;
   }
@@ -76,6 +88,7 @@ export async function importLlama2c(opts: Llama2cImportOptions): Promise<ImportR
       tokenizer: llama2cToHfTokenizer(vocab),
       tokenizerConfig: llama2cTokenizerConfig(header.seqLen),
       variants,
+      ...(opts.form ? { form: opts.form } : {}),
     },
     opts.force === true,
   );

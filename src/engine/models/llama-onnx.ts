@@ -5,7 +5,7 @@
  */
 import { GraphBuilder, type EncodedOnnx } from "./onnx-graph.ts";
 import type { LlamaWeights } from "./llama-weights.ts";
-import { GraphOps, VARIANTS, VARIANT_SPECS, type Variant, type VariantSpec } from "../../convert/ops.ts";
+import { GraphOps, VARIANTS, VARIANT_SPECS, type GraphForm, type Variant, type VariantSpec } from "../../convert/ops.ts";
 import { llamaWeightsSource } from "../../convert/llama-weights-source.ts";
 import { llama } from "../../convert/families/llama.ts";
 import { Weights } from "../../convert/tensors.ts";
@@ -17,11 +17,13 @@ export { VARIANT_SPECS, type VariantSpec };
 export interface BuildOptions {
   /** Store large initializers in this side file (name relative to the .onnx file) instead of inline. */
   externalData?: string;
+  /** Graph form (default standard). */
+  form?: GraphForm;
 }
 
 export function buildLlamaOnnx(weights: LlamaWeights, variant: LlamaVariant, opts: BuildOptions = {}): EncodedOnnx {
   const { config, source } = llamaWeightsSource(weights);
   const g = new GraphBuilder();
-  llama.plan(config).write(new GraphOps(g, new Weights(source), variant));
+  llama.plan(config).write(new GraphOps(g, new Weights(source), variant, false, opts.form ?? "standard"));
   return g.encode("llama", "atoma-node", opts.externalData);
 }

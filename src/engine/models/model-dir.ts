@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { LlamaVariant } from "./llama-onnx.ts";
 import type { LlamaWeights } from "./llama-weights.ts";
-import { VARIANT_FILES } from "../../convert/ops.ts";
+import { VARIANT_FILES, type GraphForm } from "../../convert/ops.ts";
 import { llamaWeightsSource } from "../../convert/llama-weights-source.ts";
 import { writeConvertedFolder } from "../../convert/write-folder.ts";
 
@@ -27,6 +27,8 @@ export interface ModelDirContents {
   tokenizer: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
   variants?: readonly LlamaVariant[];
+  /** Graph form (default: the converter's). */
+  form?: GraphForm;
   /** Weights above this many fp32 bytes go to external data files; default EXTERNAL_DATA_ABOVE_BYTES. */
   externalDataAboveBytes?: number;
 }
@@ -47,6 +49,7 @@ export async function writeModelDir(outDir: string, contents: ModelDirContents, 
     config,
     source,
     variants,
+    ...(contents.form ? { form: contents.form } : {}),
     files: {
       "generation_config.json": json({ bos_token_id: c.bosTokenId, eos_token_id: c.extraStopTokenIds?.length ? [c.eosTokenId, ...c.extraStopTokenIds] : c.eosTokenId }),
       "tokenizer.json": json(contents.tokenizer),

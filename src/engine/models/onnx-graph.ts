@@ -13,9 +13,9 @@ const AT = onnx.AttributeProto.AttributeType;
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { graph: onnx.IGraphProto };
 /** A graph input/output dimension: fixed integer or symbolic name. */
 export type Dim = number | string;
-export type ElemType = "float32" | "float16" | "int64" | "uint8" | "bool";
+export type ElemType = "float32" | "float16" | "int64" | "int32" | "uint8" | "bool";
 
-const ELEM: Record<ElemType, number> = { float32: DT.FLOAT, float16: DT.FLOAT16, int64: DT.INT64, uint8: DT.UINT8, bool: DT.BOOL };
+const ELEM: Record<ElemType, number> = { float32: DT.FLOAT, float16: DT.FLOAT16, int64: DT.INT64, int32: DT.INT32, uint8: DT.UINT8, bool: DT.BOOL };
 /** ONNX TensorProto data type number, e.g. for Cast's `to`. */
 export const onnxType = (t: ElemType): number => ELEM[t];
 

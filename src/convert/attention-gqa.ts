@@ -1,0 +1,128 @@
+/**
+ * The fused form of attention.ts: one ONNX Runtime contrib `com.microsoft.GroupQueryAttention` node
+ * per layer instead of ~30 standard ops (docs/convert.md, "Graph forms"). The graph's inputs and
+ * outputs are unchanged (transformers.js's contract: input_ids, attention_mask, position_ids,
+ * past_key_values.* [B, KVH, past, HD] → logits, present.*), so transformers.js and the engine feed
+ * it as before; GQA's own inputs are derived in the graph as onnxruntime-genai's exports do:
+ * seqlens_k = Σ attention_mask − 1 per row (int32) and total_sequence_length = mask width.
+ *
+ * GQA's cache layout differs in one way the batched loop must know: each row's tokens start at
+ * slot 0 (left-aligned, any padding after them), and the new token's key/value is written at slot
+ * seqlens_k of that row, not appended at the end. A row alone (mask all ones) is both layouts.
+ *
+ * Rotary: inside GQA (do_rotary, cos/sin caches [max_positions, rotary/2]) where the kernel allows
+ * it (head_dim a multiple of 16, rotary/2 a multiple of 8); otherwise a `com.microsoft.
+ * RotaryEmbedding` node on q and k from position_ids (e.g. stories260K, head_dim 8). Caches are
+ * computed here in fp32 as transformers does (fround(pos · inv_freq), then cos/sin), times the
+ * rope attention factor. A sliding window is GQA's `local_window_size` as is: onnxruntime 1.30's
+ * CPU kernel then keeps keys q − k < window, as transformers does (checked by test/convert/fused).
+ */
+import { onnxType } from "../engine/models/onnx-graph.ts";
+import type { AttentionShape } from "./attention.ts";
+import type { GraphOps } from "./ops.ts";
+import type { RopeSpec } from "./rope.ts";
+
+export interface GqaShape extends AttentionShape {
+  /** Rows of the cos/sin caches: GQA refuses a total_sequence_length beyond them. */
+  maxPositions: number;
+}
+
+/** Why this attention cannot take the fused form, or null when it can. */
+export function gqaUnsupported(s: { headDim: number }): string | null {
+  return s.headDim % 8 !== 0 ? `GroupQueryAttention needs head_dim a multiple of 8 (got ${s.headDim})` : null;
+}
+
+/** cos or sin of fround(pos · inv_freq) · factor for pos < rows: [rows, R/2]. */
+function trigCache(fn: (x: number) => number, invFreq: Float32Array, rows: number, factor: number): Float32Array {
+  const half = invFreq.length, out = new Float32Array(rows * half);
+  for (let p = 0; p < rows; p++) {
+    for (let i = 0; i < half; i++) {
+      const t = Math.fround(fn(Math.fround(p * invFreq[i]!)));
+      out[p * half + i] = factor === 1 ? t : Math.fround(t * factor);
+    }
+  }
+  return out;
+}
+
+export class GqaAttention {
+  readonly inputIds: string;
+  private readonly positionIds: string;
+  private readonly past: [string, string][] = [];
+  private readonly seqlensK: string;
+  private readonly totalLen: string;
+  private readonly cos: string;
+  private readonly sin: string;
+  /** Rotary inside GQA (true) or a separate RotaryEmbedding node (false). */
+  private readonly inGqa: boolean;
+
+  constructor(private readonly ops: GraphOps, private readonly s: GqaShape) {
+    const { g, T } = ops;
+    const KVH = s.kvHeads, HD = s.headDim, R = s.rope.rotaryDim;
+    this.inputIds = g.input("input_ids", "int64", ["batch_size", "sequence_length"]);
+    const attnMask = g.input("attention_mask", "int64", ["batch_size", "total_sequence_length"]);
+    this.positionIds = g.input("position_ids", "int64", ["batch_size", "sequence_length"]);
+    for (let l = 0; l < s.layers; l++) {
+      this.past.push([
+        g.input(`past_key_values.${l}.key`, T, ["batch_size", KVH, "past_sequence_length", HD]),
+        g.input(`past_key_values.${l}.value`, T, ["batch_size", KVH, "past_sequence_length", HD]),
+      ]);
+    }
+    const int32 = { to: onnxType("int32") };
+    const seqlens = g.op("Sub", [g.op("ReduceSum", [attnMask, g.i64([1])], { keepdims: 0 }), g.i64([1], [])]);
+    this.seqlensK = g.op("Cast", [seqlens], int32);
+    const width = g.op("Gather", [g.op("Shape", [attnMask]), g.i64([1], [])], { axis: 0 });
+    this.totalLen = g.op("Cast", [width], int32);
+
+    this.inGqa = HD % 16 === 0 && (R / 2) % 8 === 0;
+    const [cos, sin] = this.caches(s.rope, width);
+    this.cos = cos;
+    this.sin = sin;
+  }
+
+  /** cos/sin caches in the variant's float type; longrope picks the long set past switchAbove tokens. */
+  private caches(rope: RopeSpec, width: string): [string, string] {
+    const { g } = this.ops, rows = this.s.maxPositions, half = rope.rotaryDim / 2;
+    const make = (inv: Float32Array, tag: string) => [Math.cos, Math.sin].map((fn, i) =>
+      this.ops.constant(`rotary.${tag}.${i ? "sin" : "cos"}_cache`, () => trigCache(fn, inv, rows, rope.attentionFactor), [rows, half])) as [string, string];
+    const short = make(rope.invFreq, "short");
+    if (!rope.invFreqLong) return short;
+    const long = make(rope.invFreqLong, "long");
+    const isLong = g.op("Greater", [width, g.i64([rope.switchAbove!], [])]);
+    return [g.op("Where", [isLong, long[0], short[0]]), g.op("Where", [isLong, long[1], short[1]])];
+  }
+
+  private rotary(x: string, heads: number): string {
+    return this.ops.g.op("RotaryEmbedding", [x, this.positionIds, this.cos, this.sin], {
+      num_heads: heads, rotary_embedding_dim: this.s.rope.rotaryDim, interleaved: 0,
+    }, { domain: "com.microsoft" });
+  }
+
+  /**
+   * Layer `l`: q [B, S, H·HD], k and v [B, S, KVH·HD] (before rotary) → attention output
+   * [B, S, H·HD]; writes the layer's present cache.
+   */
+  attend(l: number, q: string, k: string, v: string, window: number | null): string {
+    const { g } = this.ops, { heads: H, kvHeads: KVH } = this.s;
+    const [pastK, pastV] = this.past[l]!;
+    const qIn = this.inGqa ? q : this.rotary(q, H);
+    const kIn = this.inGqa ? k : this.rotary(k, KVH);
+    const inputs = [qIn, kIn, v, pastK, pastV, this.seqlensK, this.totalLen];
+    if (this.inGqa) inputs.push(this.cos, this.sin);
+    const out = g.fresh("gqa");
+    g.op("GroupQueryAttention", inputs, {
+      num_heads: H, kv_num_heads: KVH, local_window_size: window ?? -1,
+      do_rotary: this.inGqa ? 1 : 0, rotary_interleaved: 0,
+    }, { domain: "com.microsoft", outputs: [out, `present.${l}.key`, `present.${l}.value`] });
+    return out;
+  }
+
+  /** Declares `logits` [B, S, vocab] (already produced under that name) and the present cache outputs. */
+  outputs(vocab: number): void {
+    const { g, T } = this.ops, { kvHeads: KVH, headDim: HD } = this.s;
+    g.output("logits", T, ["batch_size", "sequence_length", vocab]);
+    for (let l = 0; l < this.s.layers; l++) {
+      g.output(`present.${l}.key`, T, ["batch_size", KVH, "total_sequence_length", HD]);
+      g.output(`present.${l}.value`, T, ["batch_size", KVH, "total_sequence_length", HD]);
+    }
+  }
+}
