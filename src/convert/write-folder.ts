@@ -55,7 +55,8 @@ export interface FolderResult {
   dir: string;
   modelType: string;
   variants: Variant[];
-  form: GraphForm;
+  /** Graph form of decoder graphs (absent for other model kinds, e.g. CLIP text encoders). */
+  form?: GraphForm;
   /** External data chunk count per ONNX file that has any. */
   externalChunks: Record<string, number>;
   bytesRead: number;

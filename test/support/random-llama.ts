@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { LlamaConfig, LlamaWeights } from "../../src/engine/models/llama-weights.ts";
 import { writeModelDir } from "../../src/engine/models/model-dir.ts";
 import type { LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
+import type { GraphForm } from "../../src/convert/ops.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, type Llama2cVocab } from "../../src/engine/models/tokenizer-llama2c.ts";
 
 /** The architecture fields of `LlamaConfig`; `vocabSize` ≥ 259 so the synthetic tokenizer has
@@ -63,10 +64,11 @@ export function syntheticVocab(vocabSize: number): Llama2cVocab {
 }
 
 /** Writes `weights` as a transformers.js directory in a fresh temp dir; returns its path. */
-export async function writeRandomLlamaDir(weights: LlamaWeights, variants: readonly LlamaVariant[] = ["fp32", "q4"]): Promise<string> {
+export async function writeRandomLlamaDir(weights: LlamaWeights, variants: readonly LlamaVariant[] = ["fp32", "q4"], form?: GraphForm): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "atoma-random-llama-")), "model");
   await writeModelDir(dir, {
     weights,
+    ...(form ? { form } : {}),
     tokenizer: llama2cToHfTokenizer(syntheticVocab(weights.config.vocabSize)),
     tokenizerConfig: llama2cTokenizerConfig(weights.config.maxPositions),
     variants,

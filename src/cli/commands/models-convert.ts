@@ -35,7 +35,7 @@ export default defineCommand({
       });
       progress.done();
       const ms = Math.round(performance.now() - started);
-      process.stderr.write(`converted ${r.modelType} checkpoint to ${r.dir} (${r.variants.join(", ")}, ${r.form} graph) in ${ms} ms\n`);
+      process.stderr.write(`converted ${r.modelType} checkpoint to ${r.dir} (${r.variants.join(", ")}) in ${ms} ms${r.form ? `, ${r.form} graph form` : ""}\n`);
     } catch (e) {
       if (e instanceof ConvertError) fail(e.message);
       const err = e as NodeJS.ErrnoException;
