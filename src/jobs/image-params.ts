@@ -1,9 +1,9 @@
 /**
  * Chain image params (spec §7.3) → pipeline request, validated so a bad prompt fails its job with
  * a reason instead of touching the node: sizes multiples of 8 within the model's limit (0 = the
- * model's default), steps within 1..MAX_STEPS (0 = default: 30, or 1 for turbo), a finite
- * non-negative guidance (0 = turbo default; guidance applies only above 1), 1..MAX_SAMPLES
- * images, strength within [0, 1], and an img2img payload that decodes as PNG. The img2img image
+ * model's default, spec §7.3), steps within 1..maxSteps (0 is refused: it would decode pure
+ * noise), a finite non-negative guidance (guidance applies only above 1), 1..maxSamples images,
+ * strength within [0, 1], and an img2img payload that decodes as PNG. The img2img image
  * is centre-cropped to multiples of 32 (as the reference crops) and then sets the output size.
  */
 import type { ImageRequest, RgbImage } from "../engine/image/pipeline.ts";
@@ -18,8 +18,11 @@ export interface ImageModelInfo {
   defaultSize: number;
   /** Largest width/height accepted. */
   maxSize: number;
-  /** sd-turbo/sdxl-turbo defaults: 1 step, guidance 0. */
+  /** sd-turbo/sdxl-turbo: the 0-steps message suggests 1 step instead of 30. */
   turbo: boolean;
+  /** The node's limits (ImageModelInfo); IMAGE_LIMITS when absent. */
+  maxSteps?: number;
+  maxSamples?: number;
 }
 
 export type ImageValidated = { ok: true; request: ImageRequest } | { ok: false; reason: string };
@@ -48,11 +51,14 @@ export function toImageRequest(p: Text2ImagePromptParams, model: ImageModelInfo)
     if (v % 8 !== 0) return fail(`${name} ${v} is not a multiple of 8`);
     if (v > model.maxSize) return fail(`${name} ${v} is beyond this model's limit of ${model.maxSize}`);
   }
-  const steps = p.nSteps === 0n ? (model.turbo ? 1 : 30) : p.nSteps;
-  if (steps > BigInt(IMAGE_LIMITS.maxSteps)) return fail(`n_steps ${steps} is absurd; at most ${IMAGE_LIMITS.maxSteps}`);
+  const maxSteps = model.maxSteps ?? IMAGE_LIMITS.maxSteps;
+  const maxSamples = model.maxSamples ?? IMAGE_LIMITS.maxSamples;
+  if (p.nSteps === 0n) return fail(`n_steps is 0; expected at least 1 (usually ${model.turbo ? "1 to 4 for this turbo model" : "20 to 50"})`);
+  const steps = p.nSteps;
+  if (steps > BigInt(maxSteps)) return fail(`n_steps ${steps} is absurd; at most ${maxSteps}`);
   if (!Number.isFinite(p.guidanceScale) || p.guidanceScale < 0) return fail(`guidance_scale ${p.guidanceScale} must be a finite number >= 0`);
   if (p.numSamples === 0n) return fail("num_samples is 0; expected at least 1");
-  if (p.numSamples > BigInt(IMAGE_LIMITS.maxSamples)) return fail(`num_samples ${p.numSamples} is absurd; at most ${IMAGE_LIMITS.maxSamples}`);
+  if (p.numSamples > BigInt(maxSamples)) return fail(`num_samples ${p.numSamples} is absurd; at most ${maxSamples}`);
   let init: RgbImage | undefined;
   if (p.img2img && p.img2img.length > 0) {
     if (!(p.img2imgStrength >= 0 && p.img2imgStrength <= 1)) return fail(`img2img_strength ${p.img2imgStrength} must be within [0, 1]`);

@@ -44,19 +44,24 @@ describe("image params (spec §7.3) — bad input is a reason, never a throw", (
   const model = { defaultSize: 512, maxSize: 1024, turbo: false };
   const prompt = new TextEncoder().encode("a cat");
   const p: Text2ImagePromptParams = {
-    guidanceScale: 7.5, height: 0n, width: 0n, img2img: null, img2imgStrength: 0.5, model: "m", nSteps: 0n, numSamples: 1n,
+    guidanceScale: 7.5, height: 0n, width: 0n, img2img: null, img2imgStrength: 0.5, model: "m", nSteps: 30n, numSamples: 1n,
     outputDestination: new Uint8Array(), prompt, randomSeed: (1n << 64n) - 1n, uncondPrompt: new Uint8Array(),
   };
-  test("defaults: 0 size → the model's, 0 steps → 30 (1 for turbo); the u64 seed kept exactly", () => {
-    const r = toImageRequest(p, model);
+  test("defaults: 0 size → the model's; the u64 seed kept exactly; node limits apply", () => {
+    const r = toImageRequest({ ...p, nSteps: 30n }, model);
     expect(r.ok && r.request).toMatchObject({ prompt: "a cat", uncondPrompt: "", width: 512, height: 512, steps: 30, numSamples: 1, seed: (1n << 64n) - 1n });
-    const t = toImageRequest({ ...p, guidanceScale: 0 }, { ...model, turbo: true });
-    expect(t.ok && t.request.steps).toBe(1);
+    const t = toImageRequest({ ...p, nSteps: 0n }, { ...model, turbo: true });
+    expect(!t.ok && t.reason).toBe("n_steps is 0; expected at least 1 (usually 1 to 4 for this turbo model)");
+    const lim = toImageRequest({ ...p, nSteps: 60n, numSamples: 3n }, { ...model, maxSteps: 50, maxSamples: 4 });
+    expect(!lim.ok && lim.reason).toBe("n_steps 60 is absurd; at most 50");
+    const lim2 = toImageRequest({ ...p, nSteps: 50n, numSamples: 5n }, { ...model, maxSteps: 50, maxSamples: 4 });
+    expect(!lim2.ok && lim2.reason).toBe("num_samples 5 is absurd; at most 4");
   });
   test("reasons", () => {
     const cases: [Partial<Text2ImagePromptParams>, RegExp][] = [
       [{ width: 500n }, /width 500 is not a multiple of 8/],
       [{ height: 2048n }, /height 2048 is beyond this model's limit of 1024/],
+      [{ nSteps: 0n }, /n_steps is 0; expected at least 1 \(usually 20 to 50\)/],
       [{ nSteps: 100000n }, /n_steps 100000 is absurd; at most 500/],
       [{ guidanceScale: -1 }, /guidance_scale -1 must be a finite number >= 0/],
       [{ guidanceScale: NaN }, /guidance_scale NaN/],
