@@ -30,6 +30,8 @@ export function toRecord(r: Row): JobRecord {
     attempts: Number(r.attempts),
     txAttempts: Number(r.tx_attempts),
     outputText: (r.output_text as string | null) ?? null,
+    images: r.images ? (JSON.parse(String(r.images)) as { width: number; height: number }[]) : null,
+    note: (r.note as string | null) ?? null,
     tokens: r.tokens ? (JSON.parse(String(r.tokens)) as number[]) : null,
     inputTokens: num(r.input_tokens),
     outputTokens: num(r.output_tokens),

@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SignedTx } from "../chain/types.ts";
 import { decodeValue, encodeValue } from "./codec.ts";
+import { IMAGE_SCHEMA, ImageRows, migrateImageColumns } from "./image-store.ts";
 import { INSERT_JOB, insertValues, migrateDecodedColumns, type Row, toRecord } from "./job-row.ts";
 import { OUTBOX_SCHEMA, OutboxRows } from "./outbox-store.ts";
 import { RESAMPLE_SCHEMA, ResampleRows } from "./resample-store.ts";
@@ -21,6 +22,7 @@ import {
   type NewJob,
   type PendingResample,
   type StoreBatch,
+  type StoredImage,
   type TxResult,
 } from "./types.ts";
 import type { PromptEventRecord } from "../protocol/types.ts";
@@ -65,17 +67,20 @@ export class SqliteJobStore implements JobStore {
   private readonly now: () => number;
   private readonly resamples: ResampleRows;
   private readonly outbox: OutboxRows;
+  private readonly imageRows: ImageRows;
 
   constructor(readonly path: string, opts: SqliteStoreOptions = {}) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { create: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-    this.db.exec(SCHEMA + OUTBOX_SCHEMA + RESAMPLE_SCHEMA);
+    this.db.exec(SCHEMA + OUTBOX_SCHEMA + RESAMPLE_SCHEMA + IMAGE_SCHEMA);
     migrateDecodedColumns(this.db);
+    migrateImageColumns(this.db);
     this.maxGenAttempts = opts.maxGenerationAttempts ?? 5;
     this.now = opts.now ?? Date.now;
     this.resamples = new ResampleRows(this.db, this.now);
     this.outbox = new OutboxRows(this.db, this.now);
+    this.imageRows = new ImageRows(this.db);
   }
 
   cursor(): bigint | null {
@@ -173,14 +178,23 @@ export class SqliteJobStore implements JobStore {
 
   markGenerated(id: number, o: GeneratedOutput): void {
     const now = this.now();
-    this.db
-      .query(
-        `UPDATE jobs SET state = 'generated', output_text = ?, tokens = ?, input_tokens = ?, output_tokens = ?,
-           root_hex = ?, leaf_hex = ?, generation_ms = ?, generated_at = ?, updated_at = ?, error = NULL
-         WHERE id = ? AND state = 'running'`,
-      )
-      .run(o.text, o.tokens ? JSON.stringify(o.tokens) : null, o.inputTokens, o.outputTokens, o.rootHex, o.leafHex,
-        o.generationMs, now, now, id);
+    const sizes = o.images ? JSON.stringify(o.images.map(({ width, height }) => ({ width, height }))) : null;
+    this.db.transaction(() => {
+      const changed = this.db
+        .query(
+          `UPDATE jobs SET state = 'generated', output_text = ?, tokens = ?, input_tokens = ?, output_tokens = ?,
+             root_hex = ?, leaf_hex = ?, generation_ms = ?, generated_at = ?, updated_at = ?, error = NULL,
+             images = ?, note = ?
+           WHERE id = ? AND state = 'running'`,
+        )
+        .run(o.text, o.tokens ? JSON.stringify(o.tokens) : null, o.inputTokens, o.outputTokens, o.rootHex, o.leafHex,
+          o.generationMs, now, now, sizes, o.note ?? null, id).changes;
+      if (changed === 1 && o.images) this.imageRows.put(id, o.images);
+    }).immediate();
+  }
+
+  images(id: number): StoredImage[] {
+    return this.imageRows.get(id);
   }
 
   markFailed(id: number, reason: string): void {

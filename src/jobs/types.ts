@@ -45,7 +45,12 @@ export interface JobRecord extends Omit<NewJob, "state" | "error"> {
   attempts: number;
   /** Commitment submission attempts. */
   txAttempts: number;
+  /** Generated text; null for image jobs (their PNGs: JobStore.images). */
   outputText: string | null;
+  /** Image jobs: the generated images' sizes, in order (the last one is committed); else null. */
+  images: { width: number; height: number }[] | null;
+  /** Something the operator should know about a job that succeeded (a truncated CLIP prompt). */
+  note: string | null;
   /** Full token sequence (pre-prompt ‖ prompt ‖ generated), kept when the chat flag is set. */
   tokens: number[] | null;
   inputTokens: number | null;
@@ -101,13 +106,24 @@ export interface StoreBatch {
 }
 
 export interface GeneratedOutput {
-  text: string;
+  /** null for image jobs. */
+  text: string | null;
   tokens: number[] | null;
   inputTokens: number;
   outputTokens: number;
   rootHex: string;
   leafHex: string;
   generationMs: number;
+  /** Image jobs: every image as PNG, stored in the same transaction as the state change. */
+  images?: { width: number; height: number; png: Uint8Array }[];
+  note?: string;
+}
+
+export interface StoredImage {
+  index: number;
+  width: number;
+  height: number;
+  png: Uint8Array;
 }
 
 export type TxResult =
@@ -150,6 +166,8 @@ export interface JobStore {
   /** Puts a running job back (shutdown while generating). */
   release(id: number): void;
   markGenerated(id: number, out: GeneratedOutput): void;
+  /** The PNGs of a generated image job, in order; [] for text jobs. */
+  images(id: number): StoredImage[];
   markFailed(id: number, reason: string): void;
 
   /** `generated` jobs with no recorded transaction, due now, distinct tickets, oldest first. */
