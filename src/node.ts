@@ -16,11 +16,12 @@ import type { NodeConfig } from "./config/types.ts";
 import { loadTextEngine } from "./engine/engine.ts";
 import { createRemoteEngine } from "./engine/remote/index.ts";
 import { isEmbeddingModelDir, loadEmbeddingEngine } from "./engine/embedding.ts";
+import { isDiffusersDir, loadImageEngine } from "./engine/image/engine.ts";
 import type { EmbeddingSlot } from "./api/openai/embeddings.ts";
 import { Committer } from "./jobs/committer.ts";
 import { ingest, type IngestStats } from "./jobs/ingest.ts";
 import { Resampler } from "./jobs/resampler.ts";
-import { Scheduler, type ModelSlot } from "./jobs/scheduler.ts";
+import { Scheduler, type ImageSlot, type ModelSlot } from "./jobs/scheduler.ts";
 import { Semaphore } from "./jobs/semaphore.ts";
 import { OutputStreams } from "./jobs/output-streams.ts";
 import { SqliteJobStore } from "./jobs/sqlite-store.ts";
@@ -112,13 +113,19 @@ export class StartupInputError extends Error {
 }
 
 /** Text models (jobs, JSON-RPC, OpenAI chat/completions) are returned; embedding models (an
- * encoder config.json) go into `embedders`, served only by POST /v1/embeddings. */
-async function loadModels(config: NodeConfig, signal: AbortSignal | undefined, embedders: Map<string, EmbeddingSlot>): Promise<Map<string, ModelSlot>> {
+ * encoder config.json) go into `embedders`, served only by POST /v1/embeddings; diffusers folders
+ * (Stable Diffusion) go into `images`, served for Text2ImagePromptEvent jobs. */
+async function loadModels(
+  config: NodeConfig,
+  signal: AbortSignal | undefined,
+  embedders: Map<string, EmbeddingSlot>,
+  images: Map<string, ImageSlot>,
+): Promise<Map<string, ModelSlot>> {
   const models = new Map<string, ModelSlot>();
   const inf = config.inference;
   const hub = { cacheDir: inf.cacheDir, autoPull: inf.autoPull, apiKey: inf.apiKey, progress: () => new LogProgress(), signal };
   for (const m of config.inference.models) {
-    if (models.has(m.modelId) || embedders.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
+    if (models.has(m.modelId) || embedders.has(m.modelId) || images.has(m.modelId)) throw new Error(`model ${m.modelId} is configured twice`);
     let dir = m.path;
     try {
       if (m.remote) {
@@ -131,6 +138,15 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined, e
       }
       // A configured model missing from the cache is pulled here (progress in the log).
       dir = await ensureModelDir({ modelId: m.modelId, dir: m.local ? m.path : undefined, hub: m.hub, dtype: m.dtype }, hub);
+      if (isDiffusersDir(dir)) {
+        const engine = await loadImageEngine({ id: m.modelId, dir, device: m.device, ...m.image });
+        // One image at a time per model: an ONNX UNet session is single-stream and fills the device.
+        images.set(m.modelId, { engine, lock: new Semaphore(1) });
+        const i = engine.info;
+        log.info(`image model ${m.modelId} loaded (${i.modelType}, ${i.scheduler}, default ${i.defaultSize}px, limits ${i.maxSize}px / ${i.maxSteps} steps / ${i.maxSamples} samples, ${i.device})`);
+        continue;
+      }
+      if (m.image) throw new Error("max_image_size, max_steps and max_samples apply to image models (diffusers folders) only");
       if (isEmbeddingModelDir(dir)) {
         const engine = await loadEmbeddingEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
         embedders.set(m.modelId, { engine, lock: new Semaphore(1) });
@@ -144,7 +160,7 @@ async function loadModels(config: NodeConfig, signal: AbortSignal | undefined, e
       models.set(m.modelId, { engine, lock: new Semaphore(batch), workers: batch });
       log.info(`model ${m.modelId} loaded (${engine.info.modelType}, ${engine.info.loadedDtype}, ${engine.info.device})`);
     } catch (e) {
-      for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
+      for (const s of [...models.values(), ...embedders.values(), ...images.values()]) await s.engine.dispose().catch(() => {});
       if (e instanceof ModelUnavailableError || (e instanceof PullError && e.isInputError)) throw new StartupInputError(e.message);
       if (e instanceof PullError) throw new Error(e.message); // network, disk: a runtime failure (exit 1)
       throw new StartupInputError(`model ${m.modelId} (${m.remote ? m.remote.kind : dir}): ${(e as Error).message}`);
@@ -161,7 +177,8 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     log.warn("only one of [event_subscriber] and [client] is configured: running in local mode (both are needed on chain)");
   }
   const embedders = new Map<string, EmbeddingSlot>();
-  const models = await loadModels(config, opts.signal, embedders);
+  const images = new Map<string, ImageSlot>();
+  const models = await loadModels(config, opts.signal, embedders, images);
   const timeoutMs = config.client?.requestTimeoutMs ?? config.eventSubscriber?.requestTimeoutMs ?? 300_000;
 
   let store: SqliteJobStore | undefined;
@@ -178,7 +195,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     }
   } catch (e) {
     store?.close();
-    for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
+    for (const s of [...models.values(), ...embedders.values(), ...images.values()]) await s.engine.dispose().catch(() => {});
     throw e;
   }
 
@@ -207,12 +224,14 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       metrics,
       onGenerated: () => committer!.wake(),
       streams,
+      images,
     });
     const stats: IngestStats = { notServable: 0, disputes: 0 };
     const ctx = {
       smallId: config.eventSubscriber.smallId,
       policy: config.eventSubscriber.leafCountPolicy,
       hostedModels: new Set(models.keys()),
+      imageModels: new Set(images.keys()),
       store: s,
     };
     // Resampled leaves whose prompt was never indexed here: looked up on chain off the follower's path.
@@ -301,6 +320,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       package_id: config.eventSubscriber?.packageId ?? null,
       node_badge_id: config.client?.nodeBadgeId ?? null,
       models: [...models.keys()],
+      image_models: [...images.keys()],
       cursor: store?.cursor()?.toString() ?? null,
       jobs: store?.countByState() ?? null,
       running: scheduler?.running ?? 0,
@@ -316,10 +336,10 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     await scheduler?.stop(0);
     await Promise.allSettled([...followTasks, ...tasks]);
     store?.close();
-    for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
+    for (const s of [...models.values(), ...embedders.values(), ...images.values()]) await s.engine.dispose().catch(() => {});
     throw new Error(`cannot listen on ${config.inference.jrpcHost}:${config.inference.jrpcPort}: ${(e as Error).message}`);
   }
-  log.info(`${chainMode ? "chain" : "local"} mode: JSON-RPC/HTTP on ${server.url} serving ${[...models.keys()].join(", ") || "no models"}`);
+  log.info(`${chainMode ? "chain" : "local"} mode: JSON-RPC/HTTP on ${server.url} serving ${[...models.keys(), ...images.keys()].join(", ") || "no models"}`);
 
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
@@ -336,7 +356,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
       loops.abort();
       await Promise.allSettled(tasks);
       await server.stop().catch(() => {});
-      for (const s of [...models.values(), ...embedders.values()]) await s.engine.dispose().catch(() => {});
+      for (const s of [...models.values(), ...embedders.values(), ...images.values()]) await s.engine.dispose().catch(() => {});
       store?.close();
       if (config.inference.flushStorage) await flushStorage(config.inference.cacheDir);
       finish();

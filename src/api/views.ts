@@ -21,6 +21,8 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     prompt: j.promptText,
     params: toJsonValue(rest),
     output: j.outputText,
+    images: j.images,
+    note: j.note,
     tokens: j.tokens,
     input_tokens: j.inputTokens,
     output_tokens: j.outputTokens,

@@ -13,8 +13,10 @@ import type { EventEffects, JobStore, NewJob, StoreBatch } from "./types.ts";
 export interface IngestContext {
   smallId: bigint;
   policy: LeafCountPolicy;
-  /** Model ids (`params.model`) this node hosts. */
+  /** Model ids (`params.model`) this node hosts for text prompts. */
   hostedModels: ReadonlySet<string>;
+  /** Model ids this node hosts for image prompts (Stable Diffusion). */
+  imageModels?: ReadonlySet<string>;
   store: JobStore;
 }
 
@@ -26,7 +28,7 @@ export interface IngestStats {
 }
 
 /** The job serving leaf `index` of `n` for `prompt`, or a failed / not-servable record with its reason. */
-export function jobFor(prompt: PromptEventRecord, origin: EventOrigin, index: bigint, n: bigint, ctx: Pick<IngestContext, "policy" | "hostedModels">): NewJob {
+export function jobFor(prompt: PromptEventRecord, origin: EventOrigin, index: bigint, n: bigint, ctx: Pick<IngestContext, "policy" | "hostedModels" | "imageModels">): NewJob {
   const base = {
     ticketId: prompt.ticketId,
     leafIndex: Number(index),
@@ -49,19 +51,24 @@ export function jobFor(prompt: PromptEventRecord, origin: EventOrigin, index: bi
         : "";
     return { ...job, leafIndex: Number(index), state: "failed", error: `leaf index ${index} is not below leaf count ${n} (leaf count policy ${ctx.policy})${why}` };
   }
+  const model = JSON.stringify(prompt.params.model);
+  const images = ctx.imageModels ?? new Set<string>();
   if (prompt.kind === "Text2ImagePromptEvent") {
-    return { ...job, state: "not_servable", error: `image model ${JSON.stringify(prompt.params.model)}: image generation is not supported by this node` };
+    if (images.has(prompt.params.model)) return job;
+    if (ctx.hostedModels.has(prompt.params.model)) return { ...job, state: "not_servable", error: `model ${model} is a text model here; an image prompt cannot run on it` };
+    return { ...job, state: "not_servable", error: `image model ${model} is not hosted by this node (image models hosted: ${[...images].join(", ") || "none"})` };
   }
   if (!ctx.hostedModels.has(prompt.params.model)) {
+    if (images.has(prompt.params.model)) return { ...job, state: "not_servable", error: `model ${model} is an image model here; a text prompt cannot run on it` };
     const hosted = [...ctx.hostedModels].join(", ") || "none";
-    return { ...job, state: "not_servable", error: `model ${JSON.stringify(prompt.params.model)} is not hosted by this node (hosted: ${hosted})` };
+    return { ...job, state: "not_servable", error: `model ${model} is not hosted by this node (hosted: ${hosted})` };
   }
   return job;
 }
 
 /** A `NewlySampledNodesEvent` leaf (`order`, spec §5.4) of a known prompt; the leaf count is the
  * original prompt's (§5.3), whether the prompt came from this batch, the index or the chain. */
-export function resampledJob(prompt: PromptEventRecord, origin: EventOrigin, order: bigint, ctx: Pick<IngestContext, "policy" | "hostedModels">): NewJob {
+export function resampledJob(prompt: PromptEventRecord, origin: EventOrigin, order: bigint, ctx: Pick<IngestContext, "policy" | "hostedModels" | "imageModels">): NewJob {
   return jobFor(prompt, origin, order, leafCount(prompt.chunksCount, prompt.nodes.length, ctx.policy), ctx);
 }
 

@@ -1,14 +1,16 @@
 /**
  * Per-model workers that pull `received` jobs from the store (SQLite is the queue, so memory stays
  * bounded), generate, commit to the output (spec §8.2) and mark them `generated`. One model's
- * failure never touches another's jobs: every error is caught per job (spec §13 #8).
+ * failure never touches another's jobs: every error is caught per job (spec §13 #8). Text models
+ * run here; image models run through image-worker.ts under the same claims, limits and timeouts.
  */
-import type { TextEngine } from "../engine/types.ts";
+import type { ImageEngine, TextEngine } from "../engine/types.ts";
 import { toHex } from "@mysten/bcs";
 import { commitText } from "../commitment/merkle.ts";
 import { log } from "../log/logger.ts";
 import type { NodeMetrics } from "../log/metrics.ts";
 import type { Text2TextPromptParams } from "../protocol/types.ts";
+import { serveImageJob } from "./image-worker.ts";
 import { toGenerateRequest } from "./params.ts";
 import type { OutputStreams, StreamEnd } from "./output-streams.ts";
 import { Semaphore, Wakeup } from "./semaphore.ts";
@@ -24,6 +26,13 @@ export interface ModelSlot {
   workers?: number;
 }
 
+/** An image model (Stable Diffusion) and its lock: one image request at a time, shared with the
+ * image APIs so they never overlap a job. */
+export interface ImageSlot {
+  engine: ImageEngine;
+  lock: Semaphore;
+}
+
 export interface SchedulerOptions {
   /** Overall limit on concurrent generations (`max_concurrent_requests`). */
   maxConcurrent: number;
@@ -36,6 +45,8 @@ export interface SchedulerOptions {
   onGenerated?: (job: JobRecord) => void;
   /** Live output for prompts with `should_stream_output` (GET /v1/jobs/<ticket>/stream). */
   streams?: OutputStreams;
+  /** Image models (Text2ImagePromptEvent jobs), one worker each. */
+  images?: ReadonlyMap<string, ImageSlot>;
 }
 
 type AbortWhy = "timeout" | "shutdown";
@@ -58,8 +69,9 @@ export class Scheduler {
 
   start(): void {
     for (const [model, slot] of this.models) {
-      for (let i = 0; i < (slot.workers ?? 1); i++) this.loops.push(this.loop(model, slot));
+      for (let i = 0; i < (slot.workers ?? 1); i++) this.loops.push(this.loop(model, slot.lock, (job) => this.runJob(job, slot)));
     }
+    for (const [model, slot] of this.opts.images ?? []) this.loops.push(this.loop(model, slot.lock, (job) => this.runImageJob(job, slot)));
   }
 
   /** New jobs may be waiting. */
@@ -88,14 +100,14 @@ export class Scheduler {
     }
   }
 
-  private async loop(model: string, slot: ModelSlot): Promise<void> {
+  private async loop(model: string, lock: Semaphore, run: (job: JobRecord) => Promise<void>): Promise<void> {
     const poll = this.opts.pollMs ?? 250;
     while (!this.stopping) {
       let claimed = false;
       // Model lock first: it is shared with JSON-RPC generations, and waiting for it while holding
       // a global permit would leave that permit idle and starve the other models' workers. High
       // priority: a chain job goes before every queued API request (they can wait, it has a deadline).
-      await slot.lock.acquire("high");
+      await lock.acquire("high");
       try {
         await this.overall.acquire();
         try {
@@ -103,7 +115,7 @@ export class Scheduler {
           const job = this.store.claimNext(model);
           if (job) {
             claimed = true;
-            await this.runJob(job, slot);
+            await run(job);
           }
         } finally {
           this.overall.release();
@@ -112,7 +124,7 @@ export class Scheduler {
         // A store error (disk full, locked) must not kill the worker; it retries after the poll delay.
         log.error(`worker ${model}: ${(e as Error).message}`);
       } finally {
-        slot.lock.release();
+        lock.release();
       }
       if (!claimed) await this.wakeup.wait(poll, this.stopCtl.signal);
     }
@@ -121,7 +133,7 @@ export class Scheduler {
   private async runJob(job: JobRecord, slot: ModelSlot): Promise<void> {
     const m = this.opts.metrics;
     if (job.job.kind !== "text") {
-      this.store.markFailed(job.id, "image jobs are not supported");
+      this.store.markFailed(job.id, `model ${job.model} is a text model; an image prompt cannot run on it`);
       return;
     }
     const ctl = new AbortController();
@@ -183,6 +195,20 @@ export class Scheduler {
       log.error(`ticket ${job.ticketId}: ${reason}`);
     } finally {
       sink?.end(streamEnd);
+      clearTimeout(timer);
+      this.inFlight.delete(job.id);
+    }
+  }
+
+  private async runImageJob(job: JobRecord, slot: ImageSlot): Promise<void> {
+    const ctl = new AbortController();
+    this.inFlight.set(job.id, ctl);
+    const timer = setTimeout(() => ctl.abort("timeout" satisfies AbortWhy), this.opts.timeoutMs);
+    try {
+      const outcome = await serveImageJob(job, slot, { store: this.store, metrics: this.opts.metrics, timeoutMs: this.opts.timeoutMs, signal: ctl.signal });
+      const done = outcome === "generated" ? this.store.get(job.id) : null;
+      if (done) this.opts.onGenerated?.(done);
+    } finally {
       clearTimeout(timer);
       this.inFlight.delete(job.id);
     }

@@ -1,7 +1,7 @@
 /**
  * Publishes outputs of tickets where this node was the first submitter (spec §8.5): the output is
  * always kept in the store (JSON-RPC `job`, HTTP `GET /v1/jobs/<ticket>`); with `webhook_url` set it
- * is also POSTed as `{"metadata", "data", "output_destination"}`. Best effort: a webhook that keeps
+ * is also POSTed as `{"metadata", "data", "output_destination"}` (image jobs add `images`). Best effort: a webhook that keeps
  * failing is recorded on the job, never retried forever, and never affects the commitment.
  */
 import { Backoff, sleep } from "../chain/backoff.ts";
@@ -21,8 +21,15 @@ export interface PublisherOptions {
   metrics?: NodeMetrics;
 }
 
-function webhookBody(job: JobRecord, nodeAddress: string): unknown {
+/** Text: `data` is the output. Image (`output_type` "Image"): `data` is the committed image (the
+ * last of `num_samples`, spec §8.1) as base64 PNG, and `images` all of them in order, so a
+ * receiver can check the root over the decoded pixels. */
+function webhookBody(job: JobRecord, nodeAddress: string, store: JobStore): unknown {
   const metadata = outputMetadata(job, nodeAddress);
+  if (job.job.kind === "image") {
+    const images = store.images(job.id).map((i) => Buffer.from(i.png).toString("base64"));
+    return { metadata, data: images.at(-1) ?? "", images, output_destination: metadata.output_destination };
+  }
   return { metadata, data: job.outputText ?? "", output_destination: metadata.output_destination };
 }
 
@@ -62,7 +69,7 @@ export class Publisher {
       return;
     }
     const attempts = this.opts.attempts ?? 4;
-    const body = JSON.stringify(webhookBody(job, this.opts.nodeAddress));
+    const body = JSON.stringify(webhookBody(job, this.opts.nodeAddress, this.store));
     let last = "";
     for (let i = 0; i < attempts && !signal.aborted; i++) {
       try {

@@ -33,15 +33,24 @@ describe("ingest (spec §5)", () => {
     expect(strict.events[0]!.jobs[0]!.numLeaves).toBe(1);
   });
 
-  test("unknown model and image prompts are not servable, counted, never thrown", () => {
+  test("unknown models and a prompt of the other modality are not servable, counted, never thrown", () => {
     const stats: IngestStats = { notServable: 0, disputes: 0 };
-    const img: AtomaEvent = { kind: "Text2ImagePromptEvent", ticketId: T(5), chunksCount: 1n, nodes: [7n], outputDestination: new Uint8Array(), params: { guidanceScale: 7.5, height: 512n, img2img: null, img2imgStrength: 0, model: "sd", nSteps: 30n, numSamples: 1n, outputDestination: new Uint8Array(), prompt: new Uint8Array(), randomSeed: 1n, uncondPrompt: new Uint8Array(), width: 512n } };
-    const b = ingest({ checkpoint: 1n, events: [ev(prompt(4, [7n], 1n, "llama3_70b")), ev(img)] }, ctx(), stats);
+    const img = (t: number, model: string): AtomaEvent => ({ kind: "Text2ImagePromptEvent", ticketId: T(t), chunksCount: 1n, nodes: [7n], outputDestination: new Uint8Array(), params: { guidanceScale: 7.5, height: 512n, img2img: null, img2imgStrength: 0, model, nSteps: 30n, numSamples: 1n, outputDestination: new Uint8Array(), prompt: new Uint8Array(), randomSeed: 1n, uncondPrompt: new Uint8Array(), width: 512n } });
+    const c = { ...ctx(), imageModels: new Set(["sd"]) };
+    const b = ingest({ checkpoint: 1n, events: [ev(prompt(4, [7n], 1n, "llama3_70b")), ev(img(5, "sdxl")), ev(img(51, "m")), ev(prompt(52, [7n], 1n, "sd")), ev(img(53, "sd"))] }, c, stats);
     const jobs = b.events.flatMap((e) => e.jobs);
-    expect(jobs.map((j) => j.state)).toEqual(["not_servable", "not_servable"]);
-    expect(jobs[0]!.error).toBe('model "llama3_70b" is not hosted by this node (hosted: m)');
-    expect(jobs[1]!.error).toContain("image generation is not supported");
-    expect(stats.notServable).toBe(2);
+    expect(jobs.map((j) => j.state ?? "received")).toEqual(["not_servable", "not_servable", "not_servable", "not_servable", "received"]);
+    expect(jobs.map((j) => j.error)).toEqual([
+      'model "llama3_70b" is not hosted by this node (hosted: m)',
+      'image model "sdxl" is not hosted by this node (image models hosted: sd)',
+      'model "m" is a text model here; an image prompt cannot run on it',
+      'model "sd" is an image model here; a text prompt cannot run on it',
+      undefined,
+    ]);
+    expect(jobs[4]!.job.kind).toBe("image");
+    expect(stats.notServable).toBe(4);
+    const none = ingest({ checkpoint: 1n, events: [ev(img(54, "sd"))] }, ctx());
+    expect(none.events[0]!.jobs[0]!.error).toBe('image model "sd" is not hosted by this node (image models hosted: none)');
   });
 
   test("NewlySampledNodesEvent: leaf index = order, prompt from the same batch or the store", () => {
