@@ -4,7 +4,7 @@
  * and script faults. The same operations are served as JSON over HTTP under `/admin/`.
  */
 import { normalizeStructTag, normalizeSuiAddress, toHex } from "@mysten/sui/utils";
-import { bytesArg, encodeNewlySampled, encodeTextPrompt, type PromptInput } from "./events.ts";
+import { bytesArg, encodeImagePrompt, encodeNewlySampled, encodeTextPrompt, type EncodedPrompt, type ImagePromptInput, type PromptInput } from "./events.ts";
 import type { FaultSpec, Faults } from "./faults.ts";
 import { type CallRec, type CommitmentRec, type EventRec, GAS_COIN_TYPE, type Ledger, type NodeSpec } from "./ledger.ts";
 
@@ -80,11 +80,19 @@ export class AdminApi {
 
   /** Emits `gate::Text2TextPromptEvent`s in one transaction and opens their tickets. */
   injectPrompts(prompts: PromptInput[]): InjectedPrompt[] {
-    const encoded = prompts.map((p) => encodeTextPrompt(p, this.ledger.seed));
+    return this.openTickets("gate::Text2TextPromptEvent", prompts.map((p) => encodeTextPrompt(p, this.ledger.seed)));
+  }
+
+  /** Emits `gate::Text2ImagePromptEvent`s in one transaction and opens their tickets. */
+  injectImagePrompts(prompts: ImagePromptInput[]): InjectedPrompt[] {
+    return this.openTickets("gate::Text2ImagePromptEvent", prompts.map((p) => encodeImagePrompt(p, this.ledger.seed)));
+  }
+
+  private openTickets(type: string, encoded: EncodedPrompt[]): InjectedPrompt[] {
     for (const e of encoded) {
       if (this.ledger.tickets.has(e.ticketId)) throw new Error(`ticket ${e.ticketId} already exists`);
     }
-    const at = this.injectEvents(encoded.map((e) => ({ type: "gate::Text2TextPromptEvent", bcs: e.bcs })));
+    const at = this.injectEvents(encoded.map((e) => ({ type, bcs: e.bcs })));
     for (const e of encoded) {
       // gate::submit_*_prompt with nodes_to_sample = None: one node, chunks_count = 1 + extra.
       const crossValidation = e.nodes.length === 1 && e.chunksCount > 1n ? { probabilityPermille: this.ledger.crossValidationPermille, extraNodes: e.chunksCount - 1n } : undefined;
@@ -169,6 +177,10 @@ export async function handleAdminHttp(admin: AdminApi, req: Request, path: strin
       case "POST /admin/prompt": {
         const list = (Array.isArray(body.prompts) ? body.prompts : [body]) as Record<string, unknown>[];
         return json(200, admin.injectPrompts(list.map(camelKeys) as unknown as PromptInput[]));
+      }
+      case "POST /admin/image-prompt": {
+        const list = (Array.isArray(body.prompts) ? body.prompts : [body]) as Record<string, unknown>[];
+        return json(200, admin.injectImagePrompts(list.map(camelKeys) as unknown as ImagePromptInput[]));
       }
       case "POST /admin/events":
         if (!Array.isArray(body.events)) throw new Error("events: expected an array of {type, bcs}");

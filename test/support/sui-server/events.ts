@@ -93,6 +93,58 @@ export function encodeTextPrompt(p: PromptInput, seed: string): EncodedPrompt {
   return { ticketId, nodes, chunksCount, bcs };
 }
 
+/** `gate::Text2ImagePromptEvent` params in the friendly form (spec §4.2, §7.3). */
+export interface ImagePromptInput {
+  ticketId?: string;
+  prompt?: string;
+  /** Raw prompt bytes (hex `0x…` or base64), instead of `prompt` text. */
+  promptBytes?: string;
+  uncondPrompt?: string;
+  model?: string;
+  width?: number | string;
+  height?: number | string;
+  nSteps?: number | string;
+  guidanceScale?: number;
+  numSamples?: number | string;
+  seed?: number | string;
+  /** The img2img payload (hex `0x…` or base64); absent = none. */
+  img2img?: string;
+  img2imgStrength?: number;
+  nodes: (number | string)[];
+  chunksCount?: number | string;
+  outputDestination?: string;
+}
+
+export function encodeImagePrompt(p: ImagePromptInput, seed: string): EncodedPrompt {
+  if (!Array.isArray(p.nodes) || p.nodes.length === 0) throw new Error("nodes: expected a non-empty array of small ids");
+  const nodes = p.nodes.map((n, i) => u64(n, 0n, `nodes[${i}]`));
+  const ticketId = normalizeSuiAddress(p.ticketId ?? newTicketId(seed));
+  const chunksCount = u64(p.chunksCount, BigInt(nodes.length), "chunksCount");
+  const enc = new TextEncoder();
+  const destination = p.outputDestination !== undefined ? bytesArg(p.outputDestination, "outputDestination") : FIREBASE_DESTINATION;
+  const bcs = S.Text2ImagePromptEvent.serialize({
+    ticket_id: ticketId,
+    params: {
+      guidance_scale: f32ToU32Bits(p.guidanceScale ?? 7.5),
+      height: u64(p.height, 512n, "height"),
+      img2img: p.img2img !== undefined ? bytesArg(p.img2img, "img2img") : null,
+      img2img_strength: f32ToU32Bits(p.img2imgStrength ?? 0.8),
+      model: p.model ?? "stable_diffusion_v1-5",
+      n_steps: u64(p.nSteps, 30n, "nSteps"),
+      num_samples: u64(p.numSamples, 1n, "numSamples"),
+      output_destination: destination,
+      prompt: p.promptBytes !== undefined ? bytesArg(p.promptBytes, "promptBytes") : enc.encode(p.prompt ?? "a cat"),
+      random_seed: u64(p.seed, 42n, "seed"),
+      uncond_prompt: enc.encode(p.uncondPrompt ?? ""),
+      width: u64(p.width, 512n, "width"),
+    },
+    chunks_count: chunksCount,
+    nodes: nodes.map((inner) => ({ inner })),
+    output_destination: destination,
+  }).toBytes();
+  return { ticketId, nodes, chunksCount, bcs };
+}
+
 export function encodeNewlySampled(ticketId: string, newNodes: { nodeId: number | string; order: number | string }[]): Uint8Array {
   return S.NewlySampledNodesEvent.serialize({
     ticket_id: normalizeSuiAddress(ticketId),
