@@ -38,12 +38,12 @@ beforeAll(async () => {
   });
   const modelDir = join(process.env.TMPDIR ?? "/tmp", `tiny-sd-e2e-${process.pid}`);
   writeTinySd(modelDir, EULER_A);
-  engine = await loadImageEngine({ id: MODEL, dir: modelDir, device: "cpu" });
+  engine = await loadImageEngine({ id: MODEL, dir: modelDir, device: "cpu", maxSteps: 1000, maxSamples: 4 });
   env = await makeEnv({
     modelDir,
     webhookUrl: `http://127.0.0.1:${hook.port}/out`,
     extraNodes: [{ address: "0x" + "5".repeat(64), smallId: 5 }],
-    modelsToml: `[[inference.models]]\nmodel_id = "${MODEL}"\npath = "${modelDir}"\ndevice = "cpu"\ndtype = "f32"\nmax_steps = 200\nmax_samples = 4\n`,
+    modelsToml: `[[inference.models]]\nmodel_id = "${MODEL}"\npath = "${modelDir}"\ndevice = "cpu"\ndtype = "f32"\nmax_steps = 1000\nmax_samples = 4\n`,
   });
   node = await spawnNode(env);
 });
@@ -91,7 +91,7 @@ describe("image jobs end to end", () => {
       [{ width: 12 }, "width 12 is not a multiple of 8"],
       [{ height: 40 }, "height 40 is beyond this model's limit of 32"],
       [{ nSteps: 0 }, "n_steps is 0; expected at least 1 (usually 20 to 50)"],
-      [{ nSteps: 100000 }, "n_steps 100000 is absurd; at most 200"],
+      [{ nSteps: 100000 }, "n_steps 100000 is absurd; at most 1000"],
       [{ guidanceScale: -1 }, "guidance_scale -1 must be a finite number >= 0"],
       [{ numSamples: 0 }, "num_samples is 0; expected at least 1"],
       [{ numSamples: 1000 }, "num_samples 1000 is absurd; at most 4"],
@@ -159,9 +159,11 @@ describe("image jobs end to end", () => {
 
   test("killed while generating and while committing: after restart each ticket has exactly one commitment", async () => {
     const a = env.server.admin;
-    // 1. SIGKILL while an image job runs (4 × 100 guided steps): it goes back to received and runs again.
-    const slow = a.injectImagePrompts([{ model: MODEL, prompt: "a dog", width: 32, height: 32, nSteps: 100, numSamples: 4, seed: 9, nodes: [env.smallId] }])[0]!;
-    await waitFor("the slow job to be running", async () => (await jobOf(slow.ticketId))?.state === "running", 60_000);
+    // 1. SIGKILL while an image job runs (4 × 1000 guided steps, seconds): it goes back to received and runs again.
+    const slow = a.injectImagePrompts([{ model: MODEL, prompt: "a dog", width: 32, height: 32, nSteps: 1000, numSamples: 4, seed: 9, nodes: [env.smallId] }])[0]!;
+    await waitFor("the slow job to be running", async () => (await jobOf(slow.ticketId))?.state === "running", 60_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}: ${JSON.stringify(await jobOf(slow.ticketId))}`);
+    });
     node.proc.kill("SIGKILL");
     await node.proc.exited;
     expect(mine(slow.ticketId)).toEqual([]);
@@ -191,7 +193,7 @@ describe("image jobs end to end", () => {
     }
     expect((await jobOf(slow.ticketId)).attempts).toBe(2);
     // The restarted node is the same deterministic generator: the re-run equals a direct run.
-    const direct = await engine.generate({ prompt: "a dog", uncondPrompt: "", width: 32, height: 32, steps: 100, guidanceScale: 7.5, numSamples: 4, seed: 9n });
+    const direct = await engine.generate({ prompt: "a dog", uncondPrompt: "", width: 32, height: 32, steps: 1000, guidanceScale: 7.5, numSamples: 4, seed: 9n });
     expect(hex(pixelsOf(published.get(noHex(slow.ticketId)).data).rgb)).toBe(hex(direct.images.at(-1)!.rgb));
     // No transaction of ours failed (a second commitment would abort with EAlreadyCommitted).
     const failed = [...a.ledger.txs.values()].filter((tx) => tx.sender === env.key.toSuiAddress() && tx.effects.status?.success === false);

@@ -123,7 +123,15 @@ export async function loadImageEngine(opts: ImageLoadOptions): Promise<ImageEngi
     throw new EngineError(`model ${opts.id}: ${(e as Error).message}`);
   }
   const maxSize = positive(opts.maxSize, "max_image_size") ?? pipe.defaultSize * IMAGE_DEFAULTS.sizeFactor;
-  if (maxSize % 8 !== 0) throw new EngineError(`max_image_size ${maxSize}: expected a multiple of 8`);
+  if (maxSize % 8 !== 0) {
+    await pipe.dispose();
+    throw new EngineError(`max_image_size ${maxSize}: expected a multiple of 8`);
+  }
+  const maxSteps = positive(opts.maxSteps, "max_steps") ?? Math.min(IMAGE_DEFAULTS.maxSteps, pipe.scheduler.numTrainTimesteps);
+  if (maxSteps > pipe.scheduler.numTrainTimesteps) {
+    await pipe.dispose();
+    throw new EngineError(`max_steps ${maxSteps} is more than the scheduler's num_train_timesteps ${pipe.scheduler.numTrainTimesteps}: at most ${pipe.scheduler.numTrainTimesteps}`);
+  }
   const info: ImageModelInfo = {
     id: opts.id,
     dir: opts.dir,
@@ -132,7 +140,7 @@ export async function loadImageEngine(opts: ImageLoadOptions): Promise<ImageEngi
     scheduler: pipe.scheduler.kind,
     defaultSize: pipe.defaultSize,
     maxSize,
-    maxSteps: positive(opts.maxSteps, "max_steps") ?? IMAGE_DEFAULTS.maxSteps,
+    maxSteps,
     maxSamples: positive(opts.maxSamples, "max_samples") ?? IMAGE_DEFAULTS.maxSamples,
     turbo: isTurbo(opts.id, opts.dir),
     img2img: existsSync(join(opts.dir, "vae_encoder", "model.onnx")),

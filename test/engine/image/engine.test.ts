@@ -95,5 +95,6 @@ describe("ImageEngine (diffusers ONNX folder)", () => {
     await expect(loadImageEngine({ id: "x", dir: root, device: "cpu" })).rejects.toThrow(/not a diffusers pipeline folder/);
     await expect(loadImageEngine({ id: "x", dir: join(root, "sd"), device: "wasm" })).rejects.toThrow(/device wasm is not available/);
     await expect(loadImageEngine({ id: "x", dir: join(root, "sd"), device: "cpu", maxSize: 20 })).rejects.toThrow(/multiple of 8/);
+    await expect(loadImageEngine({ id: "x", dir: join(root, "sd"), device: "cpu", maxSteps: 1001 })).rejects.toThrow(/^max_steps 1001 is more than the scheduler's num_train_timesteps 1000: at most 1000$/);
   });
 });
