@@ -304,6 +304,7 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
     streams,
     bodyTimeoutMs: config.node.httpTimeoutMs,
     embedders,
+    images,
     admission: new Admission({ queueSize: config.inference.apiQueueSize, ratePerMinute: config.inference.apiRateLimit }),
     beforeScrape: async () => {
       const cursor = store?.cursor();

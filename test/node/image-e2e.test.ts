@@ -149,6 +149,15 @@ describe("image jobs end to end", () => {
     expect(pixels[0]![0]).not.toBe(pixels[0]![1]);
     const direct = await engine.generate({ prompt: "a red cat", uncondPrompt: "dog", width: 16, height: 16, steps: 3, guidanceScale: 7.5, numSamples: 2, seed: 5n });
     expect(direct.images.map((img) => hex(img.rgb))).toEqual(pixels[0]!);
+    // The node's OpenAI image route on the same model shares the engine: same params, same pixels.
+    const res = await fetch(`${env.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, prompt: "a red cat", negative_prompt: "dog", size: "16x16", num_inference_steps: 3, guidance_scale: 7.5, n: 2, seed: 5, response_format: "b64_json" }),
+    });
+    expect(res.status).toBe(200);
+    const api = (await res.json()) as { data: { b64_json: string }[] };
+    expect(api.data.map((d) => hex(pixelsOf(d.b64_json).rgb))).toEqual(pixels[0]!);
 
     // A prompt beyond 77 CLIP tokens is truncated, and the job record and the log say so.
     const long = await jobOf(jobs[3]!.ticketId);

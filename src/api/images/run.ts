@@ -5,13 +5,11 @@
  * while generating the engine stops after the current UNet step, so the model is free for the
  * next request without finishing an image nobody will read.
  */
-import type { ImageEngine, ImageOutput, ImageRequest } from "../../engine/types.ts";
-import type { Semaphore } from "../../jobs/semaphore.ts";
+import type { ImageOutput, ImageRequest } from "../../engine/types.ts";
+import type { ImageSlot } from "../../jobs/scheduler.ts";
 
-export interface ImageSlot {
-  engine: ImageEngine;
-  lock: Semaphore;
-}
+/** The node's slot for an image model: the same lock as its chain-job worker. */
+export type { ImageSlot };
 
 /** Ended before an image was made: `timeout` (request_timeout passed) or `client` (it left). */
 export class ImageAborted extends Error {
