@@ -90,7 +90,7 @@ export class DiffusionComponents {
 
   /** Frees the native sessions (the engine's dispose). */
   async release(): Promise<void> {
-    for (const s of [this.text, this.unetS, this.decoder, this.encoder]) await s?.release();
+    for (const s of [this.text, this.text2, this.unetS, this.decoder, this.encoder]) await s?.release();
   }
 
   get hasEncoder(): boolean {
