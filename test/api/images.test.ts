@@ -17,7 +17,7 @@ import { Admission } from "../../src/api/openai/admission.ts";
 import { ImageStore } from "../../src/api/images/store.ts";
 import { createApi, serveApi } from "../../src/api/server.ts";
 import { loadImageEngine } from "../../src/engine/image/engine.ts";
-import { decodeRgb } from "../../src/engine/image/png.ts";
+import { decodeRgb, encodePng } from "../../src/engine/image/png.ts";
 import type { ImageEngine, ImageRequest } from "../../src/engine/types.ts";
 import { Semaphore } from "../../src/jobs/semaphore.ts";
 import type { ImageSlot } from "../../src/api/images/run.ts";
@@ -166,6 +166,17 @@ describe("POST /v1/images/generations (openai client)", () => {
       expect(j.error?.code).toBe(-32602);
       expect(j.error?.message).toMatch(msg);
     }
+  });
+
+  test("JSON-RPC img2img: a base64 PNG and strength give the engine's img2img pixels (cropped to 32 as chain jobs)", async () => {
+    const init = { width: 32, height: 40, rgb: Uint8Array.from({ length: 32 * 40 * 3 }, (_, i) => (i * 37) % 256) };
+    const j = await rpc(main.srv.url, { prompt: "a red cat", img2img: Buffer.from(encodePng(init)).toString("base64"), img2img_strength: 0.5, n_steps: 6, random_seed: 11 });
+    expect(j.error).toBeUndefined();
+    // 40 rows → 32 after the centre crop to multiples of 32 (rows 4..35), which also sets the size.
+    const cropped = { width: 32, height: 32, rgb: init.rgb.slice(4 * 32 * 3, 36 * 32 * 3) };
+    const want = await engine.generate({ prompt: "a red cat", uncondPrompt: "", width: 32, height: 32, steps: 6, guidanceScale: 7.5, numSamples: 1, seed: 11n, init: cropped, strength: 0.5 });
+    expect(j.result.images[0]).toMatchObject({ width: 32, height: 32, png_base64: Buffer.from(want.images[0]!.png).toString("base64") });
+    expect(j.result.steps).toBe(3);
   });
 
   test("a prompt beyond CLIP's 77 tokens is truncated and the answer says so", async () => {
