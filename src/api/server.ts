@@ -1,8 +1,8 @@
 /**
  * The node's HTTP surface (Hono on Bun.serve): JSON-RPC 2.0 at `POST /` (and `/rpc`), the
  * mid-2024 compatibility body `{"request": {...}}` on `POST /` (spec §11), `GET /health`,
- * `POST /healthz`, `GET /metrics`, `GET /v1/jobs/<ticket>`. No request can stop the server
- * (spec §13 #19): every handler error becomes an error response. Connection limits (idle and
+ * `POST /healthz`, `GET /metrics`, `GET /v1/jobs/<ticket>` (and `…/images/<k>.png` of an image
+ * job). No request can stop the server (spec §13 #19): every handler error becomes an error response. Connection limits (idle and
  * body timeouts, requests in flight, `holdOpen` / `longLived` for long answers): connection.ts.
  */
 import { Hono, type Context } from "hono";
@@ -98,6 +98,20 @@ export function createApi(ctx: ApiContext): Hono {
     const jobs = ctx.store.byTicket(ticket);
     if (jobs.length === 0) return c.json({ error: `no job for ticket ${ticket}` }, 404);
     return c.json({ ticket_id: jobs[0]!.ticketId, jobs: jobs.map(jobView) });
+  });
+
+  // The stored PNGs of an image job (the job view lists their sizes): `<k>.png` is image k of
+  // num_samples (the last one is the committed one); `?leaf_index=` picks among this node's leaves.
+  app.get("/v1/jobs/:ticket/images/:file", (c) => {
+    if (!ctx.store) return c.json({ error: "no job store" }, 404);
+    const ticket = parseObjectId(c.req.param("ticket"));
+    const k = /^(\d{1,4})\.png$/.exec(c.req.param("file"));
+    if (!ticket || !k) return c.json({ error: "expected /v1/jobs/<ticket>/images/<k>.png" }, 400);
+    const leaf = c.req.query("leaf_index");
+    const job = ctx.store.byTicket(ticket).find((j) => j.images !== null && (leaf === undefined || String(j.leafIndex) === leaf));
+    const img = job ? ctx.store.images(job.id)[Number(k[1])] : undefined;
+    if (!img) return c.json({ error: `no image ${k[1]} for ticket ${ticket}${leaf === undefined ? "" : ` leaf ${showValue(leaf, 20)}`}` }, 404);
+    return c.body(img.png as Uint8Array<ArrayBuffer>, 200, { "content-type": "image/png" });
   });
 
   const tooLarge = (c: Context) =>

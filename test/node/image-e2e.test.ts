@@ -141,6 +141,12 @@ describe("image jobs end to end", () => {
       expect([c!.inputTokens, c!.outputTokens]).toEqual([0n, BigInt(samples)]);
       expect(body.metadata).toMatchObject({ output_type: "Image", num_output_tokens: samples, num_sampled_nodes: n, index_of_node: index, leaf_hash: [...Buffer.from(want.leaf, "hex")], transaction_base_58: c!.txDigest });
       pixels.push(imgs.map((img) => hex(img.rgb)));
+      // The stored PNGs are served by the node too, byte for byte what was published.
+      for (const [k, b64] of (body.images as string[]).entries()) {
+        const r = await fetch(`${env.url}/v1/jobs/${inj.ticketId}/images/${k}.png`);
+        expect([r.status, r.headers.get("content-type")]).toEqual([200, "image/png"]);
+        expect(Buffer.from(await r.arrayBuffer()).toString("base64")).toBe(b64);
+      }
     }
     // Determinism per seed: same params and seed ⇒ the same pixels (another ticket, another leaf);
     // another seed ⇒ other pixels; and the node's pixels are what the engine gives in this process.
@@ -158,6 +164,13 @@ describe("image jobs end to end", () => {
     expect(res.status).toBe(200);
     const api = (await res.json()) as { data: { b64_json: string }[] };
     expect(api.data.map((d) => hex(pixelsOf(d.b64_json).rgb))).toEqual(pixels[0]!);
+
+    const t0 = jobs[0]!.ticketId;
+    expect((await fetch(`${env.url}/v1/jobs/${t0}/images/2.png`)).status).toBe(404);
+    expect((await fetch(`${env.url}/v1/jobs/${t0}/images/0.png?leaf_index=1`)).status).toBe(404);
+    expect((await fetch(`${env.url}/v1/jobs/${jobs[1]!.ticketId}/images/0.png?leaf_index=1`)).status).toBe(200);
+    expect((await fetch(`${env.url}/v1/jobs/${t0}/images/x.png`)).status).toBe(400);
+    expect((await fetch(`${env.url}/v1/jobs/${badJobs[0]!.ticketId}/images/0.png`)).status).toBe(404);
 
     // A prompt beyond 77 CLIP tokens is truncated, and the job record and the log say so.
     const long = await jobOf(jobs[3]!.ticketId);
