@@ -8,9 +8,10 @@
  *  2. bandwidth-bound model (random Llama 512×8, vocab 32000, f32 and q4): aggregate decode
  *     tokens/s at 1, 2, 4, 8 concurrent jobs, each output checked identical to its unbatched run.
  *  3. node under load: test/bench/node-load.bench.ts (64 chain jobs, batched vs unbatched);
+ *  4. where a decode step's time goes: test/bench/decode-profile.bench.ts;
  * preceded by test/bench/engine.bench.ts (our loop vs raw transformers.js generate(); its options
  * via `npm run bench:engine:raw`).
- * `npm run bench:engine -- [--runc path/run.c] [--rounds 3] [--tokens 64] [--only raw|tiny|batch|node]`
+ * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--only raw|tiny|batch|node|profile]`
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -22,7 +23,7 @@ import type { DType, GenerateRequest } from "../../src/engine/types.ts";
 import { ensureStories260k, STORIES260K } from "../support/models.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
-const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "3" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" } } });
+const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" } } });
 const rounds = Number(a.rounds);
 const ROOT = resolve(import.meta.dir, "../..");
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -67,12 +68,13 @@ async function tiny(): Promise<void> {
   }
   await engine.dispose();
   const r = runBin ? median(R) : NaN;
-  const ratio = (x: number) => (runBin ? `${(x / r).toFixed(2)}×` : "n/a");
-  console.log(`tiny model: stories260K f32 cpu, greedy, "${PROMPT}", ${n} new tokens, ${rounds} rounds (medians)`);
+  // Median of per-round ratios: each round's runs are back to back, so they share that round's load.
+  const ratio = (xs: number[]) => (runBin ? `${median(xs.map((x, i) => x / R[i]!)).toFixed(2)}×` : "n/a");
+  console.log(`tiny model: stories260K f32 cpu, greedy, "${PROMPT}", ${n} new tokens, ${rounds} rounds (medians; ratios are medians of per-round ratios)`);
   if (runBin) console.log(`  llama2.c run.c gcc -O3 (1 thread)              ${r.toFixed(0).padStart(7)} tok/s   1.00×`);
-  console.log(`  atoma-node generate --json (fresh process)     ${median(C).toFixed(0).padStart(7)} tok/s   ${ratio(median(C))}   (target ≥ 0.8×)`);
-  console.log(`  atoma-node generate --json --threads 1         ${median(C1).toFixed(0).padStart(7)} tok/s   ${ratio(median(C1))}`);
-  console.log(`  engine in process, warmed up                   ${median(W).toFixed(0).padStart(7)} tok/s   ${ratio(median(W))}`);
+  console.log(`  atoma-node generate --json (fresh process)     ${median(C).toFixed(0).padStart(7)} tok/s   ${ratio(C)}   (target ≥ 0.8×)`);
+  console.log(`  atoma-node generate --json --threads 1         ${median(C1).toFixed(0).padStart(7)} tok/s   ${ratio(C1)}`);
+  console.log(`  engine in process, warmed up                   ${median(W).toFixed(0).padStart(7)} tok/s   ${ratio(W)}`);
   if (runBin) rmSync(dirname(runBin), { recursive: true, force: true });
 }
 
@@ -90,26 +92,29 @@ async function batched(dtype: DType): Promise<void> {
   await engine.generate(job(99)); // warm-up
   const alone = new Map<number, number[]>();
   for (let i = 0; i < 8; i++) alone.set(i, (await engine.generate(job(i))).tokens);
-  console.log(`bandwidth-bound model: random Llama 512×8 layers, vocab 32000, ${dtype} cpu, ${tokens} new tokens per job, ${rounds} rounds (medians)`);
-  let base = 0;
-  for (const n of [1, 2, 4, 8]) {
-    const rates: number[] = [];
-    const cpu: number[] = [];
-    let same = true;
-    for (let r = 0; r < rounds; r++) {
+  console.log(`bandwidth-bound model: random Llama 512×8 layers, vocab 32000, ${dtype} cpu, ${tokens} new tokens per job, ${rounds} rounds (medians; ratios are medians of per-round ratios against that round's 1-job run)`);
+  // Rounds interleave the job counts, so a change in machine load hits every count alike.
+  const counts = [1, 2, 4, 8];
+  const rate = new Map<number, number[]>(counts.map((n) => [n, []]));
+  const cpu = new Map<number, number[]>(counts.map((n) => [n, []]));
+  const same = new Map<number, boolean>(counts.map((n) => [n, true]));
+  for (let r = 0; r < rounds; r++) {
+    for (const n of counts) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       const res = await Promise.all(Array.from({ length: n }, (_, i) => engine.generate(job(i))));
       const s = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
       const total = res.reduce((acc, x) => acc + x.outputTokens, 0);
-      rates.push(total / s);
-      cpu.push((c.user + c.system) / 1000 / total);
-      res.forEach((x, i) => (same &&= x.tokens.length === alone.get(i)!.length && x.tokens.every((t, k) => t === alone.get(i)![k])));
+      rate.get(n)!.push(total / s);
+      cpu.get(n)!.push((c.user + c.system) / 1000 / total);
+      res.forEach((x, i) => same.set(n, same.get(n)! && x.tokens.length === alone.get(i)!.length && x.tokens.every((t, k) => t === alone.get(i)![k])));
     }
-    const m = median(rates);
-    if (n === 1) base = m;
-    console.log(`  ${n} concurrent job(s): aggregate ${m.toFixed(1).padStart(7)} tok/s   ${(m / base).toFixed(2)}× vs 1   CPU ${median(cpu).toFixed(2)} ms/token   outputs identical to unbatched: ${same}`);
+  }
+  for (const n of counts) {
+    const ratio = median(rate.get(n)!.map((x, r) => x / rate.get(1)![r]!));
+    const cpuRatio = median(cpu.get(n)!.map((x, r) => cpu.get(1)![r]! / x));
+    console.log(`  ${n} concurrent job(s): aggregate ${median(rate.get(n)!).toFixed(1).padStart(7)} tok/s   ${ratio.toFixed(2)}× vs 1${n === 8 ? " (target ≥ 4×)" : ""}   CPU ${median(cpu.get(n)!).toFixed(2)} ms/token (${cpuRatio.toFixed(2)}× less than 1 job)   outputs identical to unbatched: ${same.get(n)}`);
   }
   await engine.dispose();
   rmSync(dirname(dir), { recursive: true, force: true });
@@ -126,3 +131,4 @@ if (!a.only || a.only === "batch") {
   await batched("q4");
 }
 if (!a.only || a.only === "node") sub("node-load.bench.ts");
+if (!a.only || a.only === "profile") sub("decode-profile.bench.ts");
