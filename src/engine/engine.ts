@@ -10,7 +10,7 @@ import type { TensorCtor } from "./kv-batch.ts";
 import { loadOrtNode } from "./runtime/ort-native.ts";
 import { parseDtype } from "./dtype.ts";
 import { generateTokens } from "./generation.ts";
-import { loadOpenedModelDir, openModelDir, RECURRENT_TYPES, type LoadedModel } from "./loader.ts";
+import { defaultThreads, loadOpenedModelDir, openModelDir, RECURRENT_TYPES, type LoadedModel } from "./loader.ts";
 import { loadRecurrentEngine } from "./recurrent.ts";
 import { engineLog } from "./log.ts";
 import {
@@ -107,8 +107,26 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
     vocabSize: m.vocabSize,
     maxBatch: batcher ? (opts.maxBatch ?? DEFAULT_MAX_BATCH) : 1,
   };
+  const engine = new OnnxTextEngine(info, m, batcher);
+  if (batcher && m.session && defaultThreads(device, m.file) === 1) await warmUp(engine, batcher);
   engineLog.debug(`loaded ${opts.id} (${m.modelType}, ${m.loadedDtype}, ${device}) in ${Math.round(performance.now() - t0)} ms`);
-  return new OnnxTextEngine(info, m, batcher);
+  return engine;
+}
+
+/** Decode steps a small model runs once at load (see warmUp). */
+export const WARM_UP_STEPS = 64;
+
+/**
+ * A fresh process decoded its first generation at 1.4–1.7× the CPU time per token of its second
+ * (stories260K: the JIT compiling the loop, sampler and detokenizer, ONNX Runtime's first runs);
+ * after WARM_UP_STEPS throwaway steps at load it was 1.2–1.3× (docs/performance.md). Only for
+ * models small enough that this costs milliseconds (the one-thread size rule of defaultThreads).
+ * The throwaway row has its own sampler and cache, so nothing of it reaches later rows.
+ */
+async function warmUp(engine: OnnxTextEngine, batcher: BatchDecoder): Promise<void> {
+  const params = { maxTokens: WARM_UP_STEPS, temperature: 1, topK: 40, topP: 0.95, repeatPenalty: 1.1, repeatLastN: 64, seed: 1n };
+  await engine.generate({ prompt: "a", params });
+  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0 });
 }
 
 /** Quantised variants: their MatMulNBits kernels differ between one row and several. */

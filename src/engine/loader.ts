@@ -48,6 +48,8 @@ export interface LoadedModel extends ModelBasics {
   model: any;
   /** Our own session on a converter-layout decoder graph (cpu), driven by the batched loop. */
   session: NativeSession | null;
+  /** The ONNX file loaded. */
+  file: string;
   /** Tensor constructor of the bound runtime (int64 inputs). */
   Tensor: new (type: "int64", data: BigInt64Array, dims: number[]) => unknown;
   DynamicCache: new () => { update(entries: Record<string, unknown>): void; dispose(): Promise<void> };
