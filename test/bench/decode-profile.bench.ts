@@ -142,7 +142,7 @@ async function publicVsBinding(file: string): Promise<void> {
 async function batch(): Promise<void> {
   const w = randomLlama({ hiddenSize: 512, intermediateSize: 1365, numLayers: 8, numHeads: 8, numKvHeads: 2, headDim: 64, vocabSize: 32000, tied: false, maxPositions: 1024 }, 1);
   const dir = await writeRandomLlamaDir(w, ["q4"]);
-  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype: "q4" });
+  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype: "q4", threads: 1 });
   const job = (i: number): GenerateRequest => ({
     prompt: "",
     prePromptTokens: Array.from({ length: 16 }, (_, k) => 300 + ((i * 131 + k * 17) % 31000)),
@@ -150,7 +150,7 @@ async function batch(): Promise<void> {
   });
   await engine.generate(job(99));
   const stats = () => (engine as unknown as { batchStats: { steps: number } }).batchStats.steps;
-  console.log(`bandwidth-bound model: random Llama 512×8, vocab 32000, q4 cpu (default threads), 64 tokens per job, ${rounds} rounds (medians, per decode step)`);
+  console.log(`bandwidth-bound model: random Llama 512×8, vocab 32000, q4 cpu (1 intra-op thread, as bench:engine batch rows), 64 tokens per job, ${rounds} rounds (medians, per decode step)`);
   const res = new Map<number, Record<string, number[]>>();
   for (let r = 0; r < rounds; r++) {
     for (const n of [1, 8]) {

@@ -11,7 +11,7 @@
  *  4. where a decode step's time goes: test/bench/decode-profile.bench.ts;
  * preceded by test/bench/engine.bench.ts (our loop vs raw transformers.js generate(); its options
  * via `npm run bench:engine:raw`).
- * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--only raw|tiny|batch|node|profile]`
+ * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--threads 1 (batched rows; 0 = runtime default)] [--only raw|tiny|batch|node|profile]`
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -23,7 +23,11 @@ import type { DType, GenerateRequest } from "../../src/engine/types.ts";
 import { ensureStories260k, STORIES260K } from "../support/models.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
-const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" } } });
+const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" }, threads: { type: "string", default: "1" } } });
+// Batched rows default to 1 intra-op thread (0 = the runtime's default pool), as bench:engine:raw
+// does: on a shared machine a spinning 2-thread pool turns other jobs' load into noise, and CPU time
+// per token is then the engine's work alone.
+const batchThreads = Number(a.threads) > 0 ? Number(a.threads) : undefined;
 const rounds = Number(a.rounds);
 const ROOT = resolve(import.meta.dir, "../..");
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -82,7 +86,7 @@ async function batched(dtype: DType): Promise<void> {
   const tokens = Number(a.tokens);
   const w = randomLlama({ hiddenSize: 512, intermediateSize: 1365, numLayers: 8, numHeads: 8, numKvHeads: 2, headDim: 64, vocabSize: 32000, tied: false, maxPositions: 1024 }, 1);
   const dir = await writeRandomLlamaDir(w, [dtype === "q4" ? "q4" : "fp32"]);
-  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype });
+  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype, threads: batchThreads });
   // Same prompt length for every job (16 pre-prompt tokens, different ids), so all share one batch.
   const job = (i: number): GenerateRequest => ({
     prompt: "",
@@ -92,7 +96,7 @@ async function batched(dtype: DType): Promise<void> {
   await engine.generate(job(99)); // warm-up
   const alone = new Map<number, number[]>();
   for (let i = 0; i < 8; i++) alone.set(i, (await engine.generate(job(i))).tokens);
-  console.log(`bandwidth-bound model: random Llama 512×8 layers, vocab 32000, ${dtype} cpu, ${tokens} new tokens per job, ${rounds} rounds (medians; ratios are medians of per-round ratios against that round's 1-job run)`);
+  console.log(`bandwidth-bound model: random Llama 512×8 layers, vocab 32000, ${dtype} cpu, ${batchThreads ?? "default"} intra-op thread(s), ${tokens} new tokens per job, ${rounds} rounds (medians; ratios are medians of per-round ratios against that round's 1-job run)`);
   // Rounds interleave the job counts, so a change in machine load hits every count alike.
   const counts = [1, 2, 4, 8];
   const rate = new Map<number, number[]>(counts.map((n) => [n, []]));
