@@ -11,7 +11,7 @@
  *  4. where a decode step's time goes: test/bench/decode-profile.bench.ts;
  * preceded by test/bench/engine.bench.ts (our loop vs raw transformers.js generate(); its options
  * via `npm run bench:engine:raw`).
- * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--threads 1 (batched rows; 0 = runtime default)] [--only raw|tiny|batch|node|profile]`
+ * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--threads N (batched rows; default 0 = the engine's default)] [--only raw|tiny|batch|node|profile]`
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -23,10 +23,10 @@ import type { DType, GenerateRequest } from "../../src/engine/types.ts";
 import { ensureStories260k, STORIES260K } from "../support/models.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
-const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" }, threads: { type: "string", default: "1" } } });
-// Batched rows default to 1 intra-op thread (0 = the runtime's default pool), as bench:engine:raw
-// does: on a shared machine a spinning 2-thread pool turns other jobs' load into noise, and CPU time
-// per token is then the engine's work alone.
+const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, tokens: { type: "string", default: "64" }, only: { type: "string" }, runc: { type: "string" }, threads: { type: "string", default: "0" } } });
+// Batched rows: the engine's default thread count (0), what a user gets; `--threads 1` is the
+// steadier variant on a shared machine, where a spinning 2-thread pool turns other jobs' load into
+// noise and CPU time per token is then the engine's work alone.
 const batchThreads = Number(a.threads) > 0 ? Number(a.threads) : undefined;
 const rounds = Number(a.rounds);
 const ROOT = resolve(import.meta.dir, "../..");
