@@ -15,14 +15,17 @@ import { join } from "node:path";
 import { loadImageEngine } from "../../src/engine/image/engine.ts";
 import type { ImageEngine } from "../../src/engine/types.ts";
 import { writeTinySd } from "../engine/image/tiny-sd.ts";
+import { writeTinySdxl } from "../engine/image/tiny-sdxl.ts";
 import { type Env, makeEnv, type NodeProc, rpc, spawnNode, waitFor } from "./harness.ts";
 
 const MODEL = "tiny_sd";
+const TURBO = "stable_diffusion_turbo";
 const EULER_A = { _class_name: "EulerAncestralDiscreteScheduler", beta_schedule: "scaled_linear", beta_start: 0.00085, beta_end: 0.012, timestep_spacing: "trailing", steps_offset: 1 };
 
 let env: Env;
 let node: NodeProc;
 let engine: ImageEngine;
+let turbo: ImageEngine;
 let hook: ReturnType<typeof Bun.serve>;
 const published = new Map<string, any>();
 
@@ -39,11 +42,14 @@ beforeAll(async () => {
   const modelDir = join(process.env.TMPDIR ?? "/tmp", `tiny-sd-e2e-${process.pid}`);
   writeTinySd(modelDir, EULER_A);
   engine = await loadImageEngine({ id: MODEL, dir: modelDir, device: "cpu", maxSteps: 1000, maxSamples: 4 });
+  // An SDXL-Turbo-shaped folder (two text encoders, pooled embeddings, time ids) served beside it.
+  await writeTinySdxl(`${modelDir}-turbo`, EULER_A);
+  turbo = await loadImageEngine({ id: TURBO, dir: `${modelDir}-turbo`, device: "cpu" });
   env = await makeEnv({
     modelDir,
     webhookUrl: `http://127.0.0.1:${hook.port}/out`,
     extraNodes: [{ address: "0x" + "5".repeat(64), smallId: 5 }],
-    modelsToml: `[[inference.models]]\nmodel_id = "${MODEL}"\npath = "${modelDir}"\ndevice = "cpu"\ndtype = "f32"\nmax_steps = 1000\nmax_samples = 4\n`,
+    modelsToml: `[[inference.models]]\nmodel_id = "${MODEL}"\npath = "${modelDir}"\ndevice = "cpu"\ndtype = "f32"\nmax_steps = 1000\nmax_samples = 4\n\n[[inference.models]]\nmodel_id = "${TURBO}"\npath = "${modelDir}-turbo"\ndevice = "cpu"\ndtype = "f32"\n`,
   });
   node = await spawnNode(env);
 });
@@ -51,10 +57,11 @@ beforeAll(async () => {
 afterAll(async () => {
   if (node && node.proc.exitCode === null) node.proc.kill("SIGKILL");
   await engine?.dispose();
+  await turbo?.dispose();
   await env?.server.stop();
   hook?.stop(true);
   if (env) rmSync(env.dir, { recursive: true, force: true });
-  rmSync(join(process.env.TMPDIR ?? "/tmp", `tiny-sd-e2e-${process.pid}`), { recursive: true, force: true });
+  for (const d of ["", "-turbo"]) rmSync(join(process.env.TMPDIR ?? "/tmp", `tiny-sd-e2e-${process.pid}${d}`), { recursive: true, force: true });
 });
 
 const me = () => BigInt(env.smallId);
@@ -119,7 +126,7 @@ describe("image jobs end to end", () => {
       expect(mine(badJobs[i]!.ticketId)).toEqual([]);
     }
     expect((await jobOf(textOnImage.ticketId)).error).toBe(`model "${MODEL}" is an image model here; a text prompt cannot run on it`);
-    expect((await jobOf(otherImage.ticketId)).error).toBe(`image model "stable_diffusion_xl" is not hosted by this node (image models hosted: ${MODEL})`);
+    expect((await jobOf(otherImage.ticketId)).error).toBe(`image model "stable_diffusion_xl" is not hosted by this node (image models hosted: ${MODEL}, ${TURBO})`);
 
     const pixels: string[][] = [];
     for (const [i, inj] of jobs.entries()) {
@@ -220,5 +227,20 @@ describe("image jobs end to end", () => {
     // No transaction of ours failed (a second commitment would abort with EAlreadyCommitted).
     const failed = [...a.ledger.txs.values()].filter((tx) => tx.sender === env.key.toSuiAddress() && tx.effects.status?.success === false);
     expect(failed).toEqual([]);
+  });
+
+  test("an SDXL-Turbo model beside it: 1 step, guidance 0, the model's default size; committed and recomputable", async () => {
+    const a = env.server.admin;
+    expect(turbo.info.turbo).toBe(true);
+    const size = turbo.info.defaultSize;
+    const [j] = a.injectImagePrompts([{ model: TURBO, prompt: "a red cat", width: 0, height: 0, nSteps: 1, guidanceScale: 0, numSamples: 1, seed: 77, nodes: [env.smallId] }]);
+    await waitFor("turbo commitment", () => mine(j!.ticketId).length === 1 && published.has(noHex(j!.ticketId)), 60_000);
+    const img = pixelsOf(published.get(noHex(j!.ticketId)).data);
+    expect([img.width, img.height]).toEqual([size, size]);
+    const want = recompute(img.rgb, 1, 0);
+    expect([mine(j!.ticketId)[0]!.root, mine(j!.ticketId)[0]!.leaf]).toEqual([want.root, want.leaf]);
+    const direct = await turbo.generate({ prompt: "a red cat", uncondPrompt: "", width: size, height: size, steps: 1, guidanceScale: 0, numSamples: 1, seed: 77n });
+    expect(hex(img.rgb)).toBe(hex(direct.images[0]!.rgb));
+    expect((await rpc(env, "node_info")).image_models).toEqual([MODEL, TURBO]);
   });
 });
