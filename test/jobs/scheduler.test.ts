@@ -156,11 +156,13 @@ describe("Scheduler", () => {
 
   test("request_timeout aborts a long generation and fails the job", async () => {
     const [t] = add([{ maxTokens: 100_000n, temperature: 1 }]);
-    const s = new Scheduler(store, models, { maxConcurrent: 1, timeoutMs: 150, pollMs: 10 });
+    // Well under the time stories260K takes to fill its whole context (≈ 250 tokens at ≥ 0.25 ms
+    // each), so the generation cannot finish first on a fast or idle machine.
+    const s = new Scheduler(store, models, { maxConcurrent: 1, timeoutMs: 20, pollMs: 10 });
     s.start();
     await until(() => job(t!).state === "failed");
     await s.stop(1000);
-    expect(job(t!).error).toBe("generation timed out after 150 ms (request_timeout)");
+    expect(job(t!).error).toBe("generation timed out after 20 ms (request_timeout)");
   });
 
   test("shutdown stops claiming and puts an interrupted generation back", async () => {
