@@ -15,6 +15,7 @@ import { describeValue } from "./errors.ts";
 import { isTable, resolvePath, type Section } from "./fields.ts";
 import { parseRepoRef, type RepoRef } from "../models/hub-cache.ts";
 import { registryRow } from "../models/registry.ts";
+import { defaultDtype } from "../models/default-dtype.ts";
 import { parseRemote } from "./remote-model.ts";
 
 const FOUR = "[device, precision, model_type, use_flash_attention]";
@@ -67,12 +68,13 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   if (t.has("device_id") && t.has("device_ids")) t.fail("device_ids", "both device_id and device_ids given", "only one of them");
   const idKey = t.has("device_ids") ? "device_ids" : "device_id";
   const deviceIds = t.has(idKey) ? deviceIdList(s, `${key}.${idKey}`, t.table[idKey]) : [0];
-  const dtype = t.has("dtype") ? dtypeOf(s, `${key}.dtype`, t.table.dtype) : t.oneOf("dtype", DTYPES);
   const modelId = t.str("model_id");
   if (modelId === "") t.fail("model_id", "empty name", "a model_type name");
   const revision = t.str("revision", "");
   const useFlashAttention = t.bool("use_flash_attention", false);
   const device: Device = t.oneOf("device", DEVICES, "cpu");
+  // Without dtype: the rule `models pull` and `generate` use too, so a pulled model is served as pulled.
+  const dtype = t.has("dtype") ? dtypeOf(s, `${key}.dtype`, t.table.dtype) : defaultDtype(device, registryRow(modelId));
   const explicitPath = t.optStr("path");
   // Generations decoded together (src/engine/batching.ts); 1 = one at a time.
   const maxBatch = t.has("max_batch") ? t.int("max_batch", { min: 1, max: 64, what: "an integer 1 … 64" }) : undefined;

@@ -9,6 +9,7 @@ import { basename, join } from "node:path";
 import type { DType } from "../engine/types.ts";
 import { log as logger } from "../log/logger.ts";
 import { convertedDir, variantFor } from "./convert-seam.ts";
+import { quantizedDefault as defaultDtype } from "./default-dtype.ts";
 import { recordCreated } from "./downloads.ts";
 import { cachedCommit, cachedSnapshot, hubEndpoint, repoFolder, type RepoRef } from "./hub-cache.ts";
 import { layoutOfDir } from "./layout.ts";
@@ -24,10 +25,6 @@ export function tokenizerRef(row: RegistryRow): RepoRef | undefined {
   return row.quantized ? { repo: row.quantized.tokenizerRepo, revision: undefined } : undefined;
 }
 
-/** The variant a quantized row is served in by default: its file's own precision (q8 for Q8_0, q4 for 4-bit files). */
-export function defaultDtype(row: RegistryRow): DType {
-  return row.precisions[0]?.startsWith("q8") ? "q8" : "q4";
-}
 
 /** Where the imported folder of this row at `commit` of its model repo goes, per variant. */
 export function quantizedOutDir(cacheDir: string, row: RegistryRow, commit: string, dtype?: DType): string {

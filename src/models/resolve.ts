@@ -8,6 +8,7 @@ import { basename } from "node:path";
 import type { DType } from "../engine/types.ts";
 import { cachedSnapshot, cachedCommit, formatRepoRef, hubEndpoint, repoFolder, type RepoRef } from "./hub-cache.ts";
 import { conversionBlocker, convertedDir, convertSnapshot } from "./convert-seam.ts";
+import { defaultDtype } from "./default-dtype.ts";
 import { layoutOfDir, readConfig, selectForServing } from "./layout.ts";
 import type { PullProgress } from "./progress.ts";
 import { pullRepo } from "./pull.ts";
@@ -90,7 +91,8 @@ export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise
     const why = conversionBlocker(readConfig(snap));
     if (why) throw new ModelUnavailableError(`model ${name}: unsupported: ${why}`);
     const commit = cachedCommit(s.cacheDir, req.hub) ?? basename(snap);
-    const dtype = req.dtype ?? "f32";
+    // Callers pass the dtype they will load (default-dtype.ts); the CPU default otherwise.
+    const dtype = req.dtype ?? defaultDtype("cpu", row);
     const out = convertedDir(s.cacheDir, basename(repoFolder(s.cacheDir, req.hub.repo)), commit, dtype);
     if (layoutOfDir(out) === "onnx") return out;
     return convertSnapshot(s.cacheDir, snap, out, dtype, row?.tokenizerRepo ? await tokenizerSnapshot(row.tokenizerRepo, name, req.modelId, s) : undefined);

@@ -79,6 +79,21 @@ device = "wasm"
   });
 });
 
+describe("models: a table without dtype gets the default rule models pull and generate use", () => {
+  test("f32 on cpu/wasm, f16 on webgpu/cuda, a quantized row's own file precision; an explicit dtype wins", () => {
+    const got = modelsOf([
+      `[[inference.models]]\nmodel_id = "llama_v2"`,
+      `[[inference.models]]\nmodel_id = "phi_3-mini"\ndevice = "webgpu"`,
+      `[[inference.models]]\nmodel_id = "qwen_w0.5b"\ndevice = "cuda"`,
+      `[[inference.models]]\nmodel_id = "mamba_130m"\ndevice = "wasm"`,
+      `[[inference.models]]\nmodel_id = "quantized_7b-code"`,
+      `[[inference.models]]\nmodel_id = "quantized_7b"\ndevice = "webgpu"`,
+      `[[inference.models]]\nmodel_id = "falcon_7b"\ndevice = "webgpu"\ndtype = "f32"`,
+    ].join("\n")).map((m) => [m.modelId, m.dtype]);
+    expect(got).toEqual([["llama_v2", "f32"], ["phi_3-mini", "f16"], ["qwen_w0.5b", "f16"], ["mamba_130m", "f32"], ["quantized_7b-code", "q8"], ["quantized_7b", "q4"], ["falcon_7b", "f32"]]);
+  });
+});
+
 describe("models: bad entries", () => {
   test.each([
     [`models = "llama_v2"`, `inference.models: got string "llama_v2", expected an array of [device, precision, model_type, use_flash_attention], [device_ids, dtype, model_id, revision, use_flash_attention] or [[models]] tables`],
@@ -91,7 +106,7 @@ describe("models: bad entries", () => {
     [`models = [[0, "f32", "llama_v2", false], [0, "f16", "llama_v2", false]]`, `inference.models[1]: model "llama_v2" is also configured at models[0], expected each model served once`],
     [`[[inference.models]]\ndtype = "f32"\nmodel_id = "custom"`, `inference.models[0].model_id: unknown model_type "custom", expected a seed model_type (see atoma-node models list), an org/name[@revision] Hugging Face repo, a folder (./dir), or a [[models]] table with an explicit path`],
     [`[[inference.models]]\ndtype = "f32"`, `inference.models[0].model_id: missing, expected a string`],
-    [`[[inference.models]]\nmodel_id = "llama_v2"`, `inference.models[0].dtype: missing, expected one of "f32", "f16", "bf16", "q8", "q4", "q4f16"`],
+    [`[[inference.models]]\nmodel_id = "llama_v2"\ndtype = "fp16"`, `inference.models[0].dtype: got string "fp16", expected one of "f32", "f16", "bf16", "q8", "q4", "q4f16"`],
     [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\ndevice = "rocm"`, `inference.models[0].device: got string "rocm", expected one of "cpu", "webgpu", "cuda", "wasm"`],
     [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\nmax_batch = 0`, `inference.models[0].max_batch: 0 is out of range, expected an integer 1 … 64`],
     [`[[inference.models]]\ndtype = "f32"\nmodel_id = "llama_v2"\nmax_batch = "8"`, `inference.models[0].max_batch: got string "8", expected an integer 1 … 64`],

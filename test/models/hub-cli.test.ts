@@ -4,9 +4,9 @@
  * (test/support/hub-server) through HF_ENDPOINT.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
 import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts";
 import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
@@ -209,11 +209,51 @@ describe("generate --model org/name and run with auto_pull", () => {
     expect(JSON.parse(g.stdout).output_tokens).toBeGreaterThan(0);
     const list = JSON.parse((await cli(["models", "list", "--json"], e)).stdout) as { model_type: string; status: string; cached: boolean }[];
     expect(list.find((x) => x.model_type === "llama_tiny_llama_1_1b_chat")).toMatchObject({ status: "ready", cached: true });
-    // models pull of the same row prints the converted folder (f16 by default).
+    // models pull of the same row afterwards prints that converted folder and converts nothing.
     const p = await cli(["models", "pull", "llama_tiny_llama_1_1b_chat"], e);
     expect(p.code).toBe(0);
-    expect(p.stdout.trim()).toEndWith("/fp16");
-    expect(existsSync(join(p.stdout.trim(), "onnx", "model_fp16.onnx"))).toBe(true);
+    expect(p.stderr).not.toContain("converting");
+    expect(p.stdout.trim()).toEndWith("/fp32");
+  }, 90_000);
+
+  test("pull then generate, neither naming a dtype: one conversion (f32 on CPU); generate converts nothing again", async () => {
+    const e = env();
+    const p = await cli(["models", "pull", "llama_tiny_llama_1_1b_chat"], e);
+    expect(p.code).toBe(0);
+    expect(p.stderr.match(/converting /g)?.length).toBe(1);
+    const out = p.stdout.trim();
+    expect(out).toEndWith("/fp32");
+    const graph = join(out, "onnx", "model.onnx");
+    const mtime = statSync(graph).mtimeMs;
+    const g = await cli(["generate", "--model", "llama_tiny_llama_1_1b_chat", "--prompt", "hi", "--max-tokens", "4", "--json"], e);
+    expect(g.code).toBe(0);
+    expect(JSON.parse(g.stdout).output_tokens).toBeGreaterThan(0);
+    expect(g.stderr).not.toContain("convert");
+    // The commit's converted folder still holds the one variant, untouched.
+    expect(readdirSync(dirname(out))).toEqual(["fp32"]);
+    expect(statSync(graph).mtimeMs).toBe(mtime);
+    // A GPU operator's pull converts to f16, the GPU default generate/run would load there.
+    const gpu = await cli(["models", "pull", "llama_tiny_llama_1_1b_chat", "--device", "webgpu"], e);
+    expect(gpu.code).toBe(0);
+    expect(gpu.stdout.trim()).toEndWith("/fp16");
+    expect(existsSync(join(gpu.stdout.trim(), "onnx", "model_fp16.onnx"))).toBe(true);
+    const bad = await cli(["models", "pull", "llama_tiny_llama_1_1b_chat", "--device", "rocm"], e);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe(`error: --device "rocm": expected one of cpu, webgpu, cuda, wasm`);
+  }, 90_000);
+
+  test("pull --config converts a configured model to the entry's dtype; generate --config then converts nothing", async () => {
+    const cache = join(tmp, "cfg-dtype-cache");
+    const file = join(tmp, "cfg-dtype.toml");
+    writeFileSync(file, `[inference]\ncache_dir = "${cache}"\njrpc_port = 3000\n\n[[inference.models]]\nmodel_id = "llama_tiny_llama_1_1b_chat"\ndtype = "q4"\n`);
+    const e = env();
+    const p = await cli(["models", "pull", "llama_tiny_llama_1_1b_chat", "--config", file], e);
+    expect(p.code).toBe(0);
+    expect(p.stdout.trim()).toEndWith("/q4");
+    const g = await cli(["generate", "--model", "llama_tiny_llama_1_1b_chat", "--config", file, "--prompt", "hi", "--max-tokens", "4", "--json"], e);
+    expect(g.code).toBe(0);
+    expect(g.stderr).not.toContain("convert");
+    expect(readdirSync(dirname(p.stdout.trim()))).toEqual(["q4"]);
   }, 90_000);
 
   test("a Mamba seed row: the mamba_ssm checkpoint at its revision and the GPT-NeoX tokenizer repo pulled, converted, then generate runs it through the recurrent engine", async () => {

@@ -78,7 +78,7 @@ async function local(model: string, args: Record<string, unknown>, o: Options): 
   const { loadTextEngine } = await import("../../engine/engine.ts");
   const { renderChat } = await import("../../api/openai/chat-template.ts");
   const resolved = await resolveModel(model, args as Record<string, string | boolean | string[] | undefined>, undefined);
-  const engine = await loadTextEngine({ id: model, dir: resolved.dir, device: resolved.device ?? "cpu", dtype: resolved.dtype ?? "f32" });
+  const engine = await loadTextEngine({ id: model, dir: resolved.dir, device: resolved.device ?? "cpu", dtype: resolved.dtype });
   let turn = 0;
   return async (history, signal, write) => {
     const prompt = renderChat(engine.tokenizer, history);

@@ -37,14 +37,18 @@ export function seedFlag(raw: string | undefined): bigint {
 /**
  * `--model` is a directory, a model served in the configuration given by --config, or a seed
  * model_type / `org/name[@rev]` repo pulled into the hub cache on first use (cache_dir and api_key
- * from --config when given, else the hub's defaults and HF_TOKEN).
+ * from --config when given, else the hub's defaults and HF_TOKEN). The dtype it returns is the one
+ * to load: `dtype` (the flag), else the configured entry's, else the default rule
+ * (models/default-dtype.ts) for `device` — the same rule `models pull` converts with.
  */
 export async function resolveModel(
   model: string,
   args: Record<string, string | boolean | string[] | undefined>,
   dtype: DType | undefined,
-): Promise<{ dir: string; device?: Device; dtype?: DType; image?: ModelEntry["image"] }> {
-  if (existsSync(model) && statSync(model).isDirectory()) return { dir: model };
+  device?: Device,
+): Promise<{ dir: string; device?: Device; dtype: DType; image?: ModelEntry["image"] }> {
+  const { defaultDtype } = await import("../../models/default-dtype.ts");
+  if (existsSync(model) && statSync(model).isDirectory()) return { dir: model, dtype: dtype ?? defaultDtype(device ?? "cpu") };
   const { parseRepoRef, defaultHubCache } = await import("../../models/hub-cache.ts");
   const { hubRefFor, ensureModelDir, ModelUnavailableError } = await import("../../models/resolve.ts");
   const { PullError } = await import("../../models/pull-errors.ts");
@@ -61,8 +65,9 @@ export async function resolveModel(
       const entry = cfg.inference.models.find((m) => m.modelId === model);
       if (entry?.remote) fail(`--model ${model}: served by a remote ${entry.remote.kind} engine; generate runs local models (send the prompt to the node's API instead)`);
       if (entry) {
-        const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: dtype ?? entry.dtype }, hub);
-        return { dir, device: entry.device, dtype: entry.dtype, ...(entry.image ? { image: entry.image } : {}) };
+        const at = dtype ?? entry.dtype;
+        const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: at }, hub);
+        return { dir, device: entry.device, dtype: at, ...(entry.image ? { image: entry.image } : {}) };
       }
       if (!target) {
         const ids = cfg.inference.models.map((m) => m.modelId).join(", ") || "none";
@@ -78,7 +83,8 @@ export async function resolveModel(
     fail(`--model ${model}: no such directory, and not a seed model_type (see atoma-node models list) or org/name[@revision] repo`);
   }
   try {
-    return { dir: await ensureModelDir({ modelId: model, hub: target.ref, dtype }, hub) };
+    const at = dtype ?? defaultDtype(device ?? "cpu", target.row);
+    return { dir: await ensureModelDir({ modelId: model, hub: target.ref, dtype: at }, hub), dtype: at };
   } catch (e) {
     if (e instanceof ModelUnavailableError || e instanceof PullError) fail(e.message);
     throw e;
@@ -98,7 +104,7 @@ export default defineCommand({
     "repeat-last-n": { type: "string", description: "Penalty window over all tokens (default 64)" },
     seed: { type: "string", description: "u64 sampler seed, decimal or 0x hex (default 0)" },
     device: { type: "string", description: "cpu | webgpu | cuda | wasm (default cpu, or the config's)" },
-    dtype: { type: "string", description: "f32 | f16 | bf16 | q8 | q4 | q4f16 (default f32, or the config's)" },
+    dtype: { type: "string", description: "f32 | f16 | bf16 | q8 | q4 | q4f16 (default: the config's, else f32 on cpu/wasm, f16 on webgpu/cuda; quantized rows: their file's)" },
     threads: { type: "string", description: "CPU threads for ONNX Runtime (default: runtime's choice)" },
     stream: { type: "boolean", description: "Print text as it is generated", default: false },
     json: { type: "boolean", description: "Print one JSON object with text, token counts and timings", default: false },
@@ -125,9 +131,10 @@ export default defineCommand({
     const { EngineError } = await import("../../engine/types.ts");
     try {
       const wanted = args.dtype !== undefined ? parseDtype(args.dtype) : undefined;
-      const resolved = await resolveModel(args.model, args as unknown as Record<string, string | boolean | string[] | undefined>, wanted);
-      const device = args.device !== undefined ? parseDevice(args.device) : (resolved.device ?? "cpu");
-      const dtype = wanted ?? resolved.dtype ?? "f32";
+      const wantedDevice = args.device !== undefined ? parseDevice(args.device) : undefined;
+      const resolved = await resolveModel(args.model, args as unknown as Record<string, string | boolean | string[] | undefined>, wanted, wantedDevice);
+      const device = wantedDevice ?? resolved.device ?? "cpu";
+      const dtype = resolved.dtype;
       const engine = await loadTextEngine({ id: args.model, dir: resolved.dir, device, dtype, threads });
       const onChunk = args.stream && !args.json ? (c: { text: string }) => void process.stdout.write(c.text) : undefined;
       const r = await engine.generate({ prompt: args.prompt, params }, onChunk);

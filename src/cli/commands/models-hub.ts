@@ -6,6 +6,8 @@
 import { defineCommand, type ArgsDef } from "citty";
 import { configArgs, hasConfigArgs, sourcesFromArgs } from "../../config/cli-args.ts";
 import { fail } from "../fail.ts";
+import type { ModelEntry } from "../../config/types.ts";
+import type { Device } from "../../engine/types.ts";
 
 type Args = Record<string, string | boolean | string[] | undefined>;
 
@@ -16,8 +18,9 @@ const cacheArgs = {
   config: { ...configArgs.config, alias: [...configArgs.config.alias] },
 } satisfies ArgsDef;
 
-/** cache_dir and api_key: flags, else the configuration (when one is named), else the hub's defaults. */
-async function settings(args: Args): Promise<{ cacheDir: string; apiKey: string | undefined }> {
+/** cache_dir and api_key: flags, else the configuration (when one is named), else the hub's defaults;
+ * with a configuration also its models (pull converts a configured model to the entry's dtype). */
+async function settings(args: Args): Promise<{ cacheDir: string; apiKey: string | undefined; models?: ModelEntry[] }> {
   const { defaultHubCache } = await import("../../models/hub-cache.ts");
   const { resolvePath } = await import("../../config/fields.ts");
   const flag = typeof args["cache-dir"] === "string" ? resolvePath(args["cache-dir"], process.cwd()) : undefined;
@@ -27,7 +30,7 @@ async function settings(args: Args): Promise<{ cacheDir: string; apiKey: string 
   const { ConfigError } = await import("../../config/errors.ts");
   try {
     const c = loadConfig(sources);
-    return { cacheDir: flag ?? c.inference.cacheDir, apiKey: c.inference.apiKey };
+    return { cacheDir: flag ?? c.inference.cacheDir, apiKey: c.inference.apiKey, models: c.inference.models };
   } catch (e) {
     if (e instanceof ConfigError) fail(e.message);
     throw e;
@@ -76,13 +79,14 @@ const pull = defineCommand({
   args: {
     model: { type: "positional", description: "A seed model_type (see models list) or org/name[@revision]", required: false },
     include: { type: "string", description: "Only files matching these comma-separated patterns (* within a path segment)" },
-    dtype: { type: "string", description: "ONNX repo: fetch only this precision's graph; safetensors repo: convert to it (default f16). f32, f16, bf16, q8, q4, q4f16" },
+    dtype: { type: "string", description: "ONNX repo: fetch only this precision's graph (default: every graph); safetensors repo: convert to it (default: the --config entry's dtype, else f32 for --device cpu/wasm, f16 for webgpu/cuda — what generate and run load). f32, f16, bf16, q8, q4, q4f16" },
+    device: { type: "string", description: "The device the model will run on, for the default --dtype: cpu | wasm | webgpu | cuda (default: the --config entry's, else cpu)" },
     ...cacheArgs,
   },
   async run({ args }) {
     const spec = typeof args.model === "string" ? args.model : undefined;
     if (!spec) fail("missing model: atoma-node models pull <model_type | org/name[@revision]> (see atoma-node models list)");
-    const { cacheDir, apiKey } = await settings(args as Args);
+    const { cacheDir, apiKey, models } = await settings(args as Args);
     const { parseRepoRef, hubEndpoint, formatRepoRef } = await import("../../models/hub-cache.ts");
     const { registryRow } = await import("../../models/registry.ts");
     const { resolveToken } = await import("../../models/token.ts");
@@ -98,12 +102,19 @@ const pull = defineCommand({
     const row = registryRow(spec);
     const ref = row ? { repo: row.repo, revision: row.revision } : parseRepoRef(spec);
     if (!ref) fail(`${JSON.stringify(spec)} is neither a seed model_type (see atoma-node models list) nor an org/name[@revision] repo`);
-    let dtype;
+    const { DEVICES } = await import("../../engine/types.ts");
+    const { defaultDtype } = await import("../../models/default-dtype.ts");
+    // A model the configuration serves is converted to what run will load; otherwise the default rule.
+    const entry = models?.find((m) => m.modelId === spec);
+    let wanted;
     try {
-      dtype = typeof args.dtype === "string" ? parseDtype(args.dtype) : undefined;
+      wanted = typeof args.dtype === "string" ? parseDtype(args.dtype) : entry?.dtype;
     } catch (e) {
       fail(`--dtype: ${(e as Error).message}`);
     }
+    if (typeof args.device === "string" && !(DEVICES as readonly string[]).includes(args.device)) fail(`--device ${JSON.stringify(args.device)}: expected one of ${DEVICES.join(", ")}`);
+    const device: Device = typeof args.device === "string" ? (args.device as Device) : (entry?.device ?? "cpu");
+    const dtype = wanted ?? defaultDtype(device, row);
     const explicit = typeof args.include === "string" ? args.include.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
     const endpoint = hubEndpoint();
     const token = resolveToken(apiKey);
@@ -111,7 +122,8 @@ const pull = defineCommand({
     // the converter accepts — asked before any weights are fetched).
     // A quantized row (spec §10.1): its one file as listed, the tokenizer from another repo, then imported.
     const quantized = row?.quantized ? await import("../../models/quantized.ts") : undefined;
-    const select = explicit || quantized ? undefined : (p: string[], readText: (path: string) => Promise<string>) => selectForServing(p, dtype, readText);
+    // An ONNX repo without a named dtype: every graph (each precision is then served without a pull).
+    const select = explicit || quantized ? undefined : (p: string[], readText: (path: string) => Promise<string>) => selectForServing(p, wanted, readText);
     const pulls = [{ ref, include: explicit ?? row?.files, select }];
     if (row && quantized) pulls.push({ ref: quantized.tokenizerRef(row)!, include: quantized.TOKENIZER_FILES, select: undefined });
     // A safetensors row whose repo has no tokenizer (the original Mamba checkpoints): its tokenizer repo too.
@@ -133,9 +145,8 @@ const pull = defineCommand({
       }
       if (!explicit && layoutOfDir(dir) === "safetensors") {
         // Handed to the converter: the folder generate/run load is the converted one.
-        const at = dtype ?? "f16";
-        const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, ref.repo)), commit, at);
-        dir = layoutOfDir(out) === "onnx" ? out : await convertSnapshot(cacheDir, dir, out, at, row?.tokenizerRepo ? pulled[1] : undefined);
+        const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, ref.repo)), commit, dtype);
+        dir = layoutOfDir(out) === "onnx" ? out : await convertSnapshot(cacheDir, dir, out, dtype, row?.tokenizerRepo ? pulled[1] : undefined);
       }
       if (row) process.stderr.write(`${row.modelType}: ${rowState(row, cacheDir).status}\n`);
       process.stdout.write(dir + "\n");

@@ -1,0 +1,29 @@
+/**
+ * The one default precision for a model whose operator named none: `models pull`, `generate`,
+ * `chat`, and a `[[inference.models]]` table without `dtype` (what `run` serves) all ask this, so a
+ * model pulled without `--dtype` is the very variant `generate` or `run` loads afterwards — it is
+ * never converted a second time. An explicit `--dtype`, or the configured entry's `dtype`, wins.
+ *
+ *  - `quantized_*` rows: the file's own quantization (q8 for Q8_0 files, q4 for the 4-bit ones);
+ *    decompressing a GGUF to a dense graph is never what "no dtype" means.
+ *  - `cpu`, `wasm`: f32. ONNX Runtime's CPU kernels compute in fp32; an fp16 graph saves disk but
+ *    runs through casts or slower half-precision paths, and f32 is the precision the engine's
+ *    determinism tests and per-family benchmarks cover (docs/convert.md).
+ *  - `webgpu`, `cuda`: f16. Half the memory and bandwidth of f32, and the GPUs' fast path; what a
+ *    GPU operator converts to by hand (bf16 is served from the same fp16 file, engine/dtype.ts).
+ */
+import type { Device, DType } from "../engine/types.ts";
+import type { RegistryRow } from "./registry.ts";
+
+/** The file precision a quantized row is served at when no dtype is named. */
+export function quantizedDefault(row: RegistryRow): DType {
+  return row.precisions[0]?.startsWith("q8") ? "q8" : "q4";
+}
+
+export function defaultDtype(device: Device, row?: RegistryRow): DType {
+  if (row?.quantized) return quantizedDefault(row);
+  return device === "webgpu" || device === "cuda" ? "f16" : "f32";
+}
+
+/** One line for `--help` texts and docs. */
+export const DEFAULT_DTYPE_RULE = "default: the config's dtype, else f32 on cpu/wasm and f16 on webgpu/cuda (quantized rows: their file's own)";
