@@ -11,6 +11,18 @@ import { matchesPattern } from "./hub-cache.ts";
 /** What conversion needs from a safetensors repo (top level only: `original/` copies are skipped). */
 export const SAFETENSORS_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "model.safetensors.index.json", "*.safetensors"];
 
+/**
+ * The transformers weights of a safetensors repo: `model.safetensors` or its `model-0000i-of-0000n`
+ * shards when the repo has them. Mistral AI's repos also ship `consolidated.safetensors` (the same
+ * weights for mistral_inference, 14.5 GB for a 7B) beside the shards; `*.safetensors` would fetch
+ * the model twice. Other names only when there is no `model*.safetensors` at all.
+ */
+function weightFiles(paths: readonly string[]): string[] {
+  const top = paths.filter((p) => matchesPattern(p, "*.safetensors"));
+  const transformers = top.filter((p) => matchesPattern(p, "model*.safetensors"));
+  return transformers.length ? transformers : top;
+}
+
 export type Layout = "onnx" | "safetensors" | "gguf" | "none";
 
 const ONNX_FILE = /^onnx\/model[\w.-]*\.onnx$/;
@@ -76,7 +88,9 @@ export async function selectForServing(paths: readonly string[], dtype: DType | 
       return { refuse: "has a config.json that is not valid JSON" };
     }
     const why = conversionBlocker(config);
-    return why ? { refuse: `cannot be converted: ${why}` } : { include: paths.filter((p) => SAFETENSORS_FILES.some((f) => matchesPattern(p, f))) };
+    if (why) return { refuse: `cannot be converted: ${why}` };
+    const weights = new Set(weightFiles(paths));
+    return { include: paths.filter((p) => (p.endsWith(".safetensors") ? weights.has(p) : SAFETENSORS_FILES.some((f) => matchesPattern(p, f)))) };
   }
   if (layout === "gguf") return { refuse: "holds GGUF files, which are imported, not served: download one .gguf (models pull <repo> --include <file>) and run `atoma-node models import gguf <file> --out <dir>`, or pull a quantized_* seed row" };
   return { refuse: "holds neither a transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx) nor safetensors weights" };

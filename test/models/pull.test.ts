@@ -287,3 +287,17 @@ test("selectForServing: an ONNX repo's metadata plus only the dtype's graph; saf
   expect((await selectForServing(st, "f32", async () => JSON.stringify({ model_type: "rwkv" }))).refuse).toContain("not supported by the converter");
   expect((await selectForServing(st, "f32", async () => JSON.stringify({ model_type: "llama", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, vocab_size: 300 }))).include).toEqual(["config.json", "tokenizer.json", "model.safetensors"]);
 });
+
+test("selectForServing: a Mistral AI repo's consolidated.safetensors (mistral_inference's copy of the weights) is not fetched beside the transformers shards", async () => {
+  const { selectForServing } = await import("../../src/models/layout.ts");
+  // The file list of mistralai/Mistral-7B-Instruct-v0.3-style repos (hub tree pages, docs/models.md "Registry facts").
+  const paths = ["config.json", "consolidated.safetensors", "generation_config.json", "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json", "params.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model", "tokenizer.model.v3", "tokenizer_config.json"];
+  const mistral = { model_type: "mistral", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300 };
+  const inc = (await selectForServing(paths, "f32", async () => JSON.stringify(mistral))).include!;
+  expect(inc).not.toContain("consolidated.safetensors");
+  expect(inc.filter((p) => p.endsWith(".safetensors"))).toEqual(["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors"]);
+  expect(inc).toContain("model.safetensors.index.json");
+  // A repo whose only weights have another name still converts from them.
+  const other = ["config.json", "tokenizer.json", "weights.safetensors"];
+  expect((await selectForServing(other, "f32", async () => JSON.stringify(mistral))).include).toEqual(["config.json", "tokenizer.json", "weights.safetensors"]);
+});
