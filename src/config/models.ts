@@ -15,7 +15,7 @@ import { describeValue } from "./errors.ts";
 import { isTable, resolvePath, type Section } from "./fields.ts";
 import { parseRepoRef, type RepoRef } from "../models/hub-cache.ts";
 import { registryRow } from "../models/registry.ts";
-import { defaultDtype } from "../models/default-dtype.ts";
+import { defaultDtype, defaultDtypeForFolder } from "../models/default-dtype.ts";
 import { parseRemote } from "./remote-model.ts";
 
 const FOUR = "[device, precision, model_type, use_flash_attention]";
@@ -73,13 +73,14 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   const revision = t.str("revision", "");
   const useFlashAttention = t.bool("use_flash_attention", false);
   const device: Device = t.oneOf("device", DEVICES, "cpu");
-  // Without dtype: the rule `models pull` and `generate` use too, so a pulled model is served as pulled.
-  const dtype = t.has("dtype") ? dtypeOf(s, `${key}.dtype`, t.table.dtype) : defaultDtype(device, registryRow(modelId));
+  const dtypeGiven = t.has("dtype") ? dtypeOf(s, `${key}.dtype`, t.table.dtype) : undefined;
   const explicitPath = t.optStr("path");
   // Generations decoded together (src/engine/batching.ts); 1 = one at a time.
   const maxBatch = t.has("max_batch") ? t.int("max_batch", { min: 1, max: 64, what: "an integer 1 … 64" }) : undefined;
   const image = imageLimits(t);
   const where = locate(s, `${key}.model_id`, modelId, revision, explicitPath, cacheDir, cwd);
+  // Without dtype: the rule `models pull` and `generate` use too, so a pulled model is served as pulled.
+  const dtype = dtypeGiven ?? (where.local ? defaultDtypeForFolder(device, where.path) : defaultDtype(device, registryRow(modelId)));
   markUsed(t, ["device_id", "device_ids", "dtype"]);
   t.reportUnknown();
   return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where, ...(maxBatch !== undefined ? { maxBatch } : {}), ...(image ? { image } : {}) };

@@ -11,7 +11,10 @@
  *    determinism tests and per-family benchmarks cover (docs/convert.md).
  *  - `webgpu`, `cuda`: f16. Half the memory and bandwidth of f32, and the GPUs' fast path; what a
  *    GPU operator converts to by hand (bf16 is served from the same fp16 file, engine/dtype.ts).
+ *    A folder loaded as is without an fp16 graph: f32 (defaultDtypeForFolder).
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Device, DType } from "../engine/types.ts";
 import type { RegistryRow } from "./registry.ts";
 
@@ -23,6 +26,15 @@ export function quantizedDefault(row: RegistryRow): DType {
 export function defaultDtype(device: Device, row?: RegistryRow): DType {
   if (row?.quantized) return quantizedDefault(row);
   return device === "webgpu" || device === "cuda" ? "f16" : "f32";
+}
+
+/**
+ * A folder served as is (never converted): the device's default when the folder holds that
+ * variant, else f32 — a GPU operator pointing at an fp32-only folder gets it loaded, not refused.
+ */
+export function defaultDtypeForFolder(device: Device, dir: string): DType {
+  const d = defaultDtype(device);
+  return d === "f16" && !existsSync(join(dir, "onnx", "model_fp16.onnx")) ? "f32" : d;
 }
 
 /** One line for `--help` texts and docs. */

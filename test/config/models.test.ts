@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { catalogEntry, isKnownModelType, MODEL_CATALOG } from "../../src/config/model-catalog.ts";
@@ -91,6 +92,22 @@ describe("models: a table without dtype gets the default rule models pull and ge
       `[[inference.models]]\nmodel_id = "falcon_7b"\ndevice = "webgpu"\ndtype = "f32"`,
     ].join("\n")).map((m) => [m.modelId, m.dtype]);
     expect(got).toEqual([["llama_v2", "f32"], ["phi_3-mini", "f16"], ["qwen_w0.5b", "f16"], ["mamba_130m", "f32"], ["quantized_7b-code", "q8"], ["quantized_7b", "q4"], ["falcon_7b", "f32"]]);
+  });
+
+  test("a folder on a GPU: f16 when it holds onnx/model_fp16.onnx, else f32 (nothing is converted for a folder)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "atoma-dtype-"));
+    mkdirSync(join(dir, "fp32", "onnx"), { recursive: true });
+    writeFileSync(join(dir, "fp32", "onnx", "model.onnx"), "");
+    mkdirSync(join(dir, "both", "onnx"), { recursive: true });
+    writeFileSync(join(dir, "both", "onnx", "model.onnx"), "");
+    writeFileSync(join(dir, "both", "onnx", "model_fp16.onnx"), "");
+    const got = modelsOf([
+      `[[inference.models]]\nmodel_id = "a"\npath = "${join(dir, "fp32")}"\ndevice = "webgpu"`,
+      `[[inference.models]]\nmodel_id = "b"\npath = "${join(dir, "both")}"\ndevice = "webgpu"`,
+      `[[inference.models]]\nmodel_id = "c"\npath = "${join(dir, "both")}"`,
+    ].join("\n")).map((m) => m.dtype);
+    rmSync(dir, { recursive: true, force: true });
+    expect(got).toEqual(["f32", "f16", "f32"]);
   });
 });
 

@@ -47,8 +47,8 @@ export async function resolveModel(
   dtype: DType | undefined,
   device?: Device,
 ): Promise<{ dir: string; device?: Device; dtype: DType; image?: ModelEntry["image"] }> {
-  const { defaultDtype } = await import("../../models/default-dtype.ts");
-  if (existsSync(model) && statSync(model).isDirectory()) return { dir: model, dtype: dtype ?? defaultDtype(device ?? "cpu") };
+  const { defaultDtype, defaultDtypeForFolder } = await import("../../models/default-dtype.ts");
+  if (existsSync(model) && statSync(model).isDirectory()) return { dir: model, dtype: dtype ?? defaultDtypeForFolder(device ?? "cpu", model) };
   const { parseRepoRef, defaultHubCache } = await import("../../models/hub-cache.ts");
   const { hubRefFor, ensureModelDir, ModelUnavailableError } = await import("../../models/resolve.ts");
   const { PullError } = await import("../../models/pull-errors.ts");
