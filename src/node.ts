@@ -139,6 +139,7 @@ async function loadModels(
       // A configured model missing from the cache is pulled here (progress in the log).
       dir = await ensureModelDir({ modelId: m.modelId, dir: m.local ? m.path : undefined, hub: m.hub, dtype: m.dtype }, hub);
       if (isDiffusersDir(dir)) {
+        if (m.maxBatch !== undefined) log.warn(`model ${m.modelId}: max_batch does not apply to an image model (one image request at a time); ignored`);
         const engine = await loadImageEngine({ id: m.modelId, dir, device: m.device, ...m.image });
         // One image at a time per model: an ONNX UNet session is single-stream and fills the device.
         images.set(m.modelId, { engine, lock: new Semaphore(1) });
