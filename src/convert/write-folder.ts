@@ -46,7 +46,7 @@ export interface FolderContents {
 
 export const DEFAULT_EXTERNAL_ABOVE_BYTES = 64 * 1024 * 1024;
 /** The form a conversion writes unless asked otherwise (docs/convert.md, "Graph forms"). */
-export const DEFAULT_GRAPH_FORM: GraphForm = "standard";
+export const DEFAULT_GRAPH_FORM: GraphForm = "fused";
 /** config.json key naming the graph form; the engine's batched loop lays out the KV cache by it. */
 export { GRAPH_FORM_KEY };
 const GC_AFTER_BYTES = 1 << 20;

@@ -9,9 +9,10 @@
  *     tokens/s at 1, 2, 4, 8 concurrent jobs, each output checked identical to its unbatched run.
  *  3. node under load: test/bench/node-load.bench.ts (64 chain jobs, batched vs unbatched);
  *  4. where a decode step's time goes: test/bench/decode-profile.bench.ts;
+ *  5. graph forms: test/bench/graph-forms.bench.ts (decode tok/s, standard vs fused form, as a ratio);
  * preceded by test/bench/engine.bench.ts (our loop vs raw transformers.js generate(); its options
  * via `npm run bench:engine:raw`).
- * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--threads N (batched rows; default 0 = the engine's default)] [--only raw|tiny|batch|node|profile]`
+ * `npm run bench:engine -- [--runc path/run.c] [--rounds 5] [--tokens 64] [--threads N (batched rows; default 0 = the engine's default)] [--only raw|tiny|batch|node|profile|forms]`
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -136,3 +137,4 @@ if (!a.only || a.only === "batch") {
 }
 if (!a.only || a.only === "node") sub("node-load.bench.ts");
 if (!a.only || a.only === "profile") sub("decode-profile.bench.ts");
+if (!a.only || a.only === "forms") sub("graph-forms.bench.ts");

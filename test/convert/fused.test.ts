@@ -50,6 +50,11 @@ describeFamily("fused qwen2 (q/k/v biases, GQA 4:1, layer 1 sliding at 6, BF16)"
   },
 });
 
+const falcon = {
+  architectures: ["FalconForCausalLM"], model_type: "falcon", hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2,
+  vocab_size: 300, bias: false, multi_query: true, parallel_attn: true, new_decoder_architecture: false, torch_dtype: "float32",
+};
+
 const rnd = mulberry32(5);
 const factors = (lo: number, hi: number) => Array.from({ length: 8 }, () => lo + (hi - lo) * rnd());
 describeFamily("fused phi3 128k (fused qkv, longrope caches switched past 24 tokens, F32)", {
@@ -63,21 +68,24 @@ describeFamily("fused phi3 128k (fused qkv, longrope caches switched past 24 tok
   },
 });
 
-test("config.json records the graph form the engine lays the KV cache out by", async () => {
-  const c = await convertCase({ dtype: "F32", form: "fused", config: { ...llama, torch_dtype: "float32" } });
-  try {
-    expect(JSON.parse(readFileSync(join(c.out, "config.json"), "utf8"))[GRAPH_FORM_KEY]).toBe("fused");
-  } finally {
-    cleanup(c.root);
-  }
+test("config.json records the graph form the engine lays the KV cache out by; fused is the default where the family has it", async () => {
+  const form = async (config: Record<string, unknown>, asked?: "standard" | "fused") => {
+    const c = await convertCase({ dtype: "F32", config: config as never, ...(asked ? { form: asked } : {}) });
+    try {
+      return JSON.parse(readFileSync(join(c.out, "config.json"), "utf8"))[GRAPH_FORM_KEY];
+    } finally {
+      cleanup(c.root);
+    }
+  };
+  const f32 = { ...llama, torch_dtype: "float32" };
+  expect(await form(f32)).toBe("fused");
+  expect(await form(f32, "standard")).toBe("standard");
+  expect(await form({ ...f32, hidden_size: 48, head_dim: 12 })).toBe("standard");
+  expect(await form(falcon)).toBe("standard");
 });
 
 test("asking for the fused form where GroupQueryAttention cannot express the model is one clear error", async () => {
   const odd = { ...llama, hidden_size: 48, head_dim: 12 };
   await expect(convertCase({ dtype: "F32", form: "fused", config: odd })).rejects.toThrow("--graph fused: GroupQueryAttention needs head_dim a multiple of 8 (got 12)");
-  const falcon = {
-    architectures: ["FalconForCausalLM"], model_type: "falcon", hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2,
-    vocab_size: 300, bias: false, multi_query: true, parallel_attn: true, new_decoder_architecture: false, torch_dtype: "float32",
-  };
   await expect(convertCase({ dtype: "F32", form: "fused", config: falcon })).rejects.toThrow("--graph fused: Falcon");
 });

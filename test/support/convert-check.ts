@@ -3,6 +3,8 @@
  * node, loaded by transformers.js on onnxruntime-node (what the engine runs), and compared with the
  * independent pure-TS reference — logits at every prompt position within `tol`, then 32 greedy
  * tokens through transformers.js's own generate() (KV cache, position ids) equal to the reference.
+ * Both graph forms are checked where the family has the fused one (the default form gets the
+ * engine test too).
  */
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AutoModelForCausalLM, env, Tensor } from "@huggingface/transformers";
 import { convertCheckpoint } from "../../src/convert/index.ts";
+import { familyOf } from "../../src/convert/support.ts";
+import { DEFAULT_GRAPH_FORM } from "../../src/convert/write-folder.ts";
 import type { GraphForm, Variant } from "../../src/convert/ops.ts";
 import { writeHfCheckpoint, type Config } from "./hf-checkpoints.ts";
 import { ReferenceHf } from "./reference-hf.ts";
@@ -68,50 +72,57 @@ export function describeFamily(name: string, k: FamilyCase, extra?: (ctx: () => 
     let converted: ReturnType<typeof convertCase> | undefined;
     const ctx = () => (converted ??= convertCase(k));
     const ids = prompt(k);
-    const V = k.config.vocab_size;
+    // The default form is fused where the family has one: the standard form stays checked too.
+    const alsoStandard = k.form === undefined && DEFAULT_GRAPH_FORM !== "standard" && familyOf(k.config as never).plan(k.config as never).fusedUnsupported === null;
+    let standard: ReturnType<typeof convertCase> | undefined;
+    const standardCtx = () => (standard ??= convertCase({ ...k, form: "standard" }));
     if (k.runner === "ort") {
       ortTests(name, k, ctx, ids);
+      if (alsoStandard) ortTests(`${name} (standard form)`, k, standardCtx, ids, "standard form: ");
       engineTest(name, k, ctx);
       extra?.(ctx);
       return;
     }
-
-    test("transformers.js logits on the converted fp32 model equal the reference at every prompt position", async () => {
-      const { out, tensors } = await ctx();
-      const lm = await AutoModelForCausalLM.from_pretrained(out, { dtype: "fp32", device: "cpu" });
-      try {
-        const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-        const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
-        const r = (await lm({ input_ids, attention_mask })) as { logits: { data: Float32Array } };
-        const ref = reference(k.config, tensors).forward(ids);
-        let err = 0;
-        ref.forEach((row, i) => { err = Math.max(err, maxAbsDiff(r.logits.data.subarray(i * V, (i + 1) * V), row)); });
-        console.log(`${name}: max |logit error| ${err.toExponential(2)} over ${ids.length} positions`);
-        expect(err).toBeLessThan(k.tol ?? 1e-4);
-      } finally {
-        await lm.dispose();
-      }
-    });
-
-    test(`transformers.js greedy generate() equals the reference for ${GREEDY_TOKENS} tokens`, async () => {
-      const { out, tensors } = await ctx();
-      const lm = await AutoModelForCausalLM.from_pretrained(out, { dtype: "fp32", device: "cpu" });
-      try {
-        const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-        const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
-        // min_new_tokens keeps EOS (id 2) from ending random-weight output early.
-        const gen = (await lm.generate({ input_ids, attention_mask, max_new_tokens: GREEDY_TOKENS, min_new_tokens: GREEDY_TOKENS, do_sample: false })) as unknown as { data: BigInt64Array };
-        const got = Array.from(gen.data, Number).slice(ids.length);
-        const want = greedyNoEos(reference(k.config, tensors), ids);
-        expect(got).toEqual(want);
-      } finally {
-        await lm.dispose();
-      }
-    });
-
+    tjsTests(name, k, ctx, ids);
+    if (alsoStandard) tjsTests(`${name} (standard form)`, k, standardCtx, ids, "standard form: ");
     engineTest(name, k, ctx);
-
     extra?.(ctx);
+  });
+}
+
+function tjsTests(name: string, k: FamilyCase, ctx: () => ReturnType<typeof convertCase>, ids: number[], label = ""): void {
+  const V = k.config.vocab_size;
+  test(`${label}transformers.js logits on the converted fp32 model equal the reference at every prompt position`, async () => {
+    const { out, tensors } = await ctx();
+    const lm = await AutoModelForCausalLM.from_pretrained(out, { dtype: "fp32", device: "cpu" });
+    try {
+      const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+      const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+      const r = (await lm({ input_ids, attention_mask })) as { logits: { data: Float32Array } };
+      const ref = reference(k.config, tensors).forward(ids);
+      let err = 0;
+      ref.forEach((row, i) => { err = Math.max(err, maxAbsDiff(r.logits.data.subarray(i * V, (i + 1) * V), row)); });
+      console.log(`${name}: max |logit error| ${err.toExponential(2)} over ${ids.length} positions`);
+      expect(err).toBeLessThan(k.tol ?? 1e-4);
+    } finally {
+      await lm.dispose();
+    }
+  });
+
+  test(`${label}transformers.js greedy generate() equals the reference for ${GREEDY_TOKENS} tokens`, async () => {
+    const { out, tensors } = await ctx();
+    const lm = await AutoModelForCausalLM.from_pretrained(out, { dtype: "fp32", device: "cpu" });
+    try {
+      const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+      const attention_mask = new Tensor("int64", new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+      // min_new_tokens keeps EOS (id 2) from ending random-weight output early.
+      const gen = (await lm.generate({ input_ids, attention_mask, max_new_tokens: GREEDY_TOKENS, min_new_tokens: GREEDY_TOKENS, do_sample: false })) as unknown as { data: BigInt64Array };
+      const got = Array.from(gen.data, Number).slice(ids.length);
+      const want = greedyNoEos(reference(k.config, tensors), ids);
+      expect(got).toEqual(want);
+    } finally {
+      await lm.dispose();
+    }
   });
 }
 
@@ -132,13 +143,13 @@ function engineTest(name: string, k: FamilyCase, ctx: () => ReturnType<typeof co
   });
 }
 
-function ortTests(name: string, k: FamilyCase, ctx: () => ReturnType<typeof convertCase>, ids: number[]): void {
+function ortTests(name: string, k: FamilyCase, ctx: () => ReturnType<typeof convertCase>, ids: number[], label = ""): void {
   const c = k.config, V = c.vocab_size;
   const shape = {
     numLayers: c.num_hidden_layers, numKvHeads: c.num_key_value_heads ?? c.num_attention_heads,
     headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads, vocabSize: V,
   } as LlamaConfig;
-  test("onnxruntime-node logits on the converted fp32 model equal the reference at every prompt position", async () => {
+  test(`${label}onnxruntime-node logits on the converted fp32 model equal the reference at every prompt position`, async () => {
     const { out, tensors } = await ctx();
     const ort = await OrtLlama.load(join(out, "onnx", "model.onnx"), shape);
     const { logits } = await ort.forward([ids], [ids.map(() => 1)], ort.emptyCache());
@@ -148,7 +159,7 @@ function ortTests(name: string, k: FamilyCase, ctx: () => ReturnType<typeof conv
     console.log(`${name}: max |logit error| ${err.toExponential(2)} over ${ids.length} positions`);
     expect(err).toBeLessThan(k.tol ?? 1e-4);
   });
-  test(`greedy decoding through the KV cache equals the reference for ${GREEDY_TOKENS} tokens`, async () => {
+  test(`${label}greedy decoding through the KV cache equals the reference for ${GREEDY_TOKENS} tokens`, async () => {
     const { out, tensors } = await ctx();
     const ort = await OrtLlama.load(join(out, "onnx", "model.onnx"), shape);
     expect(await ort.greedy(ids, GREEDY_TOKENS)).toEqual(reference(c, tensors).greedy(ids, GREEDY_TOKENS));
