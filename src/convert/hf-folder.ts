@@ -12,6 +12,7 @@ import { writeConvertedFolder, type FolderResult, type Progress } from "./write-
 import type { HfConfig } from "./families/common.ts";
 import { isMambaSsmConfig } from "./families/mamba-config.ts";
 import { convertClipText, isClipTextConfig } from "./diffusion/convert-clip.ts";
+import { convertDiffusersPipeline, isDiffusersPipelineFolder } from "./diffusion/convert-pipeline.ts";
 
 /** Tokenizer and generation files transformers.js may read, copied verbatim when present. */
 const COPIED = [
@@ -50,6 +51,9 @@ export function readHfConfig(dir: string): HfConfig {
 export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult> {
   const src = resolve(o.src), out = resolve(o.out);
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new ConvertError(`${src} is not a directory (expected a Hugging Face model folder)`);
+  // A diffusers pipeline repo (model_index.json, unet/, vae/, text_encoder/, …): the diffusers
+  // ONNX layout src/engine/image loads.
+  if (isDiffusersPipelineFolder(src)) return convertPipelineFolder(src, out, o);
   const config = readHfConfig(src);
   // A diffusers pipeline's text_encoder/ or text_encoder_2/ folder: one model.onnx in the
   // diffusers ONNX layout (no tokenizer here; the pipeline folder holds tokenizer/).
@@ -98,4 +102,17 @@ async function convertClipFolder(src: string, out: string, o: ConvertOptions): P
     ...(o.maxChunkBytes !== undefined ? { maxChunkBytes: o.maxChunkBytes } : {}),
   });
   return { dir: r.dir, modelType: r.architecture, variants: [r.variant], externalChunks: r.externalChunks ? { "model.onnx": r.externalChunks } : {}, bytesRead: r.bytesRead };
+}
+
+async function convertPipelineFolder(src: string, out: string, o: ConvertOptions): Promise<FolderResult> {
+  if (o.dtypes && o.dtypes.length !== 1) throw new ConvertError(`a diffusers pipeline converts to one model.onnx per component: give one of f32, f16 in --dtypes, not ${o.dtypes.length}`);
+  const r = await convertDiffusersPipeline({
+    src, out,
+    ...(o.dtypes ? { variant: o.dtypes[0]! } : {}),
+    force: o.force === true,
+    ...(o.onProgress ? { onProgress: (p) => o.onProgress!(p) } : {}),
+    ...(o.externalAboveBytes !== undefined ? { externalAboveBytes: o.externalAboveBytes } : {}),
+    ...(o.maxChunkBytes !== undefined ? { maxChunkBytes: o.maxChunkBytes } : {}),
+  });
+  return { dir: r.dir, modelType: r.pipeline, variants: [r.variant], externalChunks: {}, bytesRead: r.bytesRead };
 }

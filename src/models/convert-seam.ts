@@ -23,6 +23,12 @@ export function conversionBlocker(config: Record<string, unknown>): string | und
   return r.ok ? undefined : r.reason;
 }
 
+/** Why a diffusers repo cannot be converted, from its model_index.json and component configs; undefined when it can. */
+export async function diffusersConversionBlocker(readText: (path: string) => Promise<string>): Promise<string | undefined> {
+  const { diffusersConfigBlocker } = await import("../convert/diffusion/convert-pipeline.ts");
+  return diffusersConfigBlocker(readText);
+}
+
 /** The converter's variant for a configured dtype (bf16 is served from fp16, engine/dtype.ts). */
 export function variantFor(dtype: DType): "fp32" | "fp16" | "q8" | "q4" | "q4f16" {
   return ({ f32: "fp32", f16: "fp16", bf16: "fp16", q8: "q8", q4: "q4", q4f16: "q4f16" } as const)[dtype];

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DType } from "../engine/types.ts";
-import { conversionBlocker } from "./convert-seam.ts";
+import { conversionBlocker, diffusersConversionBlocker } from "./convert-seam.ts";
 import { matchesPattern } from "./hub-cache.ts";
 
 /** What conversion needs from a safetensors repo (top level only: `original/` copies are skipped). */
@@ -23,12 +23,29 @@ function weightFiles(paths: readonly string[]): string[] {
   return transformers.length ? transformers : top;
 }
 
-export type Layout = "onnx" | "safetensors" | "gguf" | "none";
+/**
+ * `diffusers-onnx`: a diffusers ONNX pipeline folder src/engine/image runs (model_index.json,
+ * text_encoder/, unet/, vae_decoder/ model.onnx); `diffusers`: a diffusers safetensors repo the
+ * converter turns into one (src/convert/diffusion).
+ */
+export type Layout = "onnx" | "safetensors" | "gguf" | "diffusers-onnx" | "diffusers" | "none";
 
 const ONNX_FILE = /^onnx\/model[\w.-]*\.onnx$/;
+const DIFFUSERS_ONNX = ["text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx"];
+/** Component folders whose files decide a diffusers layout. */
+const DIFFUSERS_DIRS = ["text_encoder", "unet", "vae_decoder", "vae"];
+/** Not needed to generate images: never pulled (the safety checker alone is 1.2 GB). */
+const DIFFUSERS_UNUSED = /^(safety_checker|feature_extractor)\//;
+
+/** Folders the engine loads as they are. */
+export const isRunnable = (l: Layout): boolean => l === "onnx" || l === "diffusers-onnx";
 
 export function layoutOfFiles(paths: readonly string[]): Layout {
   const has = (re: RegExp) => paths.some((p) => re.test(p));
+  if (paths.includes("model_index.json")) {
+    if (DIFFUSERS_ONNX.every((p) => paths.includes(p))) return "diffusers-onnx";
+    if (has(/^unet\/diffusion_pytorch_model(-[\w-]+)?\.safetensors$/)) return "diffusers";
+  }
   if (has(ONNX_FILE) && paths.includes("config.json") && paths.includes("tokenizer.json")) return "onnx";
   if (has(/(^|\/)[^/]*\.safetensors$/) && paths.includes("config.json")) return "safetensors";
   if (has(/\.gguf$/)) return "gguf";
@@ -38,9 +55,11 @@ export function layoutOfFiles(paths: readonly string[]): Layout {
 export function layoutOfDir(dir: string): Layout {
   if (!existsSync(dir)) return "none";
   const top = readdirSync(dir);
-  const onnx = existsSync(join(dir, "onnx")) ? readdirSync(join(dir, "onnx")).map((f) => `onnx/${f}`) : [];
+  const sub = (d: string) => (existsSync(join(dir, d)) ? readdirSync(join(dir, d)).map((f) => `${d}/${f}`) : []);
+  const onnx = sub("onnx");
+  const components = top.includes("model_index.json") ? DIFFUSERS_DIRS.flatMap(sub) : [];
   // A symlink whose blob is missing does not count.
-  return layoutOfFiles([...top, ...onnx].filter((p) => existsSync(join(dir, p))));
+  return layoutOfFiles([...top, ...onnx, ...components].filter((p) => existsSync(join(dir, p))));
 }
 
 /** transformers.js file names per dtype; bf16 is served from fp16, else fp32 (engine/dtype.ts). */
@@ -91,6 +110,12 @@ export async function selectForServing(paths: readonly string[], dtype: DType | 
     if (why) return { refuse: `cannot be converted: ${why}` };
     const weights = new Set(weightFiles(paths));
     return { include: paths.filter((p) => (p.endsWith(".safetensors") ? weights.has(p) : SAFETENSORS_FILES.some((f) => matchesPattern(p, f)))) };
+  }
+  if (layout === "diffusers-onnx") return { include: paths.filter((p) => !DIFFUSERS_UNUSED.test(p)) };
+  if (layout === "diffusers") {
+    // Ask the converter about the pipeline's configs before fetching gigabytes of weights.
+    const why = readText ? await diffusersConversionBlocker(readText) : undefined;
+    return why ? { refuse: `cannot be converted: ${why}` } : { include: paths.filter((p) => !DIFFUSERS_UNUSED.test(p)) };
   }
   if (layout === "gguf") return { refuse: "holds GGUF files, which are imported, not served: download one .gguf (models pull <repo> --include <file>) and run `atoma-node models import gguf <file> --out <dir>`, or pull a quantized_* seed row" };
   return { refuse: "holds neither a transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx) nor safetensors weights" };

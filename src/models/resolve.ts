@@ -9,7 +9,7 @@ import type { DType } from "../engine/types.ts";
 import { cachedSnapshot, cachedCommit, formatRepoRef, hubEndpoint, repoFolder, type RepoRef } from "./hub-cache.ts";
 import { conversionBlocker, convertedDir, convertSnapshot } from "./convert-seam.ts";
 import { defaultDtype } from "./default-dtype.ts";
-import { layoutOfDir, readConfig, selectForServing } from "./layout.ts";
+import { isRunnable, layoutOfDir, readConfig, selectForServing } from "./layout.ts";
 import type { PullProgress } from "./progress.ts";
 import { pullRepo } from "./pull.ts";
 import { registryRow, type RegistryRow } from "./registry.ts";
@@ -86,7 +86,13 @@ export async function ensureModelDir(req: ModelRequest, s: HubSettings): Promise
     snap = r.dir;
   }
   const layout = layoutOfDir(snap);
-  if (layout === "onnx") return snap;
+  if (isRunnable(layout)) return snap;
+  if (layout === "diffusers") {
+    const commit = cachedCommit(s.cacheDir, req.hub) ?? basename(snap);
+    const dtype = req.dtype ?? defaultDtype("cpu", row);
+    const out = convertedDir(s.cacheDir, basename(repoFolder(s.cacheDir, req.hub.repo)), commit, dtype);
+    return isRunnable(layoutOfDir(out)) ? out : convertSnapshot(s.cacheDir, snap, out, dtype);
+  }
   if (layout === "safetensors") {
     const why = conversionBlocker(readConfig(snap));
     if (why) throw new ModelUnavailableError(`model ${name}: unsupported: ${why}`);

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { cachedSnapshot, cachedCommit, repoFolder } from "./hub-cache.ts";
 import { conversionBlocker, convertedDir, familyBlocker } from "./convert-seam.ts";
-import { layoutOfDir, readConfig } from "./layout.ts";
+import { isRunnable, layoutOfDir, readConfig } from "./layout.ts";
 import { registryRow as registryRowFor, type RegistryRow } from "./registry.ts";
 import { basename } from "node:path";
 import type { DType } from "../engine/types.ts";
@@ -37,18 +37,18 @@ export function rowBlocker(row: RegistryRow): string | undefined {
 }
 
 /**
- * The engine runs diffusers ONNX folders (src/engine/image, docs/images.md), SDXL and SDXL-Turbo
- * included, and the CLIP text encoders convert (src/convert/diffusion); the seed repos ship
- * diffusers safetensors, and their UNet and VAE conversion is what is still missing.
+ * The engine runs diffusers ONNX folders, SDXL and SDXL-Turbo included (src/engine/image,
+ * docs/images.md), and the converter makes them from the seed repos' diffusers safetensors
+ * (src/convert/diffusion): no diffusers row is blocked.
  */
-function diffusersBlocker(_row: RegistryRow): string {
-  return "text-to-image: converting this repo's diffusers safetensors (UNet2DConditionModel, AutoencoderKL) to the ONNX pipeline's unet/, vae_decoder/ model.onnx is not implemented";
+function diffusersBlocker(_row: RegistryRow): string | undefined {
+  return undefined;
 }
 
 /** `<cache_dir>/<model_type>` in transformers.js layout: an operator-made (or imported) folder. */
 export function legacyDir(cacheDir: string, modelType: string): string | undefined {
   const dir = join(cacheDir, modelType);
-  return layoutOfDir(dir) === "onnx" ? dir : undefined;
+  return isRunnable(layoutOfDir(dir)) ? dir : undefined;
 }
 
 export function rowState(row: RegistryRow, cacheDir: string): RowState {
@@ -59,11 +59,11 @@ export function rowState(row: RegistryRow, cacheDir: string): RowState {
   const blocker = rowBlocker(row);
   if (snap) {
     const layout = layoutOfDir(snap);
-    if (layout === "onnx") return { cached: true, status: "ready", dir: snap };
+    if (isRunnable(layout)) return { cached: true, status: "ready", dir: snap };
     const commit = cachedCommit(cacheDir, ref)!;
     for (const dtype of ["f16", "f32", "q4", "q8", "q4f16"] as const) {
       const converted = convertedDir(cacheDir, basename(repoFolder(cacheDir, row.repo)), commit, dtype);
-      if (layoutOfDir(converted) === "onnx") return { cached: true, status: "ready", dir: converted };
+      if (isRunnable(layoutOfDir(converted))) return { cached: true, status: "ready", dir: converted };
     }
     if (layout === "safetensors") {
       const why = conversionBlocker(readConfig(snap));
@@ -92,9 +92,9 @@ export interface ConfiguredState {
 /** What `run` will do for one configured model, without network (for `doctor`). */
 export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoPull: boolean, dtype: DType = "f32"): ConfiguredState {
   if (m.local) {
-    return layoutOfDir(m.path) === "onnx"
+    return isRunnable(layoutOfDir(m.path))
       ? { state: "present", detail: m.path, dir: m.path }
-      : { state: "missing", detail: `${m.path} holds no transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx)` };
+      : { state: "missing", detail: `${m.path} holds no transformers.js ONNX layout (config.json, tokenizer.json, onnx/model*.onnx) nor a diffusers ONNX pipeline` };
   }
   const legacy = legacyDir(cacheDir, m.modelId);
   if (legacy) return { state: "present", detail: legacy, dir: legacy };
@@ -113,7 +113,12 @@ export function configuredModelState(m: ConfiguredModel, cacheDir: string, autoP
   }
   if (snap) {
     const layout = layoutOfDir(snap);
-    if (layout === "onnx") return { state: "present", detail: snap, dir: snap };
+    if (isRunnable(layout)) return { state: "present", detail: snap, dir: snap };
+    if (layout === "diffusers") {
+      const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, m.hub.repo)), basename(snap), dtype);
+      if (isRunnable(layoutOfDir(out))) return { state: "present", detail: out, dir: out };
+      return blocker ? { state: "unsupported", detail: `unsupported: ${blocker}` } : { state: "pullable", detail: `${snap} is cached (diffusers safetensors): run converts it to ONNX first` };
+    }
     if (layout === "safetensors") {
       const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, m.hub.repo)), basename(snap), dtype);
       if (layoutOfDir(out) === "onnx") return { state: "present", detail: out, dir: out };

@@ -93,7 +93,7 @@ const pull = defineCommand({
     const { pullRepo } = await import("../../models/pull.ts");
     const { PullError } = await import("../../models/pull-errors.ts");
     const { progressFor } = await import("../../models/progress.ts");
-    const { selectForServing, layoutOfDir } = await import("../../models/layout.ts");
+    const { selectForServing, layoutOfDir, isRunnable } = await import("../../models/layout.ts");
     const { convertedDir, convertSnapshot } = await import("../../models/convert-seam.ts");
     const { repoFolder } = await import("../../models/hub-cache.ts");
     const { basename } = await import("node:path");
@@ -143,10 +143,11 @@ const pull = defineCommand({
         const out = quantized.quantizedOutDir(cacheDir, row, commit, dtype);
         dir = await quantized.importQuantizedRow(row, pulled[0]!, pulled[1]!, out, { dtype, cacheDir, log: (l) => process.stderr.write(`${l}\n`) });
       }
-      if (!explicit && layoutOfDir(dir) === "safetensors") {
+      const layout = layoutOfDir(dir);
+      if (!explicit && (layout === "safetensors" || layout === "diffusers")) {
         // Handed to the converter: the folder generate/run load is the converted one.
         const out = convertedDir(cacheDir, basename(repoFolder(cacheDir, ref.repo)), commit, dtype);
-        dir = layoutOfDir(out) === "onnx" ? out : await convertSnapshot(cacheDir, dir, out, dtype, row?.tokenizerRepo ? pulled[1] : undefined);
+        dir = isRunnable(layoutOfDir(out)) ? out : await convertSnapshot(cacheDir, dir, out, dtype, row?.tokenizerRepo ? pulled[1] : undefined);
       }
       if (row) process.stderr.write(`${row.modelType}: ${rowState(row, cacheDir).status}\n`);
       process.stdout.write(dir + "\n");
