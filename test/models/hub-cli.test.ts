@@ -312,11 +312,11 @@ describe("generate --model org/name and run with auto_pull", () => {
 
   test("a seed row that cannot run is refused before any download", async () => {
     const file = join(tmp, "seed.toml");
-    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "stable_diffusion_v1-5", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
+    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "stable_diffusion_xl", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
     const before = hub.requests.length;
     const r = await cli(["run", "--config", file], env());
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model stable_diffusion_v1-5 (");
+    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model stable_diffusion_xl (");
     expect(hub.requests.length).toBe(before);
   });
 });
