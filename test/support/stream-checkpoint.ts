@@ -12,7 +12,15 @@ import { llama2cToHfTokenizer, llama2cTokenizerConfig } from "../../src/engine/m
 /** Returns the safetensors file's size in bytes. */
 export function writeStreamingCheckpoint(dir: string, config: Config): number {
   mkdirSync(dir, { recursive: true });
-  const params = hfParameters(config);
+  const size = writeStreamingSafetensors(join(dir, "model.safetensors"), hfParameters(config));
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(llama2cToHfTokenizer(syntheticVocab(config.vocab_size))));
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(llama2cTokenizerConfig(config.max_position_embeddings ?? 512)));
+  return size;
+}
+
+/** One BF16 safetensors file of these [name, shape] tensors, written tensor by tensor; its size. */
+export function writeStreamingSafetensors(file: string, params: [string, number[]][]): number {
   const header: Record<string, unknown> = {};
   let off = 0;
   for (const [name, shape] of params) {
@@ -23,7 +31,7 @@ export function writeStreamingCheckpoint(dir: string, config: Config): number {
   const h = new TextEncoder().encode(JSON.stringify(header));
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(h.byteLength));
-  const fd = openSync(join(dir, "model.safetensors"), "w");
+  const fd = openSync(file, "w");
   writeSync(fd, len);
   writeSync(fd, h);
   // ±(1 … 2)·2^-7 with varying mantissas and signs.
@@ -39,8 +47,5 @@ export function writeStreamingCheckpoint(dir: string, config: Config): number {
     }
   });
   closeSync(fd);
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(llama2cToHfTokenizer(syntheticVocab(config.vocab_size))));
-  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(llama2cTokenizerConfig(config.max_position_embeddings ?? 512)));
   return 8 + h.byteLength + off;
 }
