@@ -80,7 +80,7 @@ describe("models list", () => {
     expect(rows.find((x) => x.model_type === "llama_v2")).toMatchObject({ status: "ready", cached: true });
     expect(rows.find((x) => x.model_type === "llama3_8b")).toMatchObject({ status: "pullable", cached: false, source: "safetensors" });
     expect(rows.filter((x) => x.architecture === "mamba").map((x) => x.status)).toEqual(["pullable", "pullable", "pullable", "pullable", "pullable"]);
-    expect(rows.find((x) => x.model_type === "stable_diffusion_xl")!.status).toStartWith("unsupported: text-to-image");
+    expect(rows.filter((x) => x.source === "diffusers").map((x) => x.status)).toEqual(["pullable", "pullable", "pullable", "pullable"]);
     expect(rows.find((x) => x.model_type === "quantized_7b-code")!.status).toBe("pullable");
   });
 
@@ -308,16 +308,6 @@ describe("generate --model org/name and run with auto_pull", () => {
     const r = await cli(["run", "--config", file], env());
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n").at(-1)).toContain("atoma-node models pull test-org/tiny-onnx");
-  });
-
-  test("a seed row that cannot run is refused before any download", async () => {
-    const file = join(tmp, "seed.toml");
-    writeFileSync(file, `[inference]\ncache_dir = "${join(tmp, "seed-cache")}"\njrpc_port = ${await freePort()}\nmodels = [[0, "f32", "stable_diffusion_xl", false]]\n\n[node]\ndata_dir = "${join(tmp, "seed-state")}"\n`);
-    const before = hub.requests.length;
-    const r = await cli(["run", "--config", file], env());
-    expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n").at(-1)).toStartWith("model stable_diffusion_xl (");
-    expect(hub.requests.length).toBe(before);
   });
 });
 

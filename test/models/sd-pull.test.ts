@@ -57,7 +57,7 @@ describe("models pull stable_diffusion_v1-5", () => {
   test("pullable → pulled without the safety checker → converted → ready; the folder generates an image", async () => {
     const e = env(join(tmp, "home-1"));
     expect(await status(e, "stable_diffusion_v1-5")).toBe("pullable");
-    expect(await status(e, "stable_diffusion_v2-1")).toBe("pullable");
+    for (const row of ["stable_diffusion_v2-1", "stable_diffusion_xl", "stable_diffusion_turbo"]) expect(await status(e, row)).toBe("pullable");
     const r = await cli(["models", "pull", "stable_diffusion_v1-5", "--dtype", "f32"], e);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("stable_diffusion_v1-5: ready");

@@ -20,7 +20,7 @@ export function writeStreamingCheckpoint(dir: string, config: Config): number {
 }
 
 /** One BF16 safetensors file of these [name, shape] tensors, written tensor by tensor; its size. */
-export function writeStreamingSafetensors(file: string, params: [string, number[]][]): number {
+export function writeStreamingSafetensors(file: string, params: readonly (readonly [string, number[], ...unknown[]])[]): number {
   const header: Record<string, unknown> = {};
   let off = 0;
   for (const [name, shape] of params) {
