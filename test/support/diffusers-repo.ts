@@ -24,7 +24,7 @@ export function writeTinyDiffusersRepo(dir: string, opts: { dtype?: StDtype } = 
     _class_name: "StableDiffusionPipeline", _diffusers_version: "0.6.0",
     feature_extractor: ["transformers", "CLIPImageProcessor"], safety_checker: ["stable_diffusion", "StableDiffusionSafetyChecker"],
     scheduler: ["diffusers", "EulerDiscreteScheduler"], text_encoder: ["transformers", "CLIPTextModel"],
-    tokenizer: ["transformers", "CLIPTokenizer"], unet: ["diffusers", "UNet2DConditionModel"], vae: ["diffusers", "AutoencoderKL"],
+    tokenizer: ["transformers", "CLIPTokenizer"], unet: ["diffusers", "UNet2DConditionModel"], vae: ["diffusers", "AutoencoderKL"], requires_safety_checker: false,
   }, null, 2));
   const unetConfig = tinyUnetConfig("sd15"), vaeConfig = tinyVaeConfig();
   const unet = writeUnetCheckpoint(join(dir, "unet"), unetConfig, 11n, dtype);

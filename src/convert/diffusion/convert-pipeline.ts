@@ -193,7 +193,11 @@ export async function convertDiffusersPipeline(o: PipelineConvertOptions): Promi
         }
       }
       for (const key of copied) cpSync(join(src, key), join(tmp, key), { recursive: true, dereference: true });
-      const onnxIndex: Record<string, unknown> = { _class_name: `Onnx${pipeline}`, _diffusers_version: index._diffusers_version ?? null, _converted_by: "atoma-node", _variant: variant };
+      // Pipeline options (force_zeros_for_empty_prompt, requires_aesthetics_score, …) are kept;
+      // the source folder is recorded (its repo name says e.g. turbo, which sets step defaults).
+      const onnxIndex: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(index)) if (!Array.isArray(v) && k !== "_class_name") onnxIndex[k] = v;
+      Object.assign(onnxIndex, { _class_name: `Onnx${pipeline}`, _converted_by: "atoma-node", _converted_from: src, _variant: variant });
       for (const c of components) onnxIndex[c] = ["diffusers", "OnnxRuntimeModel"];
       for (const key of copied) onnxIndex[key] = index[key];
       await writeFile(join(tmp, "model_index.json"), JSON.stringify(onnxIndex, null, 2) + "\n");

@@ -42,7 +42,9 @@ describe("diffusers repo → ONNX pipeline", () => {
     for (const c of ["text_encoder", "unet", "vae_decoder", "vae_encoder"]) expect(existsSync(join(out, c, "model.onnx"))).toBe(true);
     expect(existsSync(join(out, "safety_checker"))).toBe(false);
     expect(JSON.parse(readFileSync(join(out, "vae_decoder", "config.json"), "utf8")).latent_channels).toBe(4);
-    expect(JSON.parse(readFileSync(join(out, "model_index.json"), "utf8"))._class_name).toBe("OnnxStableDiffusionPipeline");
+    const index = JSON.parse(readFileSync(join(out, "model_index.json"), "utf8"));
+    expect(index).toMatchObject({ _class_name: "OnnxStableDiffusionPipeline", _converted_from: repo, requires_safety_checker: false, unet: ["diffusers", "OnnxRuntimeModel"] });
+    expect(index.safety_checker).toBeUndefined();
     const [a] = await generate(out);
     const [b] = await generate(out);
     expect(a!.width).toBe(64);
