@@ -113,6 +113,7 @@ export async function selectForServing(paths: readonly string[], dtype: DType | 
   }
   if (layout === "diffusers-onnx") return { include: paths.filter((p) => !DIFFUSERS_UNUSED.test(p)) };
   if (layout === "diffusers") {
+    if (dtype && !["f32", "f16", "bf16"].includes(dtype)) return { refuse: `is a diffusers pipeline, which converts to f32 or f16, not ${dtype}` };
     // Ask the converter about the pipeline's configs before fetching gigabytes of weights.
     const why = readText ? await diffusersConversionBlocker(readText) : undefined;
     return why ? { refuse: `cannot be converted: ${why}` } : { include: paths.filter((p) => !DIFFUSERS_UNUSED.test(p)) };

@@ -81,6 +81,14 @@ describe("models pull stable_diffusion_v1-5", () => {
     expect(second.stderr).not.toContain("converting");
   });
 
+  test("--dtype q4 is refused before any weights are fetched (pipelines convert to f32 or f16)", async () => {
+    const before = hub.requests.length;
+    const r = await cli(["models", "pull", "stable_diffusion_v1-5", "--dtype", "q4"], env(join(tmp, "home-3")));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"))).toEqual(["error: runwayml/stable-diffusion-v1-5 is a diffusers pipeline, which converts to f32 or f16, not q4"]);
+    expect(hub.requests.slice(before).some((q) => q.path.endsWith(".safetensors"))).toBe(false);
+  });
+
   test("a repo whose UNet cannot be converted is refused before any weights are fetched: exit 2, one line", async () => {
     const e = env(join(tmp, "home-2"));
     const before = hub.requests.length;
