@@ -1,5 +1,5 @@
 /** `--dtypes f32,q4,…` (CLI precision names or transformers.js names, or `all`) → ONNX variants. */
-import { GRAPH_FORMS, VARIANTS, type GraphForm, type Variant } from "./ops.ts";
+import { ACCURACY_LEVELS, GRAPH_FORMS, VARIANTS, type AccuracyLevel, type GraphForm, type Variant } from "./ops.ts";
 import { ConvertError } from "./tensors.ts";
 
 const NAMES: Record<string, Variant> = {
@@ -27,4 +27,13 @@ export function parseGraphForm(raw: string): GraphForm {
   const v = raw.trim().toLowerCase();
   if (!(GRAPH_FORMS as readonly string[]).includes(v)) throw new ConvertError(`--graph: unknown graph form "${raw}"; expected ${GRAPH_FORMS.join(" or ")}`);
   return v as GraphForm;
+}
+
+/** `--accuracy-level 0|4` → the MatMulNBits accuracy_level of the quantised variants. */
+export function parseAccuracyLevel(raw: string): AccuracyLevel {
+  const n = Number(raw.trim());
+  if (!ACCURACY_LEVELS.includes(n as AccuracyLevel) || raw.trim() === "") {
+    throw new ConvertError(`--accuracy-level: "${raw}" is not one of ${ACCURACY_LEVELS.join(", ")} (0 = compute in the activations' float type, 4 = int8 compute)`);
+  }
+  return n as AccuracyLevel;
 }

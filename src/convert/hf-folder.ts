@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { openSafetensors } from "./safetensors.ts";
-import type { GraphForm, Variant } from "./ops.ts";
+import type { AccuracyLevel, GraphForm, Variant } from "./ops.ts";
 import { ConvertError } from "./tensors.ts";
 import { writeConvertedFolder, type FolderResult, type Progress } from "./write-folder.ts";
 import type { HfConfig } from "./families/common.ts";
@@ -27,6 +27,8 @@ export interface ConvertOptions {
   dtypes?: readonly Variant[];
   /** Graph form (default: write-folder's DEFAULT_GRAPH_FORM where the family has it). */
   form?: GraphForm;
+  /** MatMulNBits accuracy_level of the quantised variants (converter default when absent). */
+  accuracyLevel?: AccuracyLevel;
   onProgress?: (p: Progress) => void;
   force?: boolean;
   /** Where tokenizer files the checkpoint folder lacks come from (a registry row's tokenizer repo). */
@@ -82,6 +84,7 @@ export async function convertCheckpoint(o: ConvertOptions): Promise<FolderResult
     return await writeConvertedFolder(out, {
       config, source, files, variants,
       ...(o.form ? { form: o.form } : {}),
+      ...(o.accuracyLevel !== undefined ? { accuracyLevel: o.accuracyLevel } : {}),
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.externalAboveBytes !== undefined ? { externalAboveBytes: o.externalAboveBytes } : {}),
       ...(o.maxChunkBytes !== undefined ? { maxChunkBytes: o.maxChunkBytes } : {}),

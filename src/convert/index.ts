@@ -9,4 +9,4 @@ export { convertCheckpoint, type ConvertOptions } from "./hf-folder.ts";
 export { ConvertError } from "./tensors.ts";
 export { GRAPH_FORMS, VARIANTS, VARIANT_FILES, type GraphForm, type Variant } from "./ops.ts";
 export type { Progress, FolderResult } from "./write-folder.ts";
-export { parseDtypeList, parseGraphForm } from "./dtypes.ts";
+export { parseAccuracyLevel, parseDtypeList, parseGraphForm } from "./dtypes.ts";

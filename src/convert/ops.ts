@@ -28,6 +28,21 @@ export interface VariantSpec {
   /** MatMulNBits bit width for every linear layer (incl. the classifier); absent = dense MatMul. */
   bits?: QBits;
 }
+/**
+ * `accuracy_level` written on every MatMulNBits node (docs/convert.md, "MatMulNBits accuracy level"):
+ * 0 = unset (ONNX Runtime computes in the activations' float type), 4 = int8 compute (activations
+ * rounded to int8 per 32-value block, scale max|a|/127, as llama.cpp's Q4_0/Q8_0 products do).
+ * Default 4 for fp32-activation variants (q8, q4): on CPU its one-row kernel reduces exactly like
+ * the several-row one, so a lone job needs no idle row (src/engine/invariance-probe.ts checks that
+ * per machine), q4 decodes faster and q8 ≈ 25× faster. Default 0 for q4f16, the GPU variant: there
+ * the int8 path is another kernel, not measured here, and fp16 activations round less faithfully.
+ */
+export type AccuracyLevel = 0 | 4;
+export const ACCURACY_LEVELS: readonly AccuracyLevel[] = [0, 4];
+export function defaultAccuracyLevel(variant: Variant): AccuracyLevel {
+  return VARIANT_SPECS[variant].float === "float32" ? 4 : 0;
+}
+
 export const VARIANT_SPECS: Record<Variant, VariantSpec> = {
   fp32: { float: "float32" },
   fp16: { float: "float16" },
@@ -61,8 +76,10 @@ export class GraphOps {
   readonly T: "float32" | "float16";
   readonly half: boolean;
   readonly spec: VariantSpec;
+  /** MatMulNBits accuracy_level of the linear layers written from here on; unset = the variant's default. */
+  accuracyLevel: AccuracyLevel | undefined;
 
-  constructor(readonly g: GraphBuilder, readonly w: Weights, variant: Variant, readonly dry = false, readonly form: GraphForm = "standard") {
+  constructor(readonly g: GraphBuilder, readonly w: Weights, readonly variant: Variant, readonly dry = false, readonly form: GraphForm = "standard") {
     this.spec = VARIANT_SPECS[variant];
     this.T = this.spec.float;
     this.half = this.T === "float16";
@@ -114,7 +131,8 @@ export class GraphOps {
       this.w.onQuantized?.(name, q, from);
       const b = g.initializer(`${name}.q${bits}`, q.data, [out, q.blocksPerRow, q.blobSize]);
       const s = g.initializer(`${name}.scales`, this.stored(q.scales), [out * q.blocksPerRow]);
-      y = g.op("MatMulNBits", [x, b, s], { K: inF, N: out, bits, block_size: 32 }, { domain: "com.microsoft" });
+      const level = this.accuracyLevel ?? defaultAccuracyLevel(this.variant);
+      y = g.op("MatMulNBits", [x, b, s], { K: inF, N: out, bits, block_size: 32, ...(level ? { accuracy_level: level } : {}) }, { domain: "com.microsoft" });
     }
     return bias ? g.op("Add", [y, this.tensor(bias, [out])]) : y;
   }

@@ -13,7 +13,7 @@ import { GraphBuilder } from "../engine/models/onnx-graph.ts";
 import { ChunkedExternalData, DEFAULT_MAX_CHUNK_BYTES } from "./external-data.ts";
 import type { HfConfig } from "./families/common.ts";
 import { familyOf } from "./support.ts";
-import { GraphOps, VARIANT_FILES, type GraphForm, type Variant } from "./ops.ts";
+import { GraphOps, VARIANT_FILES, type AccuracyLevel, type GraphForm, type Variant } from "./ops.ts";
 import { ConvertError, Weights, type TensorSource } from "./tensors.ts";
 import type { QMatrix } from "../engine/models/quantize-nbits.ts";
 import { GRAPH_FORM_KEY } from "../engine/kv-batch.ts";
@@ -34,6 +34,8 @@ export interface FolderContents {
   variants: readonly Variant[];
   /** Graph form of every variant; default DEFAULT_GRAPH_FORM where the family has it, else standard. */
   form?: GraphForm;
+  /** MatMulNBits accuracy_level of quantised variants (default: defaultAccuracyLevel per variant). */
+  accuracyLevel?: AccuracyLevel;
   onProgress?: (p: Progress) => void;
   /** fp32 weight bytes above which initializers go to external data files (default 64 MiB). */
   externalAboveBytes?: number;
@@ -119,7 +121,9 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
         });
         if (c.onQuantized) weights.onQuantized = (name, q, from) => c.onQuantized!(v, name, q, from);
         const g = new GraphBuilder(sink);
-        plan.write(new GraphOps(g, weights, v, false, form));
+        const ops = new GraphOps(g, weights, v, false, form);
+        ops.accuracyLevel = c.accuracyLevel;
+        plan.write(ops);
         await writeFile(join(tmp, "onnx", file), g.encode(plan.modelType, "atoma-node").model);
       } finally {
         sink?.close();

@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { importLlama2c } from "../../src/engine/models/import.ts";
 import { DEFAULT_VARIANTS, isCompleteModelDir } from "../../src/engine/models/model-dir.ts";
 import { LLAMA_VARIANTS, type LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
-import type { GraphForm } from "../../src/convert/ops.ts";
+import type { AccuracyLevel, GraphForm } from "../../src/convert/ops.ts";
 
 /** The repository's models/ folder. */
 export const REPO_MODELS = resolve(import.meta.dir, "../../models");
@@ -55,25 +55,27 @@ const pending = new Map<string, Promise<string>>();
  * `dtypes: "all"` (or a list) also writes model_fp16.onnx, model_quantized.onnx (q8),
  * model_q4f16.onnx — into a separate cached directory, so the default one keeps its exact contents.
  */
-export function ensureStories260k(opts: { dtypes?: "all" | readonly LlamaVariant[]; form?: GraphForm } = {}): Promise<string> {
+export function ensureStories260k(opts: { dtypes?: "all" | readonly LlamaVariant[]; form?: GraphForm; accuracyLevel?: AccuracyLevel } = {}): Promise<string> {
   const variants = opts.dtypes === "all" ? LLAMA_VARIANTS : (opts.dtypes ?? DEFAULT_VARIANTS);
-  const tag = variants.join("-") + (opts.form ? `-${opts.form}` : "");
+  const level = opts.accuracyLevel;
+  // Converter defaults keep the directory names other tests and benchmarks already use.
+  const tag = variants.join("-") + (opts.form ? `-${opts.form}` : "") + (level === undefined ? "" : `-acc${level}`);
   let p = pending.get(tag);
   if (!p) {
-    p = importOnce(variants, tag, opts.form);
+    p = importOnce(variants, tag, opts.form, level);
     pending.set(tag, p);
   }
   return p;
 }
 
-async function importOnce(variants: readonly LlamaVariant[], tag: string, form?: GraphForm): Promise<string> {
+async function importOnce(variants: readonly LlamaVariant[], tag: string, form: GraphForm | undefined, accuracyLevel: AccuracyLevel | undefined): Promise<string> {
   checkStories260kInputs();
   const key = sha256(STORIES260K.weightsSha256 + STORIES260K.tokenizerSha256 + importerFingerprint()).slice(0, 16);
   const out = join(tmpdir(), tag === DEFAULT_VARIANTS.join("-") ? `atoma-stories260k-${key}` : `atoma-stories260k-${key}-${tag}`);
   if (isCompleteModelDir(out, variants)) return out;
   try {
     // Reaching here with `out` present means an incomplete leftover: replace it.
-    await importLlama2c({ weights: STORIES260K.weights, tokenizer: STORIES260K.tokenizer, out, variants, ifMissing: true, force: existsSync(out), ...(form ? { form } : {}) });
+    await importLlama2c({ weights: STORIES260K.weights, tokenizer: STORIES260K.tokenizer, out, variants, ifMissing: true, force: existsSync(out), ...(form ? { form } : {}), ...(accuracyLevel !== undefined ? { accuracyLevel } : {}) });
   } catch (e) {
     // A concurrent test process may have renamed its finished import into place first.
     if (!isCompleteModelDir(out, variants)) throw e;

@@ -22,6 +22,28 @@ function matVec(w: Float32Array, x: Float64Array, rows: number, cols: number): F
   return out;
 }
 
+/**
+ * ONNX Runtime's int8 activation rounding for MatMulNBits at accuracy_level 4 (MLAS
+ * QuantizeARow_CompInt8, CPU): along K, per block of 32 values (the last one shorter), in fp32:
+ * scale = max|a| / 127, q = round-half-even(a · (127 / max|a|)); the product then uses q · scale.
+ */
+export function int8Activations(x: Float64Array): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let k = 0; k < x.length; k += 32) {
+    const end = Math.min(k + 32, x.length);
+    let amax = 0;
+    for (let i = k; i < end; i++) amax = Math.max(amax, Math.abs(Math.fround(x[i]!)));
+    const scale = Math.fround(amax / 127), inv = amax ? Math.fround(127 / amax) : 0;
+    for (let i = k; i < end; i++) out[i] = roundHalfEven(Math.fround(Math.fround(x[i]!) * inv)) * scale;
+  }
+  return out;
+}
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 function rmsNorm(x: Float64Array, w: Float32Array, eps: number): Float64Array {
   let ss = 0;
   for (const v of x) ss += v * v;
@@ -33,8 +55,13 @@ export class ReferenceLlama {
   private keys: Float64Array[][] = [];
   private values: Float64Array[][] = [];
 
-  constructor(readonly weights: LlamaWeights, readonly rope: RopeMode = "half") {
+  /** `int8`: round every linear layer's input as MatMulNBits does at accuracy_level 4. */
+  constructor(readonly weights: LlamaWeights, readonly rope: RopeMode = "half", readonly int8 = false) {
     this.reset();
+  }
+
+  private linear(w: Float32Array, x: Float64Array, rows: number, cols: number): Float64Array {
+    return matVec(w, this.int8 ? int8Activations(x) : x, rows, cols);
   }
 
   reset(): void {
@@ -69,9 +96,9 @@ export class ReferenceLlama {
     for (let l = 0; l < c.numLayers; l++) {
       const L = w.layers[l]!;
       const h = rmsNorm(x, L.attnNorm, c.rmsNormEps);
-      const q = matVec(L.wq, h, H * HD, D);
-      const k = matVec(L.wk, h, KVH * HD, D);
-      const v = matVec(L.wv, h, KVH * HD, D);
+      const q = this.linear(L.wq, h, H * HD, D);
+      const k = this.linear(L.wk, h, KVH * HD, D);
+      const v = this.linear(L.wv, h, KVH * HD, D);
       this.applyRope(q, H, pos);
       this.applyRope(k, KVH, pos);
       this.keys[l]!.push(k);
@@ -96,16 +123,16 @@ export class ReferenceLlama {
           for (let d = 0; d < HD; d++) attn[hq * HD + d] += p * vt[kvh * HD + d]!;
         }
       }
-      const o = matVec(L.wo, attn, D, H * HD);
+      const o = this.linear(L.wo, attn, D, H * HD);
       x = x.map((v, i) => v + o[i]!);
       const h2 = rmsNorm(x, L.ffnNorm, c.rmsNormEps);
-      const gate = matVec(L.gate, h2, I, D);
-      const up = matVec(L.up, h2, I, D);
+      const gate = this.linear(L.gate, h2, I, D);
+      const up = this.linear(L.up, h2, I, D);
       const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!);
-      const down = matVec(L.down, act, D, I);
+      const down = this.linear(L.down, act, D, I);
       x = x.map((v, i) => v + down[i]!);
     }
-    return matVec(classifierOf(w), rmsNorm(x, w.finalNorm, c.rmsNormEps), c.vocabSize, D);
+    return this.linear(classifierOf(w), rmsNorm(x, w.finalNorm, c.rmsNormEps), c.vocabSize, D);
   }
 
   /** Greedy continuation: feeds `prompt`, then appends argmax tokens until `maxNew` or `stopToken`. */

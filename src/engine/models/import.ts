@@ -8,7 +8,7 @@ import { parseLlama2cHeader, parseLlama2cModel } from "./llama2c.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, parseLlama2cTokenizer } from "./tokenizer-llama2c.ts";
 import type { LlamaVariant } from "./llama-onnx.ts";
 import { parseDtypeList as parseDtypes, parseGraphForm as parseForm } from "../../convert/dtypes.ts";
-import type { GraphForm } from "../../convert/ops.ts";
+import type { AccuracyLevel, GraphForm } from "../../convert/ops.ts";
 import { ConvertError } from "../../convert/tensors.ts";
 import { DEFAULT_VARIANTS, isCompleteModelDir, writeModelDir } from "./model-dir.ts";
 
@@ -28,6 +28,8 @@ export interface Llama2cImportOptions {
   variants?: readonly LlamaVariant[];
   /** Graph form (default: the converter's). */
   form?: GraphForm;
+  /** MatMulNBits accuracy_level of the quantised variants (converter default when absent). */
+  accuracyLevel?: AccuracyLevel;
 }
 
 export interface ImportResult {
@@ -89,6 +91,7 @@ export async function importLlama2c(opts: Llama2cImportOptions): Promise<ImportR
       tokenizerConfig: llama2cTokenizerConfig(header.seqLen),
       variants,
       ...(opts.form ? { form: opts.form } : {}),
+      ...(opts.accuracyLevel !== undefined ? { accuracyLevel: opts.accuracyLevel } : {}),
     },
     opts.force === true,
   );

@@ -5,7 +5,7 @@
  */
 import { GraphBuilder, type EncodedOnnx } from "./onnx-graph.ts";
 import type { LlamaWeights } from "./llama-weights.ts";
-import { GraphOps, VARIANTS, VARIANT_SPECS, type GraphForm, type Variant, type VariantSpec } from "../../convert/ops.ts";
+import { GraphOps, VARIANTS, VARIANT_SPECS, type AccuracyLevel, type GraphForm, type Variant, type VariantSpec } from "../../convert/ops.ts";
 import { llamaWeightsSource } from "../../convert/llama-weights-source.ts";
 import { llama } from "../../convert/families/llama.ts";
 import { Weights } from "../../convert/tensors.ts";
@@ -19,11 +19,15 @@ export interface BuildOptions {
   externalData?: string;
   /** Graph form (default standard). */
   form?: GraphForm;
+  /** MatMulNBits accuracy_level of quantised variants (default: defaultAccuracyLevel per variant). */
+  accuracyLevel?: AccuracyLevel;
 }
 
 export function buildLlamaOnnx(weights: LlamaWeights, variant: LlamaVariant, opts: BuildOptions = {}): EncodedOnnx {
   const { config, source } = llamaWeightsSource(weights);
   const g = new GraphBuilder();
-  llama.plan(config).write(new GraphOps(g, new Weights(source), variant, false, opts.form ?? "standard"));
+  const ops = new GraphOps(g, new Weights(source), variant, false, opts.form ?? "standard");
+  ops.accuracyLevel = opts.accuracyLevel;
+  llama.plan(config).write(ops);
   return g.encode("llama", "atoma-node", opts.externalData);
 }

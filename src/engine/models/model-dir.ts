@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { LlamaVariant } from "./llama-onnx.ts";
 import type { LlamaWeights } from "./llama-weights.ts";
-import { VARIANT_FILES, type GraphForm } from "../../convert/ops.ts";
+import { VARIANT_FILES, type AccuracyLevel, type GraphForm } from "../../convert/ops.ts";
 import { llamaWeightsSource } from "../../convert/llama-weights-source.ts";
 import { writeConvertedFolder } from "../../convert/write-folder.ts";
 
@@ -29,6 +29,8 @@ export interface ModelDirContents {
   variants?: readonly LlamaVariant[];
   /** Graph form (default: the converter's). */
   form?: GraphForm;
+  /** MatMulNBits accuracy_level of the quantised variants (converter default when absent). */
+  accuracyLevel?: AccuracyLevel;
   /** Weights above this many fp32 bytes go to external data files; default EXTERNAL_DATA_ABOVE_BYTES. */
   externalDataAboveBytes?: number;
 }
@@ -55,6 +57,7 @@ export async function writeModelDir(outDir: string, contents: ModelDirContents, 
       "tokenizer.json": json(contents.tokenizer),
       "tokenizer_config.json": json(contents.tokenizerConfig),
     },
+    ...(contents.accuracyLevel !== undefined ? { accuracyLevel: contents.accuracyLevel } : {}),
     externalAboveBytes: contents.externalDataAboveBytes ?? EXTERNAL_DATA_ABOVE_BYTES,
     replace,
   });
