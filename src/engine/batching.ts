@@ -7,9 +7,10 @@
  *  - a decode batch only holds rows whose cache lengths are congruent mod PAD_QUANTUM, so every
  *    row's left padding is a multiple of it: the attention softmax reduces in 8-wide lanes, and a
  *    shift by a multiple of 8 slots leaves every partial sum as it was; masked slots add exact 0;
- *  - quantised graphs (MatMulNBits) use another kernel for a single row than for two or more, so
- *    their decode steps always run at least MIN_ROWS_QUANTISED rows (an idle, fully masked row when
- *    a job is alone); dense graphs reduce identically at any batch size.
+ *  - quantised graphs (MatMulNBits) may use another kernel for a single row than for two or more
+ *    (CPU- and accuracy_level-dependent): a load-time probe (invariance-probe.ts) decides whether
+ *    their decode steps run at least 2 rows (an idle, fully masked row when a job is alone) or may
+ *    run 1; dense graphs reduce identically at any batch size.
  * Several batches (one per length class) step in turn; rows never move between them.
  * Fused graphs (GroupQueryAttention) keep each row left-aligned and reduce over exactly its own
  * cached length, whatever the batch's width: rows of any length share a batch (no length classes).
@@ -24,7 +25,6 @@ import { EngineError } from "./types.ts";
 
 /** Slot granularity of padding that keeps the softmax sums unchanged (measured; see header). */
 export const PAD_QUANTUM = 8;
-export const MIN_ROWS_QUANTISED = 2;
 export const DEFAULT_MAX_BATCH = 8;
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
@@ -41,7 +41,7 @@ export interface DecoderSession {
 
 export interface BatchOptions {
   maxBatch: number;
-  /** 1 for dense graphs, MIN_ROWS_QUANTISED for MatMulNBits graphs. */
+  /** 1 for dense graphs; for MatMulNBits graphs 1 or 2 as the load-time probe decided. */
   minRows: number;
   /** Fused (GroupQueryAttention) graph: left-aligned rows, no length classes (kv-batch.ts). */
   leftAligned?: boolean;
@@ -98,7 +98,7 @@ export class BatchDecoder {
   private readonly quantum: number;
 
   /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy). */
-  readonly stats = { steps: 0, rows: 0, maxRows: 0 };
+  readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0 };
 
   get active(): number {
     return this.pending.length + this.parked.length + this.batches.reduce((n, b) => n + b.rows.length, 0);
@@ -225,6 +225,7 @@ export class BatchDecoder {
     }
     this.stats.steps++;
     this.stats.rows += b.rows.length;
+    this.stats.idleRows += b.idle;
     this.stats.maxRows = Math.max(this.stats.maxRows, b.rows.length);
     b.kv = this.presentOut.map((p) => feedable(out[p]!));
     b.slots = T;

@@ -4,7 +4,8 @@
  */
 import { drainGeneration } from "./drain.ts";
 import { availableBackends, parseDevice } from "./backends.ts";
-import { BatchDecoder, batchable, DEFAULT_MAX_BATCH, MIN_ROWS_QUANTISED, type DecoderSession } from "./batching.ts";
+import { BatchDecoder, batchable, DEFAULT_MAX_BATCH, type DecoderSession } from "./batching.ts";
+import { decodeRowsFor, type DecodeRowsDecision } from "./invariance-probe.ts";
 import { DecodeRow, streamRow } from "./decode-row.ts";
 import type { TensorCtor } from "./kv-batch.ts";
 import { loadOrtNode } from "./runtime/ort-native.ts";
@@ -39,7 +40,7 @@ class OnnxTextEngine implements TextEngine {
   ) {}
 
   /** Batch occupancy so far (tests, benchmarks); null when this model decodes one at a time. */
-  get batchStats(): { steps: number; rows: number; maxRows: number } | null {
+  get batchStats(): { steps: number; rows: number; maxRows: number; idleRows: number } | null {
     return this.batcher ? { ...this.batcher.stats } : null;
   }
 
@@ -95,7 +96,8 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
     return e;
   }
   const m = await loadOpenedModelDir({ ...opts, device, dtype }, opened);
-  const batcher = await makeBatcher(m, device, opts.maxBatch);
+  const made = await makeBatcher(m, device, opts.maxBatch, opts.id);
+  const batcher = made?.batcher ?? null;
   const info: ModelInfo = {
     id: opts.id,
     dir: opts.dir,
@@ -106,6 +108,7 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
     contextLength: m.contextLength,
     vocabSize: m.vocabSize,
     maxBatch: batcher ? (opts.maxBatch ?? DEFAULT_MAX_BATCH) : 1,
+    ...(made ? { decodeRows: made.rows } : {}),
   };
   const engine = new OnnxTextEngine(info, m, batcher);
   if (batcher && m.session && defaultThreads(device, m.file) === 1) await warmUp(engine, batcher);
@@ -126,13 +129,10 @@ export const WARM_UP_STEPS = 64;
 async function warmUp(engine: OnnxTextEngine, batcher: BatchDecoder): Promise<void> {
   const params = { maxTokens: WARM_UP_STEPS, temperature: 1, topK: 40, topP: 0.95, repeatPenalty: 1.1, repeatLastN: 64, seed: 1n };
   await engine.generate({ prompt: "a", params });
-  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0 });
+  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0, idleRows: 0 });
 }
 
-/** Quantised variants: their MatMulNBits kernels differ between one row and several. */
-const QUANTISED = new Set(["q8", "q4", "q4f16"]);
-
-async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined): Promise<BatchDecoder | null> {
+async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined, id: string): Promise<{ batcher: BatchDecoder; rows: DecodeRowsDecision } | null> {
   if (maxBatch !== undefined && (!Number.isInteger(maxBatch) || maxBatch < 1)) throw new EngineError(`max_batch must be an integer ≥ 1, got ${maxBatch}`);
   // onnxruntime-web (wasm) tensors are another class; graphs from elsewhere may want other inputs.
   const session = (m.session ?? m.model?.sessions?.model) as DecoderSession | undefined;
@@ -141,9 +141,8 @@ async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | un
     return null;
   }
   const ort = await loadOrtNode();
-  return new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, {
-    maxBatch: maxBatch ?? DEFAULT_MAX_BATCH,
-    minRows: QUANTISED.has(m.loadedDtype) ? MIN_ROWS_QUANTISED : 1,
-    leftAligned: m.graphForm === "fused",
-  });
+  const rowsMax = maxBatch ?? DEFAULT_MAX_BATCH;
+  const make = (minRows: number) => new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: rowsMax, minRows, leftAligned: m.graphForm === "fused" });
+  const rows = await decodeRowsFor(m, id, rowsMax, make);
+  return { batcher: make(rows.min), rows };
 }

@@ -7,8 +7,9 @@
  *  - prefill runs one prompt at a time, from zero states, exactly as alone;
  *  - a decode step feeds each row its last token; every op of the graph either works per batch
  *    row (conv taps, the scan) or is a matrix product, which reduces identically at any row count
- *    for dense graphs; MatMulNBits (quantised) uses another kernel for one row than for several,
- *    so quantised steps run at least MIN_ROWS_QUANTISED rows (idle zero-state rows when alone).
+ *    for dense graphs; MatMulNBits (quantised) may use another kernel for one row than for several,
+ *    so quantised steps run at least 2 rows (idle zero-state rows when alone) unless the load-time
+ *    probe (invariance-probe.ts) found one row bit-identical to several on this machine.
  * Batches of at most maxBatch rows step in turn; rows never move between batches.
  */
 import { oneLineError } from "../log/one-line.ts";
@@ -50,7 +51,7 @@ export function recurrentStates(session: DecoderSession): StateSpec[] | string {
 
 export interface RecurrentOptions {
   maxBatch: number;
-  /** 1 for dense graphs, MIN_ROWS_QUANTISED for MatMulNBits graphs. */
+  /** 1 for dense graphs; for MatMulNBits graphs 1 or 2 as the load-time probe decided. */
   minRows: number;
 }
 
@@ -72,7 +73,7 @@ export class RecurrentDecoder {
   private readonly pending: DecodeRow[] = [];
   private readonly batches: Batch[] = [];
   private running: Promise<void> | null = null;
-  readonly stats = { steps: 0, rows: 0, maxRows: 0 };
+  readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0 };
 
   constructor(
     private readonly session: DecoderSession,
@@ -189,6 +190,7 @@ export class RecurrentDecoder {
     }
     this.stats.steps++;
     this.stats.rows += b.rows.length;
+    this.stats.idleRows += b.idle;
     this.stats.maxRows = Math.max(this.stats.maxRows, b.rows.length);
     b.states = this.presentOf(out);
     // A row aborted while the step ran ends without the step's token (as if checked before it).

@@ -5,7 +5,8 @@
  * (recurrent-batch.ts). Tokenizer, stop tokens, prompt preparation, sampling, seeding, logprobs,
  * abort and streaming are the Llama path's own (loader.ts openModelDir, decode-row.ts, sampler.ts).
  */
-import { DEFAULT_MAX_BATCH, MIN_ROWS_QUANTISED, type DecoderSession } from "./batching.ts";
+import { DEFAULT_MAX_BATCH, type DecoderSession } from "./batching.ts";
+import { decodeRowsFor } from "./invariance-probe.ts";
 import { DecodeRow, streamRow } from "./decode-row.ts";
 import { drainGeneration } from "./drain.ts";
 import type { TensorCtor } from "./kv-batch.ts";
@@ -25,8 +26,6 @@ import {
   type TextEngine,
 } from "./types.ts";
 
-const QUANTISED = new Set(["q8", "q4", "q4f16"]);
-
 class RecurrentTextEngine implements TextEngine {
   private disposed = false;
 
@@ -38,7 +37,7 @@ class RecurrentTextEngine implements TextEngine {
   ) {}
 
   /** Batch occupancy so far (tests, benchmarks). */
-  get batchStats(): { steps: number; rows: number; maxRows: number } {
+  get batchStats(): { steps: number; rows: number; maxRows: number; idleRows: number } {
     return { ...this.decoder.stats };
   }
 
@@ -87,13 +86,12 @@ export async function loadRecurrentEngine(opts: LoadOptions & { device: Device }
     throw new EngineError(`${opened.file} is not a recurrent (${opened.modelType}) language model graph: ${states}`);
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
-  const decoder = new RecurrentDecoder(session, ort.Tensor as unknown as TensorCtor, states, {
-    maxBatch,
-    minRows: QUANTISED.has(opened.loadedDtype) ? MIN_ROWS_QUANTISED : 1,
-  });
+  const make = (minRows: number) => new RecurrentDecoder(session, ort.Tensor as unknown as TensorCtor, states, { maxBatch, minRows });
+  const rows = await decodeRowsFor(opened, opts.id, maxBatch, make);
+  const decoder = make(rows.min);
   const info: ModelInfo = {
     id: opts.id, dir: opts.dir, device, dtype: opts.dtype, loadedDtype: opened.loadedDtype, modelType: opened.modelType,
-    contextLength: opened.contextLength, vocabSize: opened.vocabSize, maxBatch,
+    contextLength: opened.contextLength, vocabSize: opened.vocabSize, maxBatch, decodeRows: rows,
   };
   return new RecurrentTextEngine(info, opened, session, decoder);
 }

@@ -5,6 +5,7 @@
  * models implement `ImageEngine` (src/engine/image/engine.ts) beside it.
  */
 import type { ImageRequest, RgbImage } from "./image/pipeline.ts";
+import type { DecodeRowsDecision } from "./invariance-probe.ts";
 
 export type { ImageRequest, RgbImage };
 
@@ -107,6 +108,9 @@ export interface ModelInfo {
   /** Generations this engine decodes together (local ONNX: batch rows; 1 = one at a time). The
    * node runs this many workers for the model. */
   maxBatch?: number;
+  /** Local batched engines: fewest rows a decode step runs and how that was decided (dense graph,
+   * or the load-time batch-invariance probe of quantised graphs, src/engine/invariance-probe.ts). */
+  decodeRows?: DecodeRowsDecision;
   /** Set for a remote engine: its kind, the upstream's model name and the upstreams (no credentials). */
   remote?: { kind: string; servedModel: string; upstreams: string[] };
 }

@@ -76,10 +76,12 @@ async function loadCheck(m: ModelEntry, dir: string): Promise<ModelCheck> {
   try {
     // Loaded lazily: importing the engine pulls in ONNX Runtime.
     const { loadTextEngine } = await import("../engine/engine.ts");
+    const { describeDecodeRows } = await import("../engine/invariance-probe.ts");
     const e = await loadTextEngine({ id: m.modelId, dir, device: m.device, dtype: m.dtype });
     const i = e.info;
     await e.dispose().catch(() => {});
-    return { name, ok: true, detail: `loads: ${i.modelType}, ${i.loadedDtype} on ${i.device}, vocabulary ${i.vocabSize}, context ${i.contextLength} (${dir})` };
+    const rows = i.decodeRows ? `; ${describeDecodeRows(i.decodeRows)}` : "";
+    return { name, ok: true, detail: `loads: ${i.modelType}, ${i.loadedDtype} on ${i.device}, vocabulary ${i.vocabSize}, context ${i.contextLength} (${dir})${rows}` };
   } catch (e) {
     return { name, ok: false, detail: `${dir}: ${oneLineError(e, 300)}` };
   }

@@ -50,6 +50,7 @@ describe("doctor: what run needs", () => {
     expect(failed(checks)).toEqual([]);
     const by = Object.fromEntries(checks.map((c) => [c.name, c.detail]));
     expect(by["model stories260k"]).toContain("loads: llama, fp32 on cpu, vocabulary 512");
+    expect(by["model stories260k"]).toContain("a lone job decodes at 1 row (dense graph)");
     expect(by.signer).toContain(env.key.toSuiAddress());
     expect(by["full node"]).toContain(env.server.url);
     expect(by.NodeBadge).toContain("owned by the signer");

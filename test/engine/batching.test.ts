@@ -1,11 +1,13 @@
 // Continuous batching keeps every job's bytes: 16 seeded jobs (different prompts, lengths, samplers,
 // seeds, max_tokens; some stop at EOS) run one after another and all at once give identical
 // tokens and text, for every dtype the node offers on CPU (stories260K imported with all variants),
-// in both graph forms (standard ops; fused GroupQueryAttention with left-aligned rows).
+// in both graph forms (standard ops; fused GroupQueryAttention with left-aligned rows), and for the
+// quantised dtypes at both MatMulNBits accuracy levels the converter writes: a lone job then
+// decodes at the row count the load-time probe chose (src/engine/invariance-probe.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { loadTextEngine } from "../../src/engine/engine.ts";
 import type { DType, GenerateRequest, GenerationResult, TextEngine } from "../../src/engine/types.ts";
-import type { GraphForm } from "../../src/convert/ops.ts";
+import type { AccuracyLevel, GraphForm } from "../../src/convert/ops.ts";
 import { ensureStories260k } from "../support/models.ts";
 
 const TIMEOUT = 120_000;
@@ -41,27 +43,41 @@ async function run(e: TextEngine, j: GenerateRequest) {
   return digest(r, lp);
 }
 
-const dirs: Partial<Record<GraphForm, string>> = {};
+/** Model directories by graph form, and the standard form's q8/q4 at accuracy_level 0 ("level0"). */
+const dirs: Partial<Record<GraphForm | "level0", string>> = {};
 let dir: string;
 const engines: TextEngine[] = [];
 beforeAll(async () => {
   dir = dirs.standard = await ensureStories260k({ dtypes: "all", form: "standard" });
   dirs.fused = await ensureStories260k({ dtypes: "all", form: "fused" });
+  dirs.level0 = await ensureStories260k({ dtypes: ["q8", "q4"], form: "standard", accuracyLevel: 0 });
 }, TIMEOUT);
+type Stats = { steps: number; rows: number; maxRows: number; idleRows: number };
 afterAll(async () => {
   for (const e of engines) await e.dispose();
 });
 
+/** [form, dtype, accuracy_level of q8/q4]: every CPU dtype in both forms at the converter's default (4), and q8/q4 at 0. */
+const CASES: [GraphForm, DType, AccuracyLevel][] = [
+  ...(["standard", "fused"] as GraphForm[]).flatMap((form) => (["f32", "f16", "q8", "q4"] as DType[]).map((d): [GraphForm, DType, AccuracyLevel] => [form, d, 4])),
+  ["standard", "q8", 0], ["standard", "q4", 0],
+];
+
 describe("16 seeded jobs: alone = all together", () => {
-  for (const form of ["standard", "fused"] as GraphForm[]) for (const dtype of ["f32", "f16", "q8", "q4"] as DType[]) {
-    test(`${form} ${dtype}`, async () => {
-      const e = await loadTextEngine({ id: `b-${form}-${dtype}`, dir: dirs[form]!, device: "cpu", dtype, threads: 1 });
+  for (const [form, dtype, level] of CASES) {
+    const quantised = dtype.startsWith("q");
+    test(`${form} ${dtype}${quantised ? `, accuracy_level ${level}` : ""}`, async () => {
+      const e = await loadTextEngine({ id: `b-${form}-${dtype}-${level}`, dir: (level === 0 ? dirs.level0 : dirs[form])!, device: "cpu", dtype, threads: 1 });
       engines.push(e);
+      const rows = e.info.decodeRows!;
+      expect(rows.by).toBe(quantised ? "probe" : "dense");
       const alone: ReturnType<typeof digest>[] = [];
       for (const j of jobs()) alone.push(await run(e, j));
-      const stats = () => (e as unknown as { batchStats: { steps: number; rows: number; maxRows: number } }).batchStats;
+      const stats = () => (e as unknown as { batchStats: Stats }).batchStats;
       const before = stats();
       expect(before.maxRows).toBe(1);
+      // A lone job ran exactly the rows the engine reports: idle rows only where min is 2.
+      expect(before.idleRows).toBe(rows.min === 1 ? 0 : before.steps);
       const together = await Promise.all(jobs().map((j) => run(e, j)));
       expect(together).toEqual(alone);
       const after = stats();
@@ -73,6 +89,37 @@ describe("16 seeded jobs: alone = all together", () => {
   }
   // Stopping at EOS inside a batch is exercised (seeded sampling picks which dtype's run gets there).
   test("some jobs of each form ended at EOS", () => expect(Math.min(eosRuns.standard, eosRuns.fused)).toBeGreaterThan(0));
+});
+
+describe("the load-time probe", () => {
+  test("accuracy_level 0 (fp32 compute): one row differs from several, so a lone job decodes beside an idle row", async () => {
+    // MLAS computes fp32-compute MatMulNBits at M = 1 with its own GEMV kernel and at M ≥ 2 by
+    // dequantising B for SGEMM, on every CPU it dispatches for; the two sum in different orders.
+    for (const dtype of ["q8", "q4"] as DType[]) {
+      const e = await loadTextEngine({ id: `p0-${dtype}`, dir: dirs.level0!, device: "cpu", dtype, threads: 1 });
+      engines.push(e);
+      expect(e.info.decodeRows).toMatchObject({ by: "probe", invariant: false, min: 2 });
+      expect(e.info.decodeRows!.detail).toMatch(/logit \d+: .* batched vs .* alone/);
+    }
+  }, TIMEOUT);
+
+  test("accuracy_level 4 (int8 compute): the decision is reported and honoured by a lone job", async () => {
+    const e = await loadTextEngine({ id: "p4-q4", dir: dirs.standard!, device: "cpu", dtype: "q4", threads: 1 });
+    engines.push(e);
+    const rows = e.info.decodeRows!;
+    expect(rows.by).toBe("probe");
+    expect(rows.min).toBe(rows.invariant ? 1 : 2);
+    expect(rows.probeMs).toBeGreaterThan(0);
+    if (!rows.invariant) console.log(`this CPU: int8-compute MatMulNBits is not batch-invariant (${rows.detail})`);
+    const j = jobs()[3]!;
+    const first = await run(e, j);
+    const s = (e as unknown as { batchStats: Stats }).batchStats;
+    expect(s.steps).toBeGreaterThan(0);
+    expect(s.idleRows).toBe(rows.min === 1 ? 0 : s.steps);
+    // Beside 7 other jobs the same bytes (logprobs included).
+    const together = await Promise.all([j, ...jobs().slice(4, 11)].map((x) => run(e, x)));
+    expect(together[0]).toEqual(first);
+  }, TIMEOUT);
 });
 
 test("a job aborted or dropped mid-batch leaves the batch; the others keep their bytes", async () => {
