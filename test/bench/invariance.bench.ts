@@ -1,5 +1,5 @@
 /**
- * `bun test/bench/invariance.bench.ts [--threads 1,2] [--steps 8] [--graph standard|fused]`
+ * `bun test/bench/invariance.bench.ts [--threads 1,2] [--steps 8] [--graph standard|fused] [--accuracy-level 0|4]`
  *
  * Batch invariance of the converter's decoder graphs through onnxruntime-node on this machine: for
  * each dtype the node offers on CPU (f32, f16, q8, q4), a random Llama is written with the product
@@ -18,18 +18,20 @@ import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadOrtNode } from "../../src/engine/runtime/ort-native.ts";
-import { VARIANT_FILES, type GraphForm, type Variant } from "../../src/convert/ops.ts";
+import { defaultAccuracyLevel, VARIANT_FILES, type AccuracyLevel, type GraphForm, type Variant } from "../../src/convert/ops.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
-const { values: a } = parseArgs({ options: { threads: { type: "string", default: "1,2" }, steps: { type: "string", default: "8" }, hidden: { type: "string", default: "256" }, graph: { type: "string", default: "standard" } } });
+const { values: a } = parseArgs({ options: { threads: { type: "string", default: "1,2" }, steps: { type: "string", default: "8" }, hidden: { type: "string", default: "256" }, graph: { type: "string", default: "standard" }, "accuracy-level": { type: "string" } } });
 const FORM = a.graph as GraphForm;
 const FUSED = FORM === "fused";
+// MatMulNBits accuracy_level of the q8/q4 graphs (converter default when not given).
+const level = a["accuracy-level"] === undefined ? undefined : (Number(a["accuracy-level"]) as AccuracyLevel);
 const STEPS = Number(a.steps);
 const D = Number(a.hidden);
 const shape = { hiddenSize: D, intermediateSize: Math.round((D * 8) / 3), numLayers: 4, numHeads: D / 64, numKvHeads: Math.max(1, D / 128), headDim: 64, vocabSize: 2048, tied: false, maxPositions: 256 };
 const ort = await loadOrtNode();
 const variants: [string, Variant][] = [["f32", "fp32"], ["f16", "fp16"], ["q8", "q8"], ["q4", "q4"]];
-const dir = await writeRandomLlamaDir(randomLlama(shape, 7), variants.map((v) => v[1]), FORM);
+const dir = await writeRandomLlamaDir(randomLlama(shape, 7), variants.map((v) => v[1]), FORM, level === undefined ? {} : { accuracyLevel: level });
 
 type Sess = Awaited<ReturnType<typeof ort.InferenceSession.create>>;
 const KVH = shape.numKvHeads, HD = shape.headDim, L = shape.numLayers, V = shape.vocabSize;
@@ -168,6 +170,6 @@ for (const threads of a.threads!.split(",").map(Number)) {
     await s.release();
   }
 }
-console.log(`\n${FORM} graph form, random Llama ${D}×${L} layers, ${shape.numHeads} heads / ${KVH} KV heads, vocab ${V}; prefill + ${STEPS} decode steps; onnxruntime-node ${ort.env.versions?.common ?? ""}`);
+console.log(`\n${FORM} graph form, random Llama ${D}×${L} layers, ${shape.numHeads} heads / ${KVH} KV heads, vocab ${V}; prefill + ${STEPS} decode steps; q8/q4 MatMulNBits accuracy_level ${level ?? defaultAccuracyLevel("q4")}; onnxruntime-node ${ort.env.versions?.common ?? ""}`);
 console.log(lines.join("\n"));
 rmSync(dirname(dir), { recursive: true, force: true });

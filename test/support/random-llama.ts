@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { LlamaConfig, LlamaWeights } from "../../src/engine/models/llama-weights.ts";
 import { writeModelDir } from "../../src/engine/models/model-dir.ts";
 import type { LlamaVariant } from "../../src/engine/models/llama-onnx.ts";
-import type { GraphForm } from "../../src/convert/ops.ts";
+import type { AccuracyLevel, GraphForm } from "../../src/convert/ops.ts";
 import { llama2cToHfTokenizer, llama2cTokenizerConfig, type Llama2cVocab } from "../../src/engine/models/tokenizer-llama2c.ts";
 
 /** The architecture fields of `LlamaConfig`; `vocabSize` ≥ 259 so the synthetic tokenizer has
@@ -64,7 +64,7 @@ export function syntheticVocab(vocabSize: number): Llama2cVocab {
 }
 
 /** Writes `weights` as a transformers.js directory in a fresh temp dir; returns its path. */
-export async function writeRandomLlamaDir(weights: LlamaWeights, variants: readonly LlamaVariant[] = ["fp32", "q4"], form?: GraphForm): Promise<string> {
+export async function writeRandomLlamaDir(weights: LlamaWeights, variants: readonly LlamaVariant[] = ["fp32", "q4"], form?: GraphForm, opts: { accuracyLevel?: AccuracyLevel } = {}): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "atoma-random-llama-")), "model");
   await writeModelDir(dir, {
     weights,
@@ -72,6 +72,7 @@ export async function writeRandomLlamaDir(weights: LlamaWeights, variants: reado
     tokenizer: llama2cToHfTokenizer(syntheticVocab(weights.config.vocabSize)),
     tokenizerConfig: llama2cTokenizerConfig(weights.config.maxPositions),
     variants,
+    ...(opts.accuracyLevel !== undefined ? { accuracyLevel: opts.accuracyLevel } : {}),
   });
   return dir;
 }
