@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { dequantizeNBits, type QMatrix } from "../engine/models/quantize-nbits.ts";
 import type { HfConfig } from "./families/common.ts";
-import type { Variant } from "./ops.ts";
+import type { AccuracyLevel, Variant } from "./ops.ts";
 import type { BlockTensorSource } from "./readers/block-source.ts";
 import { openGgml } from "./readers/ggml.ts";
 import { openGguf } from "./readers/gguf.ts";
@@ -26,6 +26,8 @@ export interface LlamaCppImportOptions {
   file: string;
   out: string;
   dtypes?: readonly Variant[];
+  /** MatMulNBits accuracy_level of the quantised variants (converter default when absent). */
+  accuracyLevel?: AccuracyLevel;
   /** A Hugging Face tokenizer folder (tokenizer.json …) to use instead of the file's vocabulary. */
   tokenizer?: string;
   force?: boolean;
@@ -160,6 +162,7 @@ export async function writeLlamaCppFolder(
     s.n += from.length;
   };
   const r = await writeConvertedFolder(resolve(o.out), {
+    ...(o.accuracyLevel !== undefined ? { accuracyLevel: o.accuracyLevel } : {}),
     config, source: m.source, files, variants, replace: o.force === true, onQuantized,
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });

@@ -111,7 +111,10 @@ describe("GGUF → ONNX: logits equal the reference on the dequantized weights",
     const file = join(root, "q40.gguf");
     const w = writeLlamaGguf(file, weights, { typeOf: () => "Q4_0", extraMetadata: tokMeta });
     const out = join(root, "q40-q4");
-    const r = await importGguf({ file, out, dtypes: ["q4"] });
+    // accuracy_level 0: at 4 the int8 activation rounding (which the reference models, see
+    // test/engine/models/llama-onnx.test.ts) flips a few values at this width (K = 256, 512) by one
+    // int8 step; this test is about the blocks being the file's own, so it keeps fp32 compute.
+    const r = await importGguf({ file, out, dtypes: ["q4"], accuracyLevel: 0 });
     // 7 linear layers per block × 2 blocks + the classifier.
     expect(r.quantization).toEqual([{ variant: "q4", exact: 15, requantized: 0, maxAbs: 0, rms: 0, relRms: 0 }]);
     const got = await logitsAndGreedy(out, "q4", PROMPT);

@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { AutoModelForCausalLM, AutoTokenizer, env } from "@huggingface/transformers";
 import { parseLlama2cModel } from "../../../src/engine/models/llama2c.ts";
 import type { LlamaWeights } from "../../../src/engine/models/llama-weights.ts";
-import { LLAMA_VARIANTS, VARIANT_SPECS } from "../../../src/engine/models/llama-onnx.ts";
+import { buildLlamaOnnx, LLAMA_VARIANTS, VARIANT_SPECS } from "../../../src/engine/models/llama-onnx.ts";
 import { VARIANT_FILES } from "../../../src/engine/models/model-dir.ts";
 import { parseLlama2cTokenizer } from "../../../src/engine/models/tokenizer-llama2c.ts";
 import { checkStories260kInputs, ensureStories260k, STORIES260K } from "../../support/models.ts";
@@ -171,7 +171,10 @@ describe("models import llama2c stories260K", () => {
 
   test("q4 greedy continuation equals the reference on the q4-dequantised weights", async () => {
     const prompt = llama2cEncode(vocab, PROMPT, true);
-    const ort = await OrtLlama.load(join(dir, "onnx/model_q4.onnx"), model.hf.config);
+    // The same writer's q4 graph at accuracy_level 0: the CLI's file is at 4 (int8 activations), whose
+    // rounding flips a value by one int8 step now and then against a float64 reference and so
+    // changes a greedy pick on this trained model; llama-onnx.test.ts checks level 4 with that rounding.
+    const ort = await OrtLlama.load(buildLlamaOnnx(model.hf, "q4", { accuracyLevel: 0 }).model, model.hf.config);
     const ref = new ReferenceLlama(variantWeights(model.hf, "q4"), "half");
     const want = ref.greedy(prompt, NEW_TOKENS, EOS);
     expect(await ort.greedy(prompt, NEW_TOKENS, EOS)).toEqual(want);

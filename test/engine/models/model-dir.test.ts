@@ -30,7 +30,9 @@ const cleanup: string[] = [];
 afterAll(async () => { for (const d of cleanup) await rm(dirname(d), { recursive: true, force: true }); });
 
 describe("random Llama written as a transformers.js directory", () => {
-  const dirP = writeRandomLlamaDir(weights, LLAMA_VARIANTS).then((d) => (cleanup.push(d), d));
+  // accuracy_level 0: at 4 onnxruntime-web's and onnxruntime-node's MatMulNBits differ (q8 by > 1e-4,
+  // measured); the cross-runtime check is for the graph, not for one runtime's int8 kernel.
+  const dirP = writeRandomLlamaDir(weights, LLAMA_VARIANTS, undefined, { accuracyLevel: 0 }).then((d) => (cleanup.push(d), d));
 
   test("transformers.js greedy generate() equals the reference for every variant", async () => {
     const dir = await dirP;
