@@ -139,13 +139,18 @@ export async function writeConvertedFolder(out: string, c: FolderContents): Prom
     };
     await writeFile(join(tmp, "config.json"), json({ ...config, [GRAPH_FORM_KEY]: form, "transformers.js_config": tjsConfig }));
     for (const [name, data] of Object.entries(c.files)) await writeFile(join(tmp, name), data);
-    if (existsSync(out)) {
-      if (!c.replace) throw new ConvertError(`output ${out} already exists (use --force to replace it)`);
-      await rm(out, { recursive: true, force: true });
-    }
-    await rename(tmp, out);
+    await publishFolder(tmp, out, c.replace);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
   return { dir: out, modelType: plan.modelType, variants: [...c.variants], form, externalChunks, bytesRead: bytesDone };
+}
+
+/** Moves a finished temp folder into place: an existing output is replaced only when asked. */
+export async function publishFolder(tmp: string, out: string, replace: boolean | undefined): Promise<void> {
+  if (existsSync(out)) {
+    if (!replace) throw new ConvertError(`output ${out} already exists (use --force to replace it)`);
+    await rm(out, { recursive: true, force: true });
+  }
+  await rename(tmp, out);
 }

@@ -7,13 +7,13 @@
  * sibling and renamed into place, so no reader sees half a model.
  */
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { GraphBuilder } from "../../engine/models/onnx-graph.ts";
 import { ChunkedExternalData, DEFAULT_MAX_CHUNK_BYTES } from "../external-data.ts";
 import { GraphOps, type Variant } from "../ops.ts";
 import { ConvertError, Weights, type TensorSource } from "../tensors.ts";
-import { DEFAULT_EXTERNAL_ABOVE_BYTES, removeStale, tmpPrefix } from "../write-folder.ts";
+import { DEFAULT_EXTERNAL_ABOVE_BYTES, publishFolder, removeStale, tmpPrefix } from "../write-folder.ts";
 
 export interface ComponentProgress {
   tensorsDone: number;
@@ -75,11 +75,7 @@ export async function writeComponentFolder(out: string, c: ComponentContents): P
     }
     chunks = sink?.chunks ?? 0;
     await writeFile(join(tmp, "config.json"), JSON.stringify(c.config, null, 2) + "\n");
-    if (existsSync(out)) {
-      if (!c.replace) throw new ConvertError(`output ${out} already exists (use --force to replace it)`);
-      await rm(out, { recursive: true, force: true });
-    }
-    await rename(tmp, out);
+    await publishFolder(tmp, out, c.replace);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
