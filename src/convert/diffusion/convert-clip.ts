@@ -39,10 +39,12 @@ export function isClipTextConfig(config: Record<string, unknown>): boolean {
  * the ONNX layout. For a pipeline converter that dry-runs every component before writing any;
  * the caller closes `source`.
  */
-export function clipTextPlan(dir: string, sub = "text_encoder") {
+/** `config`: already read by a caller that words its own errors (the pipeline converter names the
+ * component's file); else read from `dir`. */
+export function clipTextPlan(dir: string, sub = "text_encoder", config?: Record<string, unknown>) {
   const src = resolve(dir);
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new ConvertError(`${src} is not a directory (expected a CLIP text encoder folder with config.json and model.safetensors)`);
-  const config = readHfConfig(src);
+  config ??= readHfConfig(src);
   const source = openSafetensors(src);
   try {
     const spec = clipTextSpec(config, source.info("text_projection.weight") !== undefined);

@@ -15,7 +15,8 @@ import { GraphOps, type Variant } from "../ops.ts";
 import { openSafetensors } from "../safetensors.ts";
 import { ConvertError, Weights } from "../tensors.ts";
 import { removeStale, tmpPrefix } from "../write-folder.ts";
-import { clipTextSpec, writeClipText } from "./clip-text.ts";
+import { clipTextSpec } from "./clip-text.ts";
+import { clipTextPlan } from "./convert-clip.ts";
 import { writeComponentFolder } from "./component-folder.ts";
 import type { Json } from "./config.ts";
 import { readComponentConfig, unetPlan, vaePlan, type SourcePlan } from "./convert-unet-vae.ts";
@@ -68,15 +69,8 @@ const COPIED_CLASSES = new Set(["CLIPTokenizer", "CLIPTokenizerFast"]);
 const SKIPPED = new Set(["safety_checker", "feature_extractor", "image_encoder"]);
 
 function clipPlan(dir: string, rel: string): SourcePlan {
-  const config = readComponentConfig(dir, rel);
-  const source = openSafetensors(dir);
-  try {
-    const spec = clipTextSpec(config, source.info("text_projection.weight") !== undefined);
-    return { source, outputs: [{ sub: rel, name: spec.architecture, write: (ops) => writeClipText(ops, spec), config }] };
-  } catch (e) {
-    source.close();
-    throw e;
-  }
+  const { source, outputs } = clipTextPlan(dir, rel, readComponentConfig(dir, rel));
+  return { source, outputs };
 }
 
 /** model_index.json entries: converted (with their class), copied, or skipped. */
