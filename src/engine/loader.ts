@@ -13,6 +13,7 @@ import { engineLog } from "./log.ts";
 import { batchable } from "./batching.ts";
 import { openNativeSession, type NativeSession } from "./native-session.ts";
 import { GRAPH_FORM_KEY } from "./kv-batch.ts";
+import { graphFormOf } from "./graph-form.ts";
 import { EngineError, type Device, type LoadOptions } from "./types.ts";
 
 /** What a decode loop needs from any model, whatever runs its graph (decode-row.ts, generation.ts). */
@@ -41,7 +42,8 @@ export const RECURRENT_TYPES: ReadonlySet<string> = new Set(["mamba"]);
 
 /** What the decode loop needs from a loaded model; transformers.js objects stay behind this. */
 export interface LoadedModel extends ModelBasics {
-  /** config.json's graph form (the converter's "fused" form lays the KV cache out left-aligned). */
+  /** The graph's form, read from the ONNX file (graph-form.ts): "fused" (GroupQueryAttention) lays
+   * the KV cache out left-aligned. */
   graphForm: "standard" | "fused";
   /** transformers.js model (`model(inputs)` → `logits`, `present.*`); null when `session` is set. */
   // biome-ignore lint: transformers.js model classes are untyped JS
@@ -170,11 +172,15 @@ export async function loadOpenedModelDir(opts: LoadOptions, opened: OpenedModelD
     }
   }
 
+  // From the graph, not only config.json: a GQA graph exported by another tool records no form.
+  const form = graphFormOf(variant.file, config[GRAPH_FORM_KEY]);
+  if (form.scanned) engineLog.debug(`graph form ${form.form}: ${form.because}`);
+  else engineLog.warn(`graph form ${form.form}: ${form.because}`);
   return {
     ...opened,
     model,
     session,
-    graphForm: config[GRAPH_FORM_KEY] === "fused" ? "fused" : "standard",
+    graphForm: form.form,
     Tensor: tjs.Tensor as never,
     DynamicCache: tjs.DynamicCache as never,
   };
