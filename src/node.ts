@@ -136,6 +136,7 @@ async function loadModels(
         log.info(`model ${m.modelId} served by ${m.remote.kind} (${m.remote.servedModel}) at ${engine.info.remote!.upstreams.join(", ")}`);
         continue;
       }
+      if (m.dtypeIgnored) log.warn(`model ${m.modelId}: ${m.dtypeIgnored}`);
       // A configured model missing from the cache is pulled here (progress in the log).
       dir = await ensureModelDir({ modelId: m.modelId, dir: m.local ? m.path : undefined, hub: m.hub, dtype: m.dtype }, hub);
       if (isDiffusersDir(dir)) {

@@ -15,7 +15,7 @@ import { describeValue } from "./errors.ts";
 import { isTable, resolvePath, type Section } from "./fields.ts";
 import { parseRepoRef, type RepoRef } from "../models/hub-cache.ts";
 import { registryRow } from "../models/registry.ts";
-import { defaultDtype, defaultDtypeForFolder } from "../models/default-dtype.ts";
+import { defaultDtype, defaultDtypeForFolder, dtypeForQuantizedRow } from "../models/default-dtype.ts";
 import { parseRemote } from "./remote-model.ts";
 
 const FOUR = "[device, precision, model_type, use_flash_attention]";
@@ -60,7 +60,7 @@ function parsePositional(s: Section, key: string, item: unknown[], cacheDir: str
     s.fail(flashKey, `got ${describeValue(flash)}${hint}`, "use_flash_attention true or false");
   }
   const where = locate(s, `${key}[2]`, modelId, revision, undefined, cacheDir, cwd);
-  return { deviceIds, dtype, modelId, revision, useFlashAttention: flash, device: "cpu", ...where };
+  return { deviceIds, ...servedDtype(modelId, where.local, dtype), modelId, revision, useFlashAttention: flash, device: "cpu", ...where };
 }
 
 function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: string): ModelEntry {
@@ -83,7 +83,19 @@ function parseTable(t: Section, s: Section, key: string, cacheDir: string, cwd: 
   const dtype = dtypeGiven ?? (where.local ? defaultDtypeForFolder(device, where.path) : defaultDtype(device, registryRow(modelId)));
   markUsed(t, ["device_id", "device_ids", "dtype"]);
   t.reportUnknown();
-  return { deviceIds, dtype, modelId, revision, useFlashAttention, device, ...where, ...(maxBatch !== undefined ? { maxBatch } : {}), ...(image ? { image } : {}) };
+  return { deviceIds, ...servedDtype(modelId, where.local, dtype), modelId, revision, useFlashAttention, device, ...where, ...(maxBatch !== undefined ? { maxBatch } : {}), ...(image ? { image } : {}) };
+}
+
+/**
+ * The dtype actually served. A `quantized_*` row the node pulls and imports ignores the configured
+ * dtype (src/models/default-dtype.ts); an explicit `path` is the operator's own folder, whose
+ * variants the dtype picks among, so it is kept there.
+ */
+function servedDtype(modelId: string, local: boolean, dtype: DType): { dtype: DType; dtypeIgnored?: string } {
+  const row = registryRow(modelId);
+  if (local || !row?.quantized) return { dtype };
+  const r = dtypeForQuantizedRow(row, dtype);
+  return r.ignored ? { dtype: r.dtype, dtypeIgnored: r.ignored } : { dtype: r.dtype };
 }
 
 /** Image models (diffusers folders): per-model request limits (docs/images.md#serving). They only

@@ -12,6 +12,9 @@ export interface ModelEntry {
   /** GPU ordinals from the seed config; only one device is supported (no tensor parallelism). */
   deviceIds: number[];
   dtype: DType;
+  /** Set when the configured dtype was not used (a `quantized_*` row serves its file's own
+   * precision): the one line `run` logs and `doctor` shows. */
+  dtypeIgnored?: string;
   /** The on-chain `params.model` name this node serves: a seed `model_type`, an `org/name[@rev]`
    * Hugging Face repo, a folder, or a custom name with `path`. */
   modelId: string;

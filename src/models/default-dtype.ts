@@ -23,6 +23,21 @@ export function quantizedDefault(row: RegistryRow): DType {
   return row.precisions[0]?.startsWith("q8") ? "q8" : "q4";
 }
 
+/**
+ * A dtype configured for a `quantized_*` row (a pre-quantized GGUF/GGML checkpoint): the protocol
+ * says dtype is ignored for quantized models (atoma-protocol.md §2.2, §10.1), and dequantizing a
+ * Q4 file to an f32 graph would serve the same weights at 4–8× the memory. So the file's own
+ * precision is served and `ignored` is the one line saying so (logged by `run`, shown by `doctor`).
+ */
+export function dtypeForQuantizedRow(row: RegistryRow, configured: DType): { dtype: DType; ignored?: string } {
+  const own = quantizedDefault(row);
+  if (!row.quantized || configured === own) return { dtype: configured };
+  return {
+    dtype: own,
+    ignored: `configured dtype "${configured}" ignored: ${row.modelType} is a pre-quantized checkpoint (${row.quantized.file}), served at the file's own precision ${own} (dtype does not apply to quantized_* rows)`,
+  };
+}
+
 export function defaultDtype(device: Device, row?: RegistryRow): DType {
   if (row?.quantized) return quantizedDefault(row);
   return device === "webgpu" || device === "cuda" ? "f16" : "f32";

@@ -111,6 +111,26 @@ describe("models: a table without dtype gets the default rule models pull and ge
   });
 });
 
+describe("models: dtype on a quantized_* row (a pre-quantized GGUF/GGML file) is ignored, as the protocol says", () => {
+  test("the file's own precision is served and the entry says why, in every spelling; a folder given by path keeps its dtype", () => {
+    const dir = mkdtempSync(join(tmpdir(), "atoma-qdtype-"));
+    const got = modelsOf([
+      `models = [[0, "f16", "quantized_7b", false]]`,
+    ].join("\n")).concat(modelsOf([
+      `[[inference.models]]\nmodel_id = "quantized_7b-code"\ndtype = "f32"`,
+      `[[inference.models]]\nmodel_id = "quantized_7b-leo"\ndtype = "q4"`,
+      `[[inference.models]]\nmodel_id = "quantized_13b"\npath = "${dir}"\ndtype = "f32"`,
+    ].join("\n")));
+    rmSync(dir, { recursive: true, force: true });
+    expect(got.map((m) => [m.modelId, m.dtype])).toEqual([["quantized_7b", "q4"], ["quantized_7b-code", "q8"], ["quantized_7b-leo", "q4"], ["quantized_13b", "f32"]]);
+    expect(got[0]!.dtypeIgnored).toBe(`configured dtype "f16" ignored: quantized_7b is a pre-quantized checkpoint (llama-2-7b.ggmlv3.q4_0.bin), served at the file's own precision q4 (dtype does not apply to quantized_* rows)`);
+    expect(got[1]!.dtypeIgnored).toMatch(/^configured dtype "f32" ignored: quantized_7b-code .*codellama-7b\.Q8_0\.gguf.* q8/);
+    // The file's own precision named again, or the operator's own folder: nothing ignored.
+    expect(got[2]!.dtypeIgnored).toBeUndefined();
+    expect(got[3]!.dtypeIgnored).toBeUndefined();
+  });
+});
+
 describe("models: bad entries", () => {
   test.each([
     [`models = "llama_v2"`, `inference.models: got string "llama_v2", expected an array of [device, precision, model_type, use_flash_attention], [device_ids, dtype, model_id, revision, use_flash_attention] or [[models]] tables`],

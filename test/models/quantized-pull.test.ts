@@ -6,7 +6,7 @@
  * small random-weight models written by the tests with Llama-2's vocabulary (test/fixtures).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -17,7 +17,7 @@ import { writeLlamaGgjt } from "../support/ggml-writer.ts";
 import { writeLlamaGguf } from "../support/gguf-llama.ts";
 import type { MetaValue } from "../support/gguf-writer.ts";
 import { randomLlama } from "../support/random-llama.ts";
-import { ROOT } from "../node/harness.ts";
+import { freePort, ROOT } from "../node/harness.ts";
 
 const MAIN = join(ROOT, "src", "cli", "main.ts");
 const FIX = join(ROOT, "test", "fixtures");
@@ -100,6 +100,39 @@ describe("quantized_* rows", () => {
     expect(JSON.parse(g.stdout).output_tokens).toBe(5);
     expect((await status(e))["quantized_7b-code"]).toBe("ready");
   });
+
+  test("dtype = \"f32\" configured for quantized_7b-code: doctor shows it ignored; run logs why once, imports and serves the file's own q8", async () => {
+    const e = env();
+    const cache = join(tmp, "cfg-cache"), port = await freePort();
+    const file = join(tmp, "quantized-f32.toml");
+    writeFileSync(file, `[inference]\ncache_dir = "${cache}"\njrpc_port = ${port}\n\n[[inference.models]]\nmodel_id = "quantized_7b-code"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "cfg-state")}"\n`);
+    const why = `configured dtype "f32" ignored: quantized_7b-code is a pre-quantized checkpoint (codellama-7b.Q8_0.gguf), served at the file's own precision q8 (dtype does not apply to quantized_* rows)`;
+    const d = await cli(["doctor", "--json", "--config", file], e);
+    expect(JSON.parse(d.stdout).config.models[0]).toMatchObject({ id: "quantized_7b-code", dtype: "q8", dtypeIgnored: why });
+    const proc = Bun.spawn([process.execPath, MAIN, "run", "--config", file], { cwd: tmp, env: { ...e, ATOMA_LOG: "info" }, stdout: "pipe", stderr: "pipe" });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 90_000;
+      while (!(await fetch(`${url}/health`).then((x) => x.ok).catch(() => false))) {
+        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(await new Response(proc.stderr).text());
+        await Bun.sleep(50);
+      }
+      const res = (await (await fetch(url, { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "generate", params: { model: "quantized_7b-code", prompt: "def fib(n):", max_tokens: 4 } }) })).json()) as { result: { output_tokens: number } };
+      expect(res.result.output_tokens).toBe(4);
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(0);
+      const log = await new Response(proc.stderr).text();
+      expect(log.split("\n").filter((l) => l.includes(why)).length).toBe(1);
+      expect(log).toMatch(/model quantized_7b-code loaded \(llama, q8, cpu\)/);
+      // Imported once, at q8: no dequantized f32 graph was written.
+      const converted = join(cache, ".atoma-node", "converted", "models--TheBloke--CodeLlama-7B-GGUF");
+      const [commit] = readdirSync(converted);
+      expect(readdirSync(join(converted, commit!))).toEqual(["q8"]);
+      expect(readdirSync(join(converted, commit!, "q8", "onnx")).filter((f) => f.endsWith(".onnx"))).toEqual(["model_quantized.onnx"]);
+    } finally {
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    }
+  }, 120_000);
 
   test("generate --model quantized_7b pulls the GGML file and its tokenizer on first use, imports (exact Q4_0 → q4) and generates", async () => {
     const e = env();

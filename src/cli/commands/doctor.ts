@@ -44,7 +44,8 @@ interface ConfigReport {
   error?: string;
   mode?: "chain" | "local";
   sources?: string[];
-  models?: { id: string; device: Device; dtype: string; path: string; present: boolean }[];
+  /** `dtypeIgnored`: the configured dtype was not used, and why (a quantized_* row). */
+  models?: { id: string; device: Device; dtype: string; path: string; present: boolean; dtypeIgnored?: string }[];
 }
 
 export interface DoctorReport {
@@ -168,7 +169,7 @@ function checkConfig(sources: ReturnType<typeof sourcesFromArgs>): { report: Con
       models: c.inference.models.map((m) => {
         if (m.remote) return { id: m.modelId, device: m.device, dtype: m.dtype, path: `${m.remote.kind} at ${m.remote.urls.map(displayUrl).join(", ")}`, present: true };
         const path = m.local || !m.hub ? m.path : `${m.hub.repo}${m.hub.revision ? `@${m.hub.revision}` : ""} in ${c.inference.cacheDir}`;
-        return { id: m.modelId, device: m.device, dtype: m.dtype, path, present: m.local || !m.hub ? existsSync(m.path) : true };
+        return { id: m.modelId, device: m.device, dtype: m.dtype, path, present: m.local || !m.hub ? existsSync(m.path) : true, ...(m.dtypeIgnored ? { dtypeIgnored: m.dtypeIgnored } : {}) };
       }),
     };
     return { report, config: c };
@@ -192,7 +193,10 @@ function render(r: DoctorReport): string {
   if (r.config) {
     const c = r.config;
     rows.push(["config", c.valid ? `valid (${c.mode} mode; ${c.sources?.join(", ")})` : `INVALID: ${c.error}`]);
-    for (const m of c.models ?? []) rows.push([`  model ${m.id}`, `${m.device}/${m.dtype} ${m.path}${m.present ? "" : " (missing)"}`]);
+    for (const m of c.models ?? []) {
+      rows.push([`  model ${m.id}`, `${m.device}/${m.dtype} ${m.path}${m.present ? "" : " (missing)"}`]);
+      if (m.dtypeIgnored) rows.push(["", `  ${m.dtypeIgnored}`]);
+    }
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   let out = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n") + "\n";

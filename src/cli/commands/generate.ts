@@ -65,6 +65,8 @@ export async function resolveModel(
       const entry = cfg.inference.models.find((m) => m.modelId === model);
       if (entry?.remote) fail(`--model ${model}: served by a remote ${entry.remote.kind} engine; generate runs local models (send the prompt to the node's API instead)`);
       if (entry) {
+        // An explicit --dtype is the operator's own request; the configured one may have been set aside.
+        if (!dtype && entry.dtypeIgnored) process.stderr.write(`note: model ${entry.modelId}: ${entry.dtypeIgnored}\n`);
         const at = dtype ?? entry.dtype;
         const dir = await ensureModelDir({ modelId: entry.modelId, dir: entry.local ? entry.path : undefined, hub: entry.hub, dtype: at }, hub);
         return { dir, device: entry.device, dtype: at, ...(entry.image ? { image: entry.image } : {}) };
