@@ -10,6 +10,12 @@
  * slot 0 (left-aligned, any padding after them), and the new token's key/value is written at slot
  * seqlens_k of that row, not appended at the end. A row alone (mask all ones) is both layouts.
  *
+ * Step output: where rotary runs outside GQA, the graph also returns `step_key_values` [B, S,
+ * layers · 2 · KVH · HD]: per layer the step's keys (after rotary) then values, exactly the slots
+ * GQA writes into `present.*`. A caller that keeps the cache itself (src/engine/batching.ts) fetches
+ * only that and the logits: onnxruntime-node copies every fetched output into a new JS buffer, and
+ * the whole cache per step was the largest cost of a small model's decode step (docs/performance.md).
+ *
  * Rotary: inside GQA (do_rotary, cos/sin caches [max_positions, rotary/2]) where the kernel allows
  * it (head_dim a multiple of 16, rotary/2 a multiple of 8); otherwise a `com.microsoft.
  * RotaryEmbedding` node on q and k from position_ids (e.g. stories260K, head_dim 8). Caches are
@@ -17,6 +23,7 @@
  * rope attention factor. A sliding window is GQA's `local_window_size` as is: onnxruntime 1.30's
  * CPU kernel then keeps keys q − k < window, as transformers does (checked by test/convert/fused).
  */
+import { STEP_KV } from "../engine/kv-batch.ts";
 import { onnxType } from "../engine/models/onnx-graph.ts";
 import type { AttentionShape } from "./attention.ts";
 import type { GraphOps } from "./ops.ts";
@@ -54,6 +61,8 @@ export class GqaAttention {
   private readonly sin: string;
   /** Rotary inside GQA (true) or a separate RotaryEmbedding node (false). */
   private readonly inGqa: boolean;
+  /** Per layer the rotated keys and the values fed to GQA (the step output's parts). */
+  private readonly stepParts: string[] = [];
 
   constructor(private readonly ops: GraphOps, private readonly s: GqaShape) {
     const { g, T } = ops;
@@ -106,6 +115,7 @@ export class GqaAttention {
     const [pastK, pastV] = this.past[l]!;
     const qIn = this.inGqa ? q : this.rotary(q, H);
     const kIn = this.inGqa ? k : this.rotary(k, KVH);
+    this.stepParts.push(kIn, v);
     const inputs = [qIn, kIn, v, pastK, pastV, this.seqlensK, this.totalLen];
     if (this.inGqa) inputs.push(this.cos, this.sin);
     const out = g.fresh("gqa");
@@ -124,5 +134,9 @@ export class GqaAttention {
       g.output(`present.${l}.key`, T, ["batch_size", KVH, "total_sequence_length", HD]);
       g.output(`present.${l}.value`, T, ["batch_size", KVH, "total_sequence_length", HD]);
     }
+    // Rotary inside GQA: the rotated keys exist only in present.*, so there is no step output.
+    if (this.inGqa) return;
+    g.op("Concat", this.stepParts, { axis: -1 }, { outputs: [STEP_KV] });
+    g.output(STEP_KV, T, ["batch_size", "sequence_length", this.s.layers * 2 * KVH * HD]);
   }
 }

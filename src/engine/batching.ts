@@ -17,7 +17,7 @@
  */
 import { oneLineError } from "../log/one-line.ts";
 import type { DecodeRow } from "./decode-row.ts";
-import { assemble, feedable, pastNames, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
+import { assemble, feedable, pastNames, STEP_KV, writeStep, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
 import { logitsRow } from "./generation.ts";
 import { StepFeeds } from "./step-feeds.ts";
 import { engineLog } from "./log.ts";
@@ -26,6 +26,8 @@ import { EngineError } from "./types.ts";
 /** Slot granularity of padding that keeps the softmax sums unchanged (measured; see header). */
 export const PAD_QUANTUM = 8;
 export const DEFAULT_MAX_BATCH = 8;
+/** Smallest cache a batch keeps when the loop owns it (slots; grows by doubling). */
+const MIN_CAPACITY = 64;
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
 
 /** The ONNX session as far as the loop needs it. */
@@ -34,9 +36,10 @@ export interface DecoderSession {
   readonly outputNames: readonly string[];
   /** onnxruntime-node ≥ 1.22: declared input types and shapes. */
   readonly inputMetadata?: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[];
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  /** `fetches`: the outputs wanted (all when absent). */
+  run(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Promise<Record<string, OrtTensor>>;
   /** The same call on the calling thread (native-session.ts); the loop then yields on its own. */
-  runSync?(feeds: Record<string, OrtTensor>): Record<string, OrtTensor>;
+  runSync?(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Record<string, OrtTensor>;
 }
 
 export interface BatchOptions {
@@ -77,6 +80,13 @@ export class BatchDecoder {
   private readonly pastIn: string[];
   private readonly presentOut: string[];
   private readonly feeds: StepFeeds;
+  /**
+   * Fused graph with a STEP_KV output: the loop keeps each batch's cache in buffers with room to
+   * grow and writes every step's new slots itself, fetching only `logits` and STEP_KV, instead of
+   * fetching the whole cache (`present.*`, copied into new JS buffers by onnxruntime-node) per step.
+   */
+  private readonly ownCache: boolean;
+  private readonly fetches: readonly string[] | undefined;
 
   constructor(
     private readonly session: DecoderSession,
@@ -92,6 +102,8 @@ export class BatchDecoder {
     this.pastIn = pastNames(this.layers);
     this.presentOut = this.pastIn.map((n) => n.replace("past_key_values", "present"));
     this.feeds = new StepFeeds(Tensor, opts.leftAligned === true);
+    this.ownCache = opts.leftAligned === true && session.outputNames.includes(STEP_KV);
+    this.fetches = this.ownCache ? ["logits", STEP_KV] : undefined;
   }
 
   /** Length classes: rows share a batch only when their cache lengths agree mod this. */
@@ -132,7 +144,7 @@ export class BatchDecoder {
   }
 
   private run(feeds: Record<string, OrtTensor>): Record<string, OrtTensor> | Promise<Record<string, OrtTensor>> {
-    return this.session.runSync ? this.session.runSync(feeds) : this.session.run(feeds);
+    return this.session.runSync ? this.session.runSync(feeds, this.fetches) : this.session.run(feeds, this.fetches);
   }
 
   private i64(values: number[], dims: number[]): OrtTensor {
@@ -155,9 +167,17 @@ export class BatchDecoder {
       row.fail(new EngineError(`inference failed at token 0: ${oneLineError(e)}`));
       return;
     }
-    const present = this.presentOut.map((p) => feedable(out[p]!));
+    const present = this.ownCache ? this.fromStep(out[STEP_KV]!, n) : this.presentOut.map((p) => feedable(out[p]!));
     if (row.shouldStop() || !row.accept(logitsRow(out.logits!, 0, n - 1))) return;
     this.join(row, present, n);
+  }
+
+  /** One row's cache tensors [1, kvHeads, n, headDim] from a prefill's STEP_KV output. */
+  private fromStep(step: OrtTensor, n: number): OrtTensor[] {
+    const s = this.shape;
+    const kv = this.pastIn.map(() => feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(s.kvHeads * n * s.headDim) : new Float32Array(s.kvHeads * n * s.headDim), [1, s.kvHeads, n, s.headDim])));
+    writeStep(s, kv, step, [0]);
+    return kv;
   }
 
   private empty(): OrtTensor {
@@ -199,18 +219,24 @@ export class BatchDecoder {
     }
   }
 
-  /** The tightest right-aligned layout for these members (pads stay multiples of PAD_QUANTUM). */
+  /**
+   * The tightest layout for these members (right-aligned: pads stay multiples of PAD_QUANTUM); a
+   * cache the loop keeps itself gets room for later steps (capacity, a power of two).
+   */
   private layout(members: { row: DecodeRow; src: { tensors: OrtTensor[]; index: number; slots: number } }[]): Batch {
     const slots = Math.max(...members.map((m) => m.row.cached));
     const idle = Math.max(0, this.opts.minRows - members.length);
     for (const m of members) m.row.pad = slots - m.row.cached;
-    return { rows: members.map((m) => m.row), idle, slots, kv: assemble(this.Tensor, this.shape, members, idle, slots) };
+    const capacity = this.ownCache ? Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(slots + 1))) : slots;
+    return { rows: members.map((m) => m.row), idle, slots, kv: assemble(this.Tensor, this.shape, members, idle, slots, capacity) };
   }
 
   private async step(b: Batch): Promise<void> {
     const live = b.rows.filter((r) => !r.shouldStop());
     if (live.length !== b.rows.length) this.regroup(b, live);
     if (b.rows.length === 0) return;
+    // Own cache full: move the rows into a layout with twice the room (amortised, like an array).
+    if (this.ownCache && b.slots + 1 > b.kv[0]!.dims[2]!) this.regroup(b, b.rows);
     const T = b.slots + 1;
     const feeds: Record<string, OrtTensor> = this.feeds.build(b.rows, b.idle, b.slots);
     for (let i = 0; i < this.pastIn.length; i++) feeds[this.pastIn[i]!] = b.kv[i]!;
@@ -227,7 +253,9 @@ export class BatchDecoder {
     this.stats.rows += b.rows.length;
     this.stats.idleRows += b.idle;
     this.stats.maxRows = Math.max(this.stats.maxRows, b.rows.length);
-    b.kv = this.presentOut.map((p) => feedable(out[p]!));
+    // The step's slot of each row is its cached count before the token is accepted.
+    if (this.ownCache) writeStep(this.shape, b.kv, out[STEP_KV]!, b.rows.map((r) => r.cached));
+    else b.kv = this.presentOut.map((p) => feedable(out[p]!));
     b.slots = T;
     // A row aborted while the step ran ends without the step's token (as if checked before it).
     const keep = b.rows.filter((r, i) => !r.shouldStop() && r.accept(logitsRow(out.logits!, i, 0)));

@@ -13,6 +13,14 @@
  * ("standard" | "fused"); the fused form's cache is left-aligned.
  */
 export const GRAPH_FORM_KEY = "atoma_graph_form";
+
+/**
+ * Optional output of fused graphs (src/convert/attention-gqa.ts): the step's new keys and values,
+ * [B, S, layers · 2 · kvHeads · headDim] (per layer keys then values, each kvHeads × headDim per
+ * token). With it the loop keeps the cache in buffers of its own with room to grow (`capacity`
+ * slots), writes each step's slots itself (`writeStep`), and never fetches `present.*`.
+ */
+export const STEP_KV = "step_key_values";
 import type { DecodeRow } from "./decode-row.ts";
 
 /** onnxruntime tensor as far as this file needs it. */
@@ -57,7 +65,10 @@ export function feedable<T extends OrtTensor>(t: T): T {
   return t;
 }
 
-/** Where a member's keys/values come from: row `index` of `tensors`, which have `slots` slots. */
+/**
+ * Where a member's keys/values come from: row `index` of `tensors`, which hold `slots` slots of
+ * data in a buffer of `tensors[i].dims[2]` slots (more when the loop keeps room to grow; left-aligned only).
+ */
 export interface KvSource {
   tensors: OrtTensor[];
   index: number;
@@ -65,28 +76,58 @@ export interface KvSource {
 }
 
 /**
- * Builds [rows.length + idle, kvHeads, slots, headDim] tensors with each row's `cached` slots
+ * Builds [rows.length + idle, kvHeads, capacity, headDim] tensors with each row's `cached` slots
  * copied from its source, right- or left-aligned as the shape says; `idle` extra rows are padding.
+ * `capacity` > `slots` (room for later steps) only for left-aligned caches.
  */
-export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: DecodeRow; src: KvSource }[], idle: number, slots: number): OrtTensor[] {
+export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: DecodeRow; src: KvSource }[], idle: number, slots: number, capacity = slots): OrtTensor[] {
+  if (capacity !== slots && !shape.leftAligned) throw new Error("a right-aligned cache has exactly `slots` slots");
   const B = members.length + idle;
   const bpe = shape.type === "float16" ? 2 : 4;
   const { kvHeads: H, headDim: HD } = shape;
   const out: OrtTensor[] = [];
   for (let i = 0; i < shape.layers * 2; i++) {
-    const buf = new ArrayBuffer(B * H * slots * HD * bpe);
+    const buf = new ArrayBuffer(B * H * capacity * HD * bpe);
     const dst = new Uint8Array(buf);
     members.forEach(({ row, src }, b) => {
       const from = bytesOf(src.tensors[i]!);
+      const stride = src.tensors[i]!.dims[2]!;
       const n = row.cached;
       for (let h = 0; h < H; h++) {
-        const s0 = ((src.index * H + h) * src.slots + (shape.leftAligned ? 0 : src.slots - n)) * HD * bpe;
-        const d0 = ((b * H + h) * slots + (shape.leftAligned ? 0 : slots - n)) * HD * bpe;
+        const s0 = ((src.index * H + h) * stride + (shape.leftAligned ? 0 : stride - n)) * HD * bpe;
+        const d0 = ((b * H + h) * capacity + (shape.leftAligned ? 0 : capacity - n)) * HD * bpe;
         dst.set(from.subarray(s0, s0 + n * HD * bpe), d0);
       }
     });
     const data = bpe === 2 ? new Uint16Array(buf) : new Float32Array(buf);
-    out.push(feedable(new Tensor(shape.type, data, [B, H, slots, HD])));
+    out.push(feedable(new Tensor(shape.type, data, [B, H, capacity, HD])));
   }
   return out;
+}
+
+/**
+ * Copies a step output (STEP_KV, [B, S, 2·layers·kvHeads·headDim]) into left-aligned cache tensors
+ * [≥ B, kvHeads, capacity, headDim]: row b's S new slots start at slot `at[b]` (its cached count
+ * before the step). Rows past `at.length` (idle rows) are not written.
+ */
+export function writeStep(shape: KvShape, kv: OrtTensor[], step: OrtTensor, at: readonly number[]): void {
+  const { kvHeads: H, headDim: HD } = shape;
+  const [, S] = step.dims as [number, number, number];
+  const from = bytesOf(step);
+  const bpe = shape.type === "float16" ? 2 : 4;
+  const width = kv.length * H * HD * bpe;
+  const chunk = HD * bpe;
+  for (let i = 0; i < kv.length; i++) {
+    const to = bytesOf(kv[i]!);
+    const cap = kv[i]!.dims[2]!;
+    for (let b = 0; b < at.length; b++) {
+      for (let s = 0; s < S; s++) {
+        const s0 = (b * S + s) * width + i * H * chunk;
+        for (let h = 0; h < H; h++) {
+          const d0 = ((b * H + h) * cap + at[b]! + s) * chunk;
+          to.set(from.subarray(s0 + h * chunk, s0 + (h + 1) * chunk), d0);
+        }
+      }
+    }
+  }
 }

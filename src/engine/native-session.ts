@@ -45,10 +45,14 @@ export interface NativeSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   readonly inputMetadata: readonly ValueMetadata[];
-  /** Runs the graph on the calling thread; every output is fetched. Throws on a runtime error. */
-  runSync(feeds: Record<string, OrtTensor>): Record<string, OrtTensor>;
+  /**
+   * Runs the graph on the calling thread, returning `fetches` (every output when absent). The
+   * binding copies each returned output into a new JS buffer, so fetching fewer is cheaper.
+   * Throws on a runtime error.
+   */
+  runSync(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Record<string, OrtTensor>;
   /** The same, as the public API's Promise (unbatched callers). */
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  run(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Promise<Record<string, OrtTensor>>;
   release(): void;
 }
 
@@ -67,14 +71,22 @@ export async function openNativeSession(file: string, options: Record<string, un
   s.loadModel(file, { executionProviders: ["cpu"], ...options });
   const inputMetadata = metadata(s.inputMetadata);
   const outputNames = s.outputMetadata.map((m) => m.name);
-  const fetches = Object.fromEntries(outputNames.map((n) => [n, null]));
+  const all = Object.fromEntries(outputNames.map((n) => [n, null]));
+  // The binding takes {name: null} objects; a caller passes the same few lists every step.
+  const lists = new Map<readonly string[], Record<string, null>>();
+  const fetchesFor = (names?: readonly string[]) => {
+    if (!names) return all;
+    let f = lists.get(names);
+    if (!f) lists.set(names, (f = Object.fromEntries(names.map((n) => [n, null]))));
+    return f;
+  };
   let released = false;
   return {
     inputNames: inputMetadata.map((m) => m.name),
     outputNames,
     inputMetadata,
-    runSync: (feeds) => s.run(feeds, fetches),
-    run: async (feeds) => s.run(feeds, fetches),
+    runSync: (feeds, names) => s.run(feeds, fetchesFor(names)),
+    run: async (feeds, names) => s.run(feeds, fetchesFor(names)),
     release: () => {
       if (!released) s.dispose();
       released = true;
