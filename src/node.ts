@@ -145,7 +145,7 @@ async function loadModels(
         // One image at a time per model: an ONNX UNet session is single-stream and fills the device.
         images.set(m.modelId, { engine, lock: new Semaphore(1) });
         const i = engine.info;
-        log.info(`image model ${m.modelId} loaded (${i.modelType}, ${i.scheduler}, default ${i.defaultSize}px, limits ${i.maxSize}px / ${i.maxSteps} steps / ${i.maxSamples} samples, ${i.device})`);
+        log.info(`image model ${m.modelId} loaded (${i.modelType}, ${i.scheduler}, default ${i.defaultSize}px, limits ${i.maxSize}px / ${i.maxSteps} steps / ${i.maxSamples} samples, ${i.device}${i.turbo ? `, few-step by ${i.turboFrom}` : ""})`);
         continue;
       }
       if (m.image) throw new Error("max_image_size, max_steps and max_samples apply to image models (diffusers folders) only");

@@ -155,6 +155,8 @@ export interface ImageModelInfo {
   maxSamples: number;
   /** Few-step model (sd-turbo / sdxl-turbo): chain defaults are 1 step and guidance 0. */
   turbo: boolean;
+  /** What decided `turbo`: the converter's record of the source repo, or the name fallback. */
+  turboFrom?: "converter record" | "name";
   /** img2img needs vae_encoder/, which some exports omit. */
   img2img: boolean;
 }

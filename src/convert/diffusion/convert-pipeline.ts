@@ -10,6 +10,7 @@
 import { cpSync, existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { SOURCE_KEY } from "../../engine/image/source-record.ts";
 import { GraphBuilder } from "../../engine/models/onnx-graph.ts";
 import { GraphOps, type Variant } from "../ops.ts";
 import { openSafetensors } from "../safetensors.ts";
@@ -41,6 +42,8 @@ export interface PipelineConvertOptions {
   onProgress?: (p: PipelineProgress) => void;
   externalAboveBytes?: number;
   maxChunkBytes?: number;
+  /** The hub repo (and commit) `src` is; default: read from a hub-cache snapshot path. */
+  sourceRepo?: { repo: string; commit?: string };
 }
 
 export interface PipelineResult {
@@ -67,6 +70,39 @@ const CONVERTERS: Record<string, Converter> = {
 const COPIED_CLASSES = new Set(["CLIPTokenizer", "CLIPTokenizerFast"]);
 /** Not needed to generate images. */
 const SKIPPED = new Set(["safety_checker", "feature_extractor", "image_encoder"]);
+
+/**
+ * Repos distilled to generate in 1–4 steps without classifier-free guidance (adversarial diffusion
+ * distillation; their model cards: 1 step, guidance 0). The converter records `few_step` from this
+ * list whenever it knows the repo, so the engine's step defaults follow the repo converted, not
+ * whatever the operator named the folder.
+ */
+const FEW_STEP_REPOS = new Set(["stabilityai/sdxl-turbo", "stabilityai/sd-turbo"]);
+
+/** `<cache>/models--org--name/snapshots/<commit>` (the hub cache layout) → the repo and commit. */
+function hubSnapshotRepo(dir: string): { repo: string; commit: string } | undefined {
+  const m = /(?:^|\/)models--([^/]+?)--([^/]+)\/snapshots\/([^/]+)\/?$/.exec(dir);
+  return m ? { repo: `${m[1]}/${m[2]}`, commit: m[3]! } : undefined;
+}
+
+/** What the output's model_index.json records about the source: repo, commit, scheduler, few_step. */
+function sourceRecord(src: string, given: PipelineConvertOptions["sourceRepo"]): Record<string, unknown> {
+  const from = given ?? hubSnapshotRepo(src);
+  let scheduler: Record<string, unknown> = {};
+  try {
+    scheduler = JSON.parse(readFileSync(join(src, "scheduler", "scheduler_config.json"), "utf8"));
+  } catch {
+    // A missing or odd scheduler config is the pipeline loader's to report; nothing to record here.
+  }
+  return {
+    repo: from?.repo ?? null,
+    commit: from?.commit ?? null,
+    scheduler: typeof scheduler._class_name === "string" ? scheduler._class_name : null,
+    timestep_spacing: typeof scheduler.timestep_spacing === "string" ? scheduler.timestep_spacing : null,
+    // Only when the repo is known: a folder from elsewhere leaves the engine to its fallback.
+    ...(from ? { few_step: FEW_STEP_REPOS.has(from.repo.toLowerCase()) } : {}),
+  };
+}
 
 function clipPlan(dir: string, rel: string): SourcePlan {
   const { source, outputs } = clipTextPlan(dir, rel, readComponentConfig(dir, rel));
@@ -188,10 +224,10 @@ export async function convertDiffusersPipeline(o: PipelineConvertOptions): Promi
       }
       for (const key of copied) cpSync(join(src, key), join(tmp, key), { recursive: true, dereference: true });
       // Pipeline options (force_zeros_for_empty_prompt, requires_aesthetics_score, …) are kept;
-      // the source folder is recorded (its repo name says e.g. turbo, which sets step defaults).
+      // the source folder, repo and scheduler are recorded (few_step sets the engine's step defaults).
       const onnxIndex: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(index)) if (!Array.isArray(v) && k !== "_class_name") onnxIndex[k] = v;
-      Object.assign(onnxIndex, { _class_name: `Onnx${pipeline}`, _converted_by: "atoma-node", _converted_from: src, _variant: variant });
+      for (const [k, v] of Object.entries(index)) if (!Array.isArray(v) && k !== "_class_name" && k !== SOURCE_KEY) onnxIndex[k] = v;
+      Object.assign(onnxIndex, { _class_name: `Onnx${pipeline}`, _converted_by: "atoma-node", _converted_from: src, _variant: variant, [SOURCE_KEY]: sourceRecord(src, o.sourceRepo) });
       for (const c of components) onnxIndex[c] = ["diffusers", "OnnxRuntimeModel"];
       for (const key of copied) onnxIndex[key] = index[key];
       await writeFile(join(tmp, "model_index.json"), JSON.stringify(onnxIndex, null, 2) + "\n");

@@ -4,10 +4,11 @@
  * at a time per engine (ONNX sessions are single-stream), abort between steps, PNG encoding.
  * The node, the APIs and the CLI see only the boundary, never the pipeline.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { EngineError, type GeneratedImage, type ImageEngine, type ImageGenerateOptions, type ImageLoadOptions, type ImageModelInfo, type ImageOutput, type ImageRequest } from "../types.ts";
 import { DiffusionPipeline } from "./pipeline.ts";
+import { fewStep } from "./source-record.ts";
 import { encodePng } from "./png.ts";
 
 /** Defaults an operator can override per model (`max_image_size`, `max_steps`, `max_samples`). */
@@ -21,20 +22,6 @@ export class ImageAbortedError extends EngineError {
 /** A diffusers pipeline folder: model_index.json, or the unet/ + scheduler/ pair of an export. */
 export function isDiffusersDir(dir: string): boolean {
   return existsSync(join(dir, "model_index.json")) || (existsSync(join(dir, "unet")) && existsSync(join(dir, "scheduler")));
-}
-
-/** Few-step models: their repos and folders are named *turbo* (sd-turbo, sdxl-turbo); chain
- * params with 0 steps then mean 1 step and guidance 0, as in the reference. */
-function isTurbo(id: string, dir: string): boolean {
-  return /turbo/i.test(id) || /turbo/i.test(basename(dir)) || /turbo/i.test(readText(join(dir, "model_index.json")));
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return "";
-  }
 }
 
 /** The request against the model's limits: one line saying what, the value and what is accepted. */
@@ -142,7 +129,7 @@ export async function loadImageEngine(opts: ImageLoadOptions): Promise<ImageEngi
     maxSize,
     maxSteps,
     maxSamples: positive(opts.maxSamples, "max_samples") ?? IMAGE_DEFAULTS.maxSamples,
-    turbo: isTurbo(opts.id, opts.dir),
+    ...fewStep(opts.id, opts.dir),
     img2img: existsSync(join(opts.dir, "vae_encoder", "model.onnx")),
   };
   return new DiffusersImageEngine(info, pipe);
