@@ -21,6 +21,7 @@ import type { EmbeddingSlot } from "./api/openai/embeddings.ts";
 import { Committer } from "./jobs/committer.ts";
 import { ingest, type IngestStats } from "./jobs/ingest.ts";
 import { Resampler } from "./jobs/resampler.ts";
+import { ImagePruner } from "./jobs/image-retention.ts";
 import { Scheduler, type ImageSlot, type ModelSlot } from "./jobs/scheduler.ts";
 import { Semaphore } from "./jobs/semaphore.ts";
 import { OutputStreams } from "./jobs/output-streams.ts";
@@ -280,7 +281,9 @@ export async function startNode(config: NodeConfig, opts: StartOptions = {}): Pr
         }
       })(),
     );
-    tasks.push(committer.run(loops.signal), publisher.run(loops.signal), resampler.run(loops.signal));
+    // PNGs of image jobs the node is done with go after [node] image_retention_hours (0 = never).
+    const pruner = new ImagePruner(s, { retentionMs: config.node.imageRetentionHours * 3_600_000 });
+    tasks.push(committer.run(loops.signal), publisher.run(loops.signal), resampler.run(loops.signal), pruner.run(loops.signal));
     followTasks.push(
       (async () => {
         while (!follow.signal.aborted) {

@@ -110,6 +110,9 @@ export function createApi(ctx: ApiContext): Hono {
     const leaf = c.req.query("leaf_index");
     const job = ctx.store.byTicket(ticket).find((j) => j.images !== null && (leaf === undefined || String(j.leafIndex) === leaf));
     const img = job ? ctx.store.images(job.id)[Number(k[1])] : undefined;
+    if (!img && job?.imagesPrunedAtMs != null && Number(k[1]) < job.images!.length) {
+      return c.json({ error: `image ${k[1]} of ticket ${ticket} was deleted at ${new Date(job.imagesPrunedAtMs).toISOString()} by the image retention rule ([node] image_retention_hours)` }, 410);
+    }
     if (!img) return c.json({ error: `no image ${k[1]} for ticket ${ticket}${leaf === undefined ? "" : ` leaf ${showValue(leaf, 20)}`}` }, 404);
     return c.body(img.png as Uint8Array<ArrayBuffer>, 200, { "content-type": "image/png" });
   });

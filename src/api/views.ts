@@ -22,6 +22,8 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     params: toJsonValue(rest),
     output: j.outputText,
     images: j.images,
+    // The retention rule deleted the PNGs then (the sizes above stay): …/images/<k>.png is 410.
+    images_pruned_at: iso(j.imagesPrunedAtMs),
     note: j.note,
     tokens: j.tokens,
     input_tokens: j.inputTokens,

@@ -46,6 +46,7 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 30_000,
   httpTimeoutMs: 30_000,
   httpMaxConnections: 256,
+  imageRetentionHours: 24,
   apiQueueSize: 16,
   apiRateLimit: 0,
 } as const;
@@ -258,6 +259,7 @@ function readNode(s: Section, cwd: string): NodeSection {
     // Bun's idle timeout counts whole seconds up to 255.
     httpTimeoutMs: s.int("http_timeout_ms", { min: 1000, max: 255_000, def: DEFAULTS.httpTimeoutMs }),
     httpMaxConnections: s.int("http_max_connections", { min: 1, max: 1_000_000, def: DEFAULTS.httpMaxConnections }),
+    imageRetentionHours: s.int("image_retention_hours", { min: 0, max: 87_600, def: DEFAULTS.imageRetentionHours, what: "hours 0 … 87600 (0 = keep forever)" }),
   };
   s.reportUnknown();
   return node;

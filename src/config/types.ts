@@ -115,6 +115,9 @@ export interface NodeSection {
   httpTimeoutMs: number;
   /** HTTP: requests in flight at once, stalled ones included. */
   httpMaxConnections: number;
+  /** Image jobs' PNGs are deleted this long after the node is done with the job (committed and
+   * published, or failed); 0 = kept forever (src/jobs/image-retention.ts). */
+  imageRetentionHours: number;
 }
 
 export interface NodeConfig {

@@ -31,6 +31,7 @@ export function toRecord(r: Row): JobRecord {
     txAttempts: Number(r.tx_attempts),
     outputText: (r.output_text as string | null) ?? null,
     images: r.images ? (JSON.parse(String(r.images)) as { width: number; height: number }[]) : null,
+    imagesPrunedAtMs: num(r.images_pruned_at),
     note: (r.note as string | null) ?? null,
     tokens: r.tokens ? (JSON.parse(String(r.tokens)) as number[]) : null,
     inputTokens: num(r.input_tokens),

@@ -197,6 +197,10 @@ export class SqliteJobStore implements JobStore {
     return this.imageRows.get(id);
   }
 
+  pruneImages(doneBeforeMs: number, limit: number): number {
+    return this.imageRows.prune(doneBeforeMs, this.now(), limit);
+  }
+
   markFailed(id: number, reason: string): void {
     this.db.query("UPDATE jobs SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(reason, this.now(), id);
   }

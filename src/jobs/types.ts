@@ -49,6 +49,8 @@ export interface JobRecord extends Omit<NewJob, "state" | "error"> {
   outputText: string | null;
   /** Image jobs: the generated images' sizes, in order (the last one is committed); else null. */
   images: { width: number; height: number }[] | null;
+  /** When the retention rule deleted this job's PNGs (the sizes above stay); null while stored. */
+  imagesPrunedAtMs: number | null;
   /** Something the operator should know about a job that succeeded (a truncated CLIP prompt). */
   note: string | null;
   /** Full token sequence (pre-prompt ‖ prompt ‖ generated), kept when the chat flag is set. */
@@ -166,8 +168,11 @@ export interface JobStore {
   /** Puts a running job back (shutdown while generating). */
   release(id: number): void;
   markGenerated(id: number, out: GeneratedOutput): void;
-  /** The PNGs of a generated image job, in order; [] for text jobs. */
+  /** The PNGs of a generated image job, in order; [] for text jobs and pruned images. */
   images(id: number): StoredImage[];
+  /** Retention: deletes the PNGs of at most `limit` image jobs the node is done with (committed
+   * and, if first, published; or failed) since before `doneBeforeMs`. Returns how many jobs. */
+  pruneImages(doneBeforeMs: number, limit: number): number;
   markFailed(id: number, reason: string): void;
 
   /** `generated` jobs with no recorded transaction, due now, distinct tickets, oldest first. */

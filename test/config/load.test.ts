@@ -69,7 +69,7 @@ describe("merged single file (--config)", () => {
       address: "0x" + "0".repeat(61) + "abc",
       maxBatchSize: 16,
     });
-    expect(c.node).toEqual({ dataDir: "/work/dir/state", webhookUrl: "https://hooks.example.com/out", shutdownTimeoutMs: 5000, httpTimeoutMs: 30_000, httpMaxConnections: 256 });
+    expect(c.node).toEqual({ dataDir: "/work/dir/state", webhookUrl: "https://hooks.example.com/out", shutdownTimeoutMs: 5000, httpTimeoutMs: 30_000, httpMaxConnections: 256, imageRetentionHours: 24 });
     expect(c.sources).toEqual([file]);
   });
 
@@ -86,7 +86,7 @@ describe("merged single file (--config)", () => {
     expect(c.client!.gasBudget).toBe(50_000_000n);
     expect(c.client!.maxBatchSize).toBe(8);
     expect(c.client!.address).toBeUndefined();
-    expect(c.node).toEqual({ dataDir: "/work/dir/.state", webhookUrl: undefined, shutdownTimeoutMs: 30_000, httpTimeoutMs: 30_000, httpMaxConnections: 256 });
+    expect(c.node).toEqual({ dataDir: "/work/dir/.state", webhookUrl: undefined, shutdownTimeoutMs: 30_000, httpTimeoutMs: 30_000, httpMaxConnections: 256, imageRetentionHours: 24 });
   });
 
   test("lenient seed keys: api_key, flush_storage, tracing, ws_url, request_timeout, max_concurrent_requests may be absent", () => {

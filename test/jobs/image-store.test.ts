@@ -48,7 +48,7 @@ test("a store written before image jobs gains the images and note columns", () =
   const path = join(dir, "old.sqlite");
   new SqliteJobStore(path).close();
   const db = new Database(path);
-  db.exec("ALTER TABLE jobs DROP COLUMN images; ALTER TABLE jobs DROP COLUMN note; DROP TABLE job_images;");
+  db.exec("DROP INDEX jobs_images_kept; ALTER TABLE jobs DROP COLUMN images_pruned_at; ALTER TABLE jobs DROP COLUMN images; ALTER TABLE jobs DROP COLUMN note; DROP TABLE job_images;");
   db.close();
   const s = new SqliteJobStore(path);
   s.applyBatch({ checkpoint: 1n, events: [{ origin: job(3).origin, jobs: [job(3)], prompts: [], settled: [] }] });
