@@ -3,7 +3,8 @@
  * invariance"). Jobs of one model join and leave between decode steps; each keeps its own sampler,
  * seed, stop rule and max_tokens (decode-row.ts). What keeps a row's bytes equal to its run alone,
  * from the measurement on onnxruntime's CPU kernels:
- *  - prefill runs one prompt at a time (exactly the alone run);
+ *  - prefill runs a prompt alone, or beside prompts of its length that arrived with it where that
+ *    gives the same bytes (joint-prefill.ts; `jointPrefill`);
  *  - a decode batch only holds rows whose cache lengths are congruent mod PAD_QUANTUM, so every
  *    row's left padding is a multiple of it: the attention softmax reduces in 8-wide lanes, and a
  *    shift by a multiple of 8 slots leaves every partial sum as it was; masked slots add exact 0;
@@ -20,6 +21,7 @@ import type { DecodeRow } from "./decode-row.ts";
 import { assemble, feedable, pastNames, STEP_KV, writeStep, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
 import { logitsRow } from "./generation.ts";
 import { StepFeeds } from "./step-feeds.ts";
+import { prefillFeeds, prefillGroups } from "./joint-prefill.ts";
 import { engineLog } from "./log.ts";
 import { EngineError } from "./types.ts";
 
@@ -48,6 +50,8 @@ export interface BatchOptions {
   minRows: number;
   /** Fused (GroupQueryAttention) graph: left-aligned rows, no length classes (kv-batch.ts). */
   leftAligned?: boolean;
+  /** Prompts of one length waiting together are prefilled in one run (joint-prefill.ts); else one at a time. */
+  jointPrefill?: boolean;
 }
 
 interface Batch {
@@ -71,8 +75,8 @@ export function batchable(session: DecoderSession): boolean {
 export class BatchDecoder {
   private readonly pending: DecodeRow[] = [];
   private readonly batches: Batch[] = [];
-  /** Prefilled rows waiting for a batch of their length class (see join). */
-  private readonly parked: { row: DecodeRow; kv: OrtTensor[]; slots: number; waited: number }[] = [];
+  /** Prefilled rows waiting for a batch of their length class (see placeParked): row `index` of `kv`. */
+  private readonly parked: { row: DecodeRow; kv: OrtTensor[]; index: number; slots: number; waited: number }[] = [];
   private running: Promise<void> | null = null;
   private readonly shape: KvShape;
   private readonly layers: number;
@@ -109,8 +113,9 @@ export class BatchDecoder {
   /** Length classes: rows share a batch only when their cache lengths agree mod this. */
   private readonly quantum: number;
 
-  /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy). */
-  readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0 };
+  /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy); prefill
+   * runs and the prompts they held. */
+  readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0 };
 
   get active(): number {
     return this.pending.length + this.parked.length + this.batches.reduce((n, b) => n + b.rows.length, 0);
@@ -133,7 +138,11 @@ export class BatchDecoder {
     while (this.pending.length || this.batches.length || this.parked.length) {
       // Every waiting prompt is prefilled before the next step, so jobs arriving together start
       // at the same cache length and share one batch.
-      while (this.pending.length) await this.prefill(this.pending.shift()!);
+      while (this.pending.length) {
+        const waiting = this.pending.splice(0).filter((r) => !r.shouldStop());
+        const groups = this.opts.jointPrefill ? prefillGroups(waiting, this.opts.maxBatch) : waiting.map((r) => [r]);
+        for (const g of groups) await this.prefill(g);
+      }
       this.placeParked();
       for (const b of [...this.batches]) await this.step(b);
       // Consumers read each step's tokens, and new requests and aborts arrive, in an event-loop
@@ -147,55 +156,49 @@ export class BatchDecoder {
     return this.session.runSync ? this.session.runSync(feeds, this.fetches) : this.session.run(feeds, this.fetches);
   }
 
-  private i64(values: number[], dims: number[]): OrtTensor {
-    return new this.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
-  }
-
-  private async prefill(row: DecodeRow): Promise<void> {
-    if (row.shouldStop()) return;
-    const n = row.input.length;
-    const feeds: Record<string, OrtTensor> = {
-      input_ids: this.i64(row.input, [1, n]),
-      attention_mask: this.i64(new Array(n).fill(1), [1, n]),
-      position_ids: this.i64(Array.from({ length: n }, (_, i) => i), [1, n]),
-    };
-    for (const name of this.pastIn) feeds[name] = this.empty();
+  /** Prefills `rows` (one length) in one run (one row: exactly the alone run) and parks them for a batch. */
+  private async prefill(rows: DecodeRow[]): Promise<void> {
+    const feeds: Record<string, OrtTensor> = prefillFeeds(this.Tensor, rows.map((r) => r.input));
+    for (const name of this.pastIn) feeds[name] = this.empty(rows.length);
     let out: Record<string, OrtTensor>;
     try {
       out = await this.run(feeds);
     } catch (e) {
-      row.fail(new EngineError(`inference failed at token 0: ${oneLineError(e)}`));
+      for (const r of rows) r.fail(new EngineError(`inference failed at token 0: ${oneLineError(e)}`));
       return;
     }
-    const present = this.ownCache ? this.fromStep(out[STEP_KV]!, n) : this.presentOut.map((p) => feedable(out[p]!));
-    if (row.shouldStop() || !row.accept(logitsRow(out.logits!, 0, n - 1))) return;
-    this.join(row, present, n);
-  }
-
-  /** One row's cache tensors [1, kvHeads, n, headDim] from a prefill's STEP_KV output. */
-  private fromStep(step: OrtTensor, n: number): OrtTensor[] {
-    const s = this.shape;
-    const kv = this.pastIn.map(() => feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(s.kvHeads * n * s.headDim) : new Float32Array(s.kvHeads * n * s.headDim), [1, s.kvHeads, n, s.headDim])));
-    writeStep(s, kv, step, [0]);
-    return kv;
-  }
-
-  private empty(): OrtTensor {
-    const s = this.shape;
-    return feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0), [1, s.kvHeads, 0, s.headDim]));
-  }
-
-  /**
-   * A prefilled row joins a batch of its length class. When none has room but another batch does,
-   * it waits (parked, its cache kept) for that batch to reach its class — every batch advances one
-   * slot per step, so at most PAD_QUANTUM − 1 steps — rather than decoding beside it in a batch of
-   * its own; with no batch to wait for it starts one.
-   */
-  private join(row: DecodeRow, kv: OrtTensor[], slots: number): void {
-    this.parked.push({ row, kv, slots, waited: 0 });
+    this.stats.prefills++;
+    this.stats.prefillRows += rows.length;
+    const n = rows[0]!.input.length;
+    const present = this.ownCache ? this.fromStep(out[STEP_KV]!, rows.length, n) : this.presentOut.map((p) => feedable(out[p]!));
+    rows.forEach((row, index) => {
+      if (row.shouldStop() || !row.accept(logitsRow(out.logits!, index, n - 1))) return;
+      this.parked.push({ row, kv: present, index, slots: n, waited: 0 });
+    });
     this.placeParked();
   }
 
+  /** Cache tensors [B, kvHeads, n, headDim] of B prefilled rows from the prefill's STEP_KV output. */
+  private fromStep(step: OrtTensor, B: number, n: number): OrtTensor[] {
+    const s = this.shape;
+    const size = B * s.kvHeads * n * s.headDim;
+    const kv = this.pastIn.map(() => feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(size) : new Float32Array(size), [B, s.kvHeads, n, s.headDim])));
+    writeStep(s, kv, step, new Array(B).fill(0));
+    return kv;
+  }
+
+  private empty(rows: number): OrtTensor {
+    const s = this.shape;
+    return feedable(new this.Tensor(s.type, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0), [rows, s.kvHeads, 0, s.headDim]));
+  }
+
+  /**
+   * Prefilled rows join a batch of their length class. When none has room but another batch does,
+   * a row waits (parked, its cache kept) for that batch to reach its class — every batch advances
+   * one slot per step, so at most PAD_QUANTUM − 1 steps — rather than decoding beside it in a batch
+   * of its own; with no batch to wait for it starts one (rows prefilled together start one
+   * together: the first starts it, the others find room in it).
+   */
   private placeParked(): void {
     for (const p of [...this.parked]) {
       const drop = () => this.parked.splice(this.parked.indexOf(p), 1);
@@ -206,7 +209,7 @@ export class BatchDecoder {
       const cls = p.row.cached % this.quantum;
       const room = this.batches.filter((x) => x.rows.length < this.opts.maxBatch);
       const b = room.find((x) => x.slots % this.quantum === cls);
-      const own = { row: p.row, src: { tensors: p.kv, index: 0, slots: p.slots } };
+      const own = { row: p.row, src: { tensors: p.kv, index: p.index, slots: p.slots } };
       if (b) {
         drop();
         const members = b.rows.map((r, index) => ({ row: r, src: { tensors: b.kv, index, slots: b.slots } }));

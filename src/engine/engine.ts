@@ -40,7 +40,7 @@ class OnnxTextEngine implements TextEngine {
   ) {}
 
   /** Batch occupancy so far (tests, benchmarks); null when this model decodes one at a time. */
-  get batchStats(): { steps: number; rows: number; maxRows: number; idleRows: number } | null {
+  get batchStats(): BatchDecoder["stats"] | null {
     return this.batcher ? { ...this.batcher.stats } : null;
   }
 
@@ -129,7 +129,7 @@ export const WARM_UP_STEPS = 64;
 async function warmUp(engine: OnnxTextEngine, batcher: BatchDecoder): Promise<void> {
   const params = { maxTokens: WARM_UP_STEPS, temperature: 1, topK: 40, topP: 0.95, repeatPenalty: 1.1, repeatLastN: 64, seed: 1n };
   await engine.generate({ prompt: "a", params });
-  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0, idleRows: 0 });
+  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0 });
 }
 
 async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined, id: string): Promise<{ batcher: BatchDecoder; rows: DecodeRowsDecision } | null> {
@@ -142,7 +142,7 @@ async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | un
   }
   const ort = await loadOrtNode();
   const rowsMax = maxBatch ?? DEFAULT_MAX_BATCH;
-  const make = (minRows: number) => new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: rowsMax, minRows, leftAligned: m.graphForm === "fused" });
+  const make = (minRows: number, jointPrefill: boolean) => new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: rowsMax, minRows, leftAligned: m.graphForm === "fused", jointPrefill });
   const rows = await decodeRowsFor(m, id, rowsMax, make);
-  return { batcher: make(rows.min), rows };
+  return { batcher: make(rows.min, rows.jointPrefill), rows };
 }

@@ -87,7 +87,8 @@ export async function loadRecurrentEngine(opts: LoadOptions & { device: Device }
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   const make = (minRows: number) => new RecurrentDecoder(session, ort.Tensor as unknown as TensorCtor, states, { maxBatch, minRows });
-  const rows = await decodeRowsFor(opened, opts.id, maxBatch, make);
+  // The recurrent loop prefills one prompt at a time (its state has no padding semantics).
+  const rows = await decodeRowsFor(opened, opts.id, maxBatch, make, false);
   const decoder = make(rows.min);
   const info: ModelInfo = {
     id: opts.id, dir: opts.dir, device, dtype: opts.dtype, loadedDtype: opened.loadedDtype, modelType: opened.modelType,

@@ -8,11 +8,12 @@
  *     remainder of the token-to-token time; then the same graph through the public
  *     `InferenceSession.run` instead of the binding call, and ONNX Runtime's own profiler's
  *     kernel count per step.
- *  2. bandwidth-bound model (random Llama 512×8, vocab 32000, q4, temperature 0.8 / top-k 40 /
- *     top-p 0.95): per decode step at 1 job (2 rows: the idle row of quantised graphs) and at 8:
- *     wall time, the ONNX Runtime call, the samplers of all rows, and each job's prefill.
+ *  2. bandwidth-bound model (random Llama 512×8, vocab 32000, f32 and q4, temperature 0.8 / top-k
+ *     40 / top-p 0.95, the engine's default threads as the throughput rows): per decode step at 1
+ *     job and at 8 (rows per step as run, idle rows included): wall time, the ONNX Runtime call,
+ *     the samplers of all rows, and the prefill runs (ms per job, and how many runs held the jobs).
  * Components are timed by wrapping the engine's methods in this process (performance.now());
- * medians over rounds. `[--rounds 5] [--only tiny|batch]`
+ * medians over rounds. `[--rounds 5] [--only tiny|batch] [--threads N (batch rows; 0 = default)]`
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,7 +30,7 @@ import type { GenerateRequest } from "../../src/engine/types.ts";
 import { ensureStories260k } from "../support/models.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
-const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, only: { type: "string" } } });
+const { values: a } = parseArgs({ options: { rounds: { type: "string", default: "5" }, only: { type: "string" }, threads: { type: "string", default: "0" } } });
 const rounds = Number(a.rounds);
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
@@ -139,18 +140,19 @@ async function publicVsBinding(file: string): Promise<void> {
   rmSync(prof, { recursive: true, force: true });
 }
 
-async function batch(): Promise<void> {
+async function batch(dtype: "f32" | "q4"): Promise<void> {
   const w = randomLlama({ hiddenSize: 512, intermediateSize: 1365, numLayers: 8, numHeads: 8, numKvHeads: 2, headDim: 64, vocabSize: 32000, tied: false, maxPositions: 1024 }, 1);
-  const dir = await writeRandomLlamaDir(w, ["q4"]);
-  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype: "q4", threads: 1 });
+  const dir = await writeRandomLlamaDir(w, [dtype === "q4" ? "q4" : "fp32"]);
+  const threads = Number(a.threads) > 0 ? Number(a.threads) : undefined;
+  const engine = await loadTextEngine({ id: "bw", dir, device: "cpu", dtype, threads });
   const job = (i: number): GenerateRequest => ({
     prompt: "",
     prePromptTokens: Array.from({ length: 16 }, (_, k) => 300 + ((i * 131 + k * 17) % 31000)),
     params: { maxTokens: 64, temperature: 0.8, topK: 40, topP: 0.95, repeatPenalty: 1, repeatLastN: 64, seed: BigInt(i + 1) },
   });
   await engine.generate(job(99));
-  const stats = () => (engine as unknown as { batchStats: { steps: number } }).batchStats.steps;
-  console.log(`bandwidth-bound model: random Llama 512×8, vocab 32000, q4 cpu (1 intra-op thread, as bench:engine batch rows), 64 tokens per job, ${rounds} rounds (medians, per decode step)`);
+  const stats = () => ({ ...(engine as unknown as { batchStats: { steps: number; rows: number; idleRows: number; prefills: number } }).batchStats });
+  console.log(`bandwidth-bound model: random Llama 512×8, vocab 32000, ${dtype} cpu (${threads ?? "default"} intra-op thread(s), as bench:engine batch rows), 64 tokens per job, ${rounds} rounds (medians, per decode step)`);
   const res = new Map<number, Record<string, number[]>>();
   for (let r = 0; r < rounds; r++) {
     for (const n of [1, 8]) {
@@ -159,23 +161,29 @@ async function batch(): Promise<void> {
       const t0 = performance.now();
       await Promise.all(Array.from({ length: n }, (_, i) => engine.generate(job(i))));
       const wall = performance.now() - t0;
-      const steps = stats() - s0;
+      const s1 = stats();
+      const steps = s1.steps - s0.steps;
       const ort = take("ort");
-      const rec = res.get(n) ?? { wall: [], ort: [], sampler: [], prefill: [] };
+      const rec = res.get(n) ?? { wall: [], ort: [], sampler: [], prefill: [], rows: [], runs: [] };
       rec.wall!.push(wall / steps);
       rec.ort!.push(ort.ms / ort.n);
       rec.sampler!.push(take("sampler").ms / steps);
       rec.prefill!.push(take("prefill").ms / n);
+      rec.rows!.push((s1.rows + s1.idleRows - s0.rows - s0.idleRows) / steps);
+      rec.runs!.push(s1.prefills - s0.prefills);
       res.set(n, rec);
     }
   }
   for (const [n, rec] of res) {
-    const rows = n === 1 ? "1 job (2 rows)" : `${n} jobs (${n} rows)`;
-    console.log(`  ${rows.padEnd(16)} ${median(rec.wall!).toFixed(2).padStart(6)} ms per decode step (wall, prefills included)   ONNX Runtime ${median(rec.ort!).toFixed(2).padStart(6)} ms/step   sampler ${median(rec.sampler!).toFixed(2).padStart(5)} ms/step   prefill ${median(rec.prefill!).toFixed(1)} ms/job`);
+    const rows = `${n} job${n > 1 ? "s" : ""} (${median(rec.rows!).toFixed(1)} rows)`;
+    console.log(`  ${rows.padEnd(18)} ${median(rec.wall!).toFixed(2).padStart(6)} ms per decode step (wall, prefills included)   ONNX Runtime ${median(rec.ort!).toFixed(2).padStart(6)} ms/step   sampler ${median(rec.sampler!).toFixed(2).padStart(5)} ms/step   prefill ${median(rec.prefill!).toFixed(1)} ms/job in ${median(rec.runs!)} run(s)`);
   }
   await engine.dispose();
   rmSync(dirname(dir), { recursive: true, force: true });
 }
 
 if (!a.only || a.only === "tiny") await tiny();
-if (!a.only || a.only === "batch") await batch();
+if (!a.only || a.only === "batch") {
+  await batch("f32");
+  await batch("q4");
+}
