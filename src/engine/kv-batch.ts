@@ -113,21 +113,27 @@ export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: Dec
 export function writeStep(shape: KvShape, kv: OrtTensor[], step: OrtTensor, at: readonly number[]): void {
   const { kvHeads: H, headDim: HD } = shape;
   const [, S] = step.dims as [number, number, number];
-  const from = bytesOf(step);
-  const bpe = shape.type === "float16" ? 2 : 4;
-  const width = kv.length * H * HD * bpe;
-  const chunk = HD * bpe;
+  // Element loops over same-width views: a step writes a few hundred values, and per-chunk
+  // subarray()+set() (two view objects per head) cost more than the copying itself.
+  const from = elements(step);
+  const width = kv.length * H * HD;
   for (let i = 0; i < kv.length; i++) {
-    const to = bytesOf(kv[i]!);
+    const to = elements(kv[i]!);
     const cap = kv[i]!.dims[2]!;
     for (let b = 0; b < at.length; b++) {
       for (let s = 0; s < S; s++) {
-        const s0 = (b * S + s) * width + i * H * chunk;
+        let src = (b * S + s) * width + i * H * HD;
         for (let h = 0; h < H; h++) {
-          const d0 = ((b * H + h) * cap + at[b]! + s) * chunk;
-          to.set(from.subarray(s0 + h * chunk, s0 + (h + 1) * chunk), d0);
+          let dst = ((b * H + h) * cap + at[b]! + s) * HD;
+          for (let e = 0; e < HD; e++) to[dst++] = from[src++]!;
         }
       }
     }
   }
+}
+
+/** A tensor's values as raw lanes of its width (fp16 as 16-bit words), for copying. */
+function elements(t: OrtTensor): Float32Array | Uint16Array {
+  const d = t.data as ArrayBufferView & { BYTES_PER_ELEMENT: number };
+  return d.BYTES_PER_ELEMENT === 2 ? new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2) : new Float32Array(d.buffer, d.byteOffset, d.byteLength / 4);
 }
