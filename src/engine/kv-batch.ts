@@ -111,29 +111,32 @@ export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: Dec
  * before the step). Rows past `at.length` (idle rows) are not written.
  */
 export function writeStep(shape: KvShape, kv: OrtTensor[], step: OrtTensor, at: readonly number[]): void {
-  const { kvHeads: H, headDim: HD } = shape;
-  const [, S] = step.dims as [number, number, number];
-  // Element loops over same-width views: a step writes a few hundred values, and per-chunk
-  // subarray()+set() (two view objects per head) cost more than the copying itself.
-  const from = elements(step);
-  const width = kv.length * H * HD;
+  const S = step.dims[1]!;
+  // Copied as 16-bit lanes (one view type whatever the float type, and bits kept exactly), a head
+  // at a time: a step writes a few hundred values, and a subarray()+set() pair per head (two view
+  // objects each) cost more than the copying. Loops kept shallow and monomorphic: JSC's optimising
+  // tier spent 20–60 ms compiling deeper or two-typed versions of this function.
+  const H = shape.kvHeads;
+  const n = (shape.headDim * (shape.type === "float16" ? 2 : 4)) / 2;
+  const from = lanes(step);
+  const width = kv.length * H * n;
   for (let i = 0; i < kv.length; i++) {
-    const to = elements(kv[i]!);
+    const to = lanes(kv[i]!);
     const cap = kv[i]!.dims[2]!;
-    for (let b = 0; b < at.length; b++) {
-      for (let s = 0; s < S; s++) {
-        let src = (b * S + s) * width + i * H * HD;
-        for (let h = 0; h < H; h++) {
-          let dst = ((b * H + h) * cap + at[b]! + s) * HD;
-          for (let e = 0; e < HD; e++) to[dst++] = from[src++]!;
-        }
-      }
+    for (let r = 0; r < at.length * S; r++) {
+      const b = Math.floor(r / S);
+      const slot = at[b]! + r - b * S;
+      for (let h = 0; h < H; h++) copyRun(to, ((b * H + h) * cap + slot) * n, from, r * width + (i * H + h) * n, n);
     }
   }
 }
 
-/** A tensor's values as raw lanes of its width (fp16 as 16-bit words), for copying. */
-function elements(t: OrtTensor): Float32Array | Uint16Array {
-  const d = t.data as ArrayBufferView & { BYTES_PER_ELEMENT: number };
-  return d.BYTES_PER_ELEMENT === 2 ? new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2) : new Float32Array(d.buffer, d.byteOffset, d.byteLength / 4);
+function copyRun(to: Uint16Array, at: number, from: Uint16Array, start: number, n: number): void {
+  for (let e = 0; e < n; e++) to[at + e] = from[start + e]!;
+}
+
+/** A tensor's bytes as 16-bit lanes. */
+function lanes(t: OrtTensor): Uint16Array {
+  const d = t.data as ArrayBufferView;
+  return new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2);
 }
