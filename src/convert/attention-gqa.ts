@@ -11,14 +11,18 @@
  * seqlens_k of that row, not appended at the end. A row alone (mask all ones) is both layouts.
  *
  * Step output: where rotary runs outside GQA, the graph also returns `step_key_values` [B, S,
- * layers · 2 · KVH · HD]: per layer the step's keys (after rotary) then values, exactly the slots
- * GQA writes into `present.*`. A caller that keeps the cache itself (src/engine/batching.ts) fetches
+ * layers · (H + 2·KVH) · HD]: per layer the step's queries and keys (after rotary) then values —
+ * the keys and values exactly the slots GQA writes into `present.*`, the queries along because the
+ * packed form below has them in the same tensor. A caller that keeps the cache itself (src/engine/batching.ts) fetches
  * only that and the logits: onnxruntime-node copies every fetched output into a new JS buffer, and
  * the whole cache per step was the largest cost of a small model's decode step (docs/performance.md).
  *
  * Rotary: inside GQA (do_rotary, cos/sin caches [max_positions, rotary/2]) where the kernel allows
  * it (head_dim a multiple of 16, rotary/2 a multiple of 8); otherwise a `com.microsoft.
- * RotaryEmbedding` node on q and k from position_ids (e.g. stories260K, head_dim 8). Caches are
+ * RotaryEmbedding` node from position_ids (e.g. stories260K, head_dim 8): with separate q/k/v
+ * projections one MatMul computes q|k, one RotaryEmbedding rotates its H + KVH heads, and GQA takes
+ * Concat(q|k, v) packed (`attendPacked`) — 5 kernels per layer instead of 6; a fused qkv_proj
+ * (Phi-3) rotates q and k apart (`attend`). Caches are
  * computed here in fp32 as transformers does (fround(pos · inv_freq), then cos/sin), times the
  * rope attention factor. A sliding window is GQA's `local_window_size` as is: onnxruntime 1.30's
  * CPU kernel then keeps keys q − k < window, as transformers does (checked by test/convert/fused).
@@ -61,7 +65,7 @@ export class GqaAttention {
   private readonly sin: string;
   /** Rotary inside GQA (true) or a separate RotaryEmbedding node (false). */
   private readonly inGqa: boolean;
-  /** Per layer the rotated keys and the values fed to GQA (the step output's parts). */
+  /** Per layer the rotated queries and keys and the values fed to GQA (the step output's parts). */
   private readonly stepParts: string[] = [];
 
   constructor(private readonly ops: GraphOps, private readonly s: GqaShape) {
@@ -115,13 +119,35 @@ export class GqaAttention {
     const [pastK, pastV] = this.past[l]!;
     const qIn = this.inGqa ? q : this.rotary(q, H);
     const kIn = this.inGqa ? k : this.rotary(k, KVH);
-    this.stepParts.push(kIn, v);
+    this.stepParts.push(qIn, kIn, v);
     const inputs = [qIn, kIn, v, pastK, pastV, this.seqlensK, this.totalLen];
     if (this.inGqa) inputs.push(this.cos, this.sin);
     const out = g.fresh("gqa");
     g.op("GroupQueryAttention", inputs, {
       num_heads: H, kv_num_heads: KVH, local_window_size: window ?? -1,
       do_rotary: this.inGqa ? 1 : 0, rotary_interleaved: 0,
+    }, { domain: "com.microsoft", outputs: [out, `present.${l}.key`, `present.${l}.value`] });
+    return out;
+  }
+
+  /** Rotary runs in RotaryEmbedding nodes (so the q|k projections may be packed: attendPacked). */
+  get rotaryOutside(): boolean {
+    return !this.inGqa;
+  }
+
+  /**
+   * Layer `l` with rotary outside GQA and q, k from one packed projection: qk [B, S, (H + KVH)·HD]
+   * (q heads then k heads, before rotary), v [B, S, KVH·HD] → attention output [B, S, H·HD].
+   */
+  attendPacked(l: number, qk: string, v: string, window: number | null): string {
+    const { g } = this.ops, { heads: H, kvHeads: KVH } = this.s;
+    const [pastK, pastV] = this.past[l]!;
+    // Rotary is per head and position, so q and k heads rotate in one node as H + KVH heads.
+    const packed = g.op("Concat", [this.rotary(qk, H + KVH), v], { axis: -1 });
+    this.stepParts.push(packed);
+    const out = g.fresh("gqa");
+    g.op("GroupQueryAttention", [packed, "", "", pastK, pastV, this.seqlensK, this.totalLen], {
+      num_heads: H, kv_num_heads: KVH, local_window_size: window ?? -1, do_rotary: 0, rotary_interleaved: 0,
     }, { domain: "com.microsoft", outputs: [out, `present.${l}.key`, `present.${l}.value`] });
     return out;
   }
@@ -137,6 +163,6 @@ export class GqaAttention {
     // Rotary inside GQA: the rotated keys exist only in present.*, so there is no step output.
     if (this.inGqa) return;
     g.op("Concat", this.stepParts, { axis: -1 }, { outputs: [STEP_KV] });
-    g.output(STEP_KV, T, ["batch_size", "sequence_length", this.s.layers * 2 * KVH * HD]);
+    g.output(STEP_KV, T, ["batch_size", "sequence_length", this.s.layers * (this.s.heads + 2 * KVH) * HD]);
   }
 }

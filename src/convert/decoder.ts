@@ -63,16 +63,25 @@ export function writeDecoder(ops: GraphOps, s: DecoderSpec): void {
   let final = "";
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}`;
-    let q: string, k: string, v: string;
-    if (s.fusedQkv) {
-      [q, k, v] = ops.split(ops.linear(h, `${p}.self_attn.qkv_proj.weight`, (H + 2 * KVH) * HD, D), [H * HD, KVH * HD, KVH * HD]) as [string, string, string];
+    const b = (n: string) => (s.qkvBias ? `${p}.self_attn.${n}.bias` : undefined);
+    const window = s.slidingWindow[l] ?? null;
+    let merged: string;
+    if (attention instanceof GqaAttention && attention.rotaryOutside && !s.fusedQkv) {
+      // One MatMul for q|k (they share the RotaryEmbedding node that follows); v apart.
+      const part = (n: string, out: number) => ({ weight: `${p}.self_attn.${n}.weight`, out, bias: b(n) });
+      const qk = ops.linearPacked(h, `${p}.self_attn.qk_proj.weight`, [part("q_proj", H * HD), part("k_proj", KVH * HD)], D);
+      merged = attention.attendPacked(l, qk, ops.linear(h, `${p}.self_attn.v_proj.weight`, KVH * HD, D, b("v_proj")), window);
     } else {
-      const b = (n: string) => (s.qkvBias ? `${p}.self_attn.${n}.bias` : undefined);
-      q = ops.linear(h, `${p}.self_attn.q_proj.weight`, H * HD, D, b("q_proj"));
-      k = ops.linear(h, `${p}.self_attn.k_proj.weight`, KVH * HD, D, b("k_proj"));
-      v = ops.linear(h, `${p}.self_attn.v_proj.weight`, KVH * HD, D, b("v_proj"));
+      let q: string, k: string, v: string;
+      if (s.fusedQkv) {
+        [q, k, v] = ops.split(ops.linear(h, `${p}.self_attn.qkv_proj.weight`, (H + 2 * KVH) * HD, D), [H * HD, KVH * HD, KVH * HD]) as [string, string, string];
+      } else {
+        q = ops.linear(h, `${p}.self_attn.q_proj.weight`, H * HD, D, b("q_proj"));
+        k = ops.linear(h, `${p}.self_attn.k_proj.weight`, KVH * HD, D, b("k_proj"));
+        v = ops.linear(h, `${p}.self_attn.v_proj.weight`, KVH * HD, D, b("v_proj"));
+      }
+      merged = attention.attend(l, q, k, v, window);
     }
-    const merged = attention.attend(l, q, k, v, s.slidingWindow[l] ?? null);
     const attnOut = ops.linear(merged, `${p}.self_attn.o_proj.weight`, D, H * HD, s.oBias ? `${p}.self_attn.o_proj.bias` : undefined);
     const [h2, x2] = addNorm(x, attnOut, `${p}.post_attention_layernorm.weight`);
     const mlpOut = feedForward(ops, h2, p, D, s.mlp[l]!);

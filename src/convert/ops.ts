@@ -6,7 +6,7 @@
  * builds every graph once that way, so a bad checkpoint fails before any file is written.
  */
 import { GraphBuilder, onnxType, type TensorData } from "../engine/models/onnx-graph.ts";
-import { quantizeNBits, type QBits } from "../engine/models/quantize-nbits.ts";
+import { quantizeNBits, type QBits, type QMatrix } from "../engine/models/quantize-nbits.ts";
 import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from "../engine/models/float16.ts";
 import type { Weights } from "./tensors.ts";
 
@@ -72,6 +72,17 @@ function transposeTo(w: Float32Array, rows: number, cols: number, half: boolean)
   return out;
 }
 
+/** Arrays of one type laid end to end (row blocks of matrices, biases, quantised blocks). */
+function stack<T extends Float32Array | Uint8Array>(parts: T[]): T {
+  const out = new (parts[0]!.constructor as new (n: number) => T)(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export class GraphOps {
   readonly T: "float32" | "float16";
   readonly half: boolean;
@@ -122,19 +133,61 @@ export class GraphOps {
       const t = transposeTo(this.w.get(name, [out, inF]), out, inF, this.half);
       y = g.op("MatMul", [x, g.initializer(name, t, [inF, out])]);
     } else {
-      const bits = this.spec.bits;
-      const roundScale = this.half ? (s: number) => fromFloat16Bits(toFloat16Bits(s)) : Math.fround;
-      // A source already holding these exact blocks (GGUF Q4_0 / Q8_0) is taken as is, without loss.
-      const exact = this.w.nbits(name, [out, inF], bits);
-      const from = exact ? undefined : this.w.get(name, [out, inF]);
-      const q = exact ?? quantizeNBits(from!, out, inF, bits, roundScale);
-      this.w.onQuantized?.(name, q, from);
-      const b = g.initializer(`${name}.q${bits}`, q.data, [out, q.blocksPerRow, q.blobSize]);
-      const s = g.initializer(`${name}.scales`, this.stored(q.scales), [out * q.blocksPerRow]);
-      const level = this.accuracyLevel ?? defaultAccuracyLevel(this.variant);
-      y = g.op("MatMulNBits", [x, b, s], { K: inF, N: out, bits, block_size: 32, ...(level ? { accuracy_level: level } : {}) }, { domain: "com.microsoft" });
+      y = this.matMulNBits(x, name, this.quantized(name, out, inF), out, inF);
     }
     return bias ? g.op("Add", [y, this.tensor(bias, [out])]) : y;
+  }
+
+  /**
+   * One MatMul for several Linear weights that read the same input: y = x · [W₁; W₂; …]ᵀ (+ the
+   * biases, concatenated), outputs in the parts' order; the packed weight is the initializer
+   * `name`. Quantised parts are quantised one by one (blocks run along a row, so stacking rows is
+   * exact) and stacked. Saves a kernel per extra part, which on a tiny model is most of its cost.
+   */
+  linearPacked(x: string, name: string, parts: { weight: string; out: number; bias?: string }[], inF: number): string {
+    const g = this.g;
+    const out = parts.reduce((n, p) => n + p.out, 0);
+    let y: string;
+    if (this.dry) {
+      for (const p of parts) this.w.check(p.weight, [p.out, inF]);
+      y = g.op("MatMul", [x, name]);
+    } else if (!this.spec.bits) {
+      const rows = stack(parts.map((p) => this.w.get(p.weight, [p.out, inF])));
+      y = g.op("MatMul", [x, g.initializer(name, transposeTo(rows, out, inF, this.half), [inF, out])]);
+    } else {
+      const qs = parts.map((p) => this.quantized(p.weight, p.out, inF));
+      const q = { ...qs[0]!, n: out, data: stack(qs.map((m) => m.data)), scales: stack(qs.map((m) => m.scales)) };
+      y = this.matMulNBits(x, name, q, out, inF);
+    }
+    const biases = parts.filter((p) => p.bias);
+    if (biases.length === 0) return y;
+    if (biases.length !== parts.length) throw new Error(`${name}: packed parts must all have a bias or none`);
+    if (this.dry) {
+      for (const p of parts) this.w.check(p.bias!, [p.out]);
+      return g.op("Add", [y, `${name}.bias`]);
+    }
+    const b = stack(parts.map((p) => this.w.get(p.bias!, [p.out])));
+    return g.op("Add", [y, g.initializer(`${name}.bias`, this.stored(b), [out])]);
+  }
+
+  /** A Linear weight [out, in] as MatMulNBits blocks: the source's own when it has them exactly. */
+  private quantized(name: string, out: number, inF: number): QMatrix {
+    const bits = this.spec.bits!;
+    const roundScale = this.half ? (s: number) => fromFloat16Bits(toFloat16Bits(s)) : Math.fround;
+    // A source already holding these exact blocks (GGUF Q4_0 / Q8_0) is taken as is, without loss.
+    const exact = this.w.nbits(name, [out, inF], bits);
+    const from = exact ? undefined : this.w.get(name, [out, inF]);
+    const q = exact ?? quantizeNBits(from!, out, inF, bits, roundScale);
+    this.w.onQuantized?.(name, q, from);
+    return q;
+  }
+
+  private matMulNBits(x: string, name: string, q: QMatrix, out: number, inF: number): string {
+    const g = this.g, bits = this.spec.bits!;
+    const b = g.initializer(`${name}.q${bits}`, q.data, [out, q.blocksPerRow, q.blobSize]);
+    const s = g.initializer(`${name}.scales`, this.stored(q.scales), [out * q.blocksPerRow]);
+    const level = this.accuracyLevel ?? defaultAccuracyLevel(this.variant);
+    return g.op("MatMulNBits", [x, b, s], { K: inF, N: out, bits, block_size: 32, ...(level ? { accuracy_level: level } : {}) }, { domain: "com.microsoft" });
   }
 
   /** RMSNorm computed in fp32 (fp16 x² overflows above 256), weight `name` [dim]. */

@@ -15,9 +15,9 @@
 export const GRAPH_FORM_KEY = "atoma_graph_form";
 
 /**
- * Optional output of fused graphs (src/convert/attention-gqa.ts): the step's new keys and values,
- * [B, S, layers · 2 · kvHeads · headDim] (per layer keys then values, each kvHeads × headDim per
- * token). With it the loop keeps the cache in buffers of its own with room to grow (`capacity`
+ * Optional output of fused graphs (src/convert/attention-gqa.ts): the step's new queries, keys
+ * and values, [B, S, layers · (heads + 2·kvHeads) · headDim] (per layer and token: heads × headDim
+ * queries, then kvHeads × headDim keys, then values). With it the loop keeps the cache in buffers of its own with room to grow (`capacity`
  * slots), writes each step's slots itself (`writeStep`), and never fetches `present.*`.
  */
 export const STEP_KV = "step_key_values";
@@ -106,7 +106,7 @@ export function assemble(Tensor: TensorCtor, shape: KvShape, members: { row: Dec
 }
 
 /**
- * Copies a step output (STEP_KV, [B, S, 2·layers·kvHeads·headDim]) into left-aligned cache tensors
+ * Copies the keys and values of a step output (STEP_KV) into left-aligned cache tensors
  * [≥ B, kvHeads, capacity, headDim]: row b's S new slots start at slot `at[b]` (its cached count
  * before the step). Rows past `at.length` (idle rows) are not written.
  */
@@ -119,14 +119,18 @@ export function writeStep(shape: KvShape, kv: OrtTensor[], step: OrtTensor, at: 
   const H = shape.kvHeads;
   const n = (shape.headDim * (shape.type === "float16" ? 2 : 4)) / 2;
   const from = lanes(step);
-  const width = kv.length * H * n;
+  const width = from.length / (step.dims[0]! * S);
+  const layer = width / (kv.length / 2);
+  // Queries first in each layer's part; what is left is kvHeads keys and kvHeads values.
+  const queries = layer - 2 * H * n;
   for (let i = 0; i < kv.length; i++) {
     const to = lanes(kv[i]!);
     const cap = kv[i]!.dims[2]!;
+    const part = (i >> 1) * layer + queries + (i & 1) * H * n;
     for (let r = 0; r < at.length * S; r++) {
       const b = Math.floor(r / S);
       const slot = at[b]! + r - b * S;
-      for (let h = 0; h < H; h++) copyRun(to, ((b * H + h) * cap + slot) * n, from, r * width + (i * H + h) * n, n);
+      for (let h = 0; h < H; h++) copyRun(to, ((b * H + h) * cap + slot) * n, from, r * width + part + h * n, n);
     }
   }
 }

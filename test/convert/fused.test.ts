@@ -3,7 +3,8 @@
  * SimplifiedLayerNormalization; docs/convert.md "Graph forms") against the same independent
  * references as the standard form: fp32 logits at every prompt position within 1e-4, 32 greedy
  * tokens through transformers.js's generate(), and the node's engine. Cases: Llama 3 (rotary inside
- * GQA), head_dim 8 as stories260K has (rotary in a separate RotaryEmbedding node), Mistral with a
+ * GQA), head_dim 8 as stories260K has (rotary in a separate RotaryEmbedding node over the q|k
+ * heads of one packed MatMul; with Qwen2's biases too), Mistral with a
  * sliding window shorter than the prompt (GQA local_window_size), Qwen2 (q/k/v biases, GQA 4:1,
  * sliding layers) and Phi-3 longrope (two cos/sin caches switched by length). Configs a fused graph
  * cannot express are refused when the form is asked for.
@@ -25,7 +26,7 @@ const llama = {
   bos_token_id: 1, eos_token_id: 2, torch_dtype: "bfloat16",
 };
 describeFamily("fused llama 3 (GQA 4:2, rotary inside GroupQueryAttention, BF16)", { dtype: "BF16", form: "fused", config: llama });
-describeFamily("fused llama, head_dim 8 as stories260K (separate RotaryEmbedding, tied, F32)", {
+describeFamily("fused llama, head_dim 8 as stories260K (q|k packed, one RotaryEmbedding outside GQA, tied, F32)", {
   dtype: "F32", form: "fused", promptLength: 12,
   config: { ...llama, hidden_size: 32, head_dim: 8, num_attention_heads: 4, num_key_value_heads: 2, rope_scaling: null, rope_theta: 10000, tie_word_embeddings: true, torch_dtype: "float32" },
 });
@@ -47,6 +48,16 @@ describeFamily("fused qwen2 (q/k/v biases, GQA 4:1, layer 1 sliding at 6, BF16)"
     hidden_size: 64, intermediate_size: 176, max_position_embeddings: 256, max_window_layers: 1, num_attention_heads: 4,
     num_hidden_layers: 2, num_key_value_heads: 1, rms_norm_eps: 1e-6, rope_theta: 1000000.0, sliding_window: 6,
     tie_word_embeddings: false, torch_dtype: "bfloat16", use_sliding_window: true, vocab_size: 320,
+  },
+});
+
+describeFamily("fused qwen2, head_dim 8 (q|k packed into one MatMul with their biases, RotaryEmbedding outside GQA, F32)", {
+  dtype: "F32", form: "fused", promptLength: 12,
+  config: {
+    architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", bos_token_id: 1, eos_token_id: 2, hidden_act: "silu",
+    hidden_size: 32, intermediate_size: 64, max_position_embeddings: 256, num_attention_heads: 4,
+    num_hidden_layers: 2, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 10000.0,
+    tie_word_embeddings: false, torch_dtype: "float32", use_sliding_window: false, vocab_size: 320,
   },
 });
 
