@@ -148,7 +148,7 @@ export async function loadOpenedModelDir(opts: LoadOptions, opened: OpenedModelD
   // The converters' decoder graphs run through the batched loop on a session of our own (no
   // transformers.js model object, no per-step wrapping: native-session.ts); anything else, and the
   // GPU devices, through transformers.js as before.
-  const session = device === "cpu" ? await nativeDecoder(variant.file, threads) : null;
+  const session = device === "cpu" ? await nativeDecoder(variant.file, threads, modelBytes(variant.file) < SMALL_MODEL_BYTES) : null;
   const tjs = await transformersFor(device, opts.threads);
   let model: any = null;
   if (!session) {
@@ -197,21 +197,30 @@ export const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
  */
 export function defaultThreads(device: Device, file: string): number | undefined {
   if (device !== "cpu") return undefined;
+  return modelBytes(file) < SMALL_MODEL_BYTES ? 1 : undefined;
+}
+
+/** Bytes of an ONNX file and its external-data files. */
+function modelBytes(file: string): number {
   const onnxDir = join(file, "..");
   const base = file.slice(onnxDir.length + 1);
   let bytes = 0;
   for (const f of readdirSync(onnxDir)) if (f === base || f.startsWith(`${base}_data`) || f.startsWith(`${base}.data`)) bytes += statSync(join(onnxDir, f)).size;
-  return bytes < SMALL_MODEL_BYTES ? 1 : undefined;
+  return bytes;
 }
 
 /**
  * The graph on a native session when it has the batched loop's decoder contract, else null (the
  * caller loads it through transformers.js). A file ONNX Runtime refuses is reported here.
  */
-async function nativeDecoder(file: string, threads: number | undefined): Promise<NativeSession | null> {
+async function nativeDecoder(file: string, threads: number | undefined, small: boolean): Promise<NativeSession | null> {
   let session: NativeSession;
+  // A small model's step allocates a few hundred small intermediate tensors: straight from malloc
+  // they cost 2–4 % less per step than through ONNX Runtime's BFC arena (stories260K, interleaved
+  // runs; docs/performance.md). Larger models keep the arena, whose blocks spare them big mallocs.
+  const arena = small ? { enableCpuMemArena: false } : {};
   try {
-    session = await openNativeSession(file, { ...sessionOptions("cpu", threads), logSeverityLevel: 3 });
+    session = await openNativeSession(file, { ...sessionOptions("cpu", threads), ...arena, logSeverityLevel: 3 });
   } catch (e) {
     throw new EngineError(`cannot load ${file} on cpu: ${oneLineError(e)}`);
   }
