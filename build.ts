@@ -144,7 +144,8 @@ export async function build(opts: { target?: string; outfile?: string; entry?: s
   };
 
   const result = await Bun.build({
-    entrypoints: [opts.entry ? resolve(opts.entry) : join(ROOT, "src", "cli", "main.ts")],
+    // The sampling worker (src/engine/sampler-pool.ts) is a module of its own, loaded by path.
+    entrypoints: opts.entry ? [resolve(opts.entry)] : [join(ROOT, "src", "cli", "main.ts"), join(ROOT, "src", "engine", "sampler-worker.ts")],
     compile: { target: target as Bun.Build.CompileTarget, outfile },
     target: "bun",
     plugins: [plugin],

@@ -22,6 +22,7 @@ import { assemble, feedable, pastNames, STEP_KV, writeStep, type KvShape, type O
 import { logitsRow } from "./generation.ts";
 import { StepFeeds } from "./step-feeds.ts";
 import { prefillFeeds, prefillGroups } from "./joint-prefill.ts";
+import { POOL_MIN_ROWS, POOL_MIN_VOCAB, SamplerPool } from "./sampler-pool.ts";
 import { engineLog } from "./log.ts";
 import { EngineError } from "./types.ts";
 
@@ -90,6 +91,7 @@ export class BatchDecoder {
    * fetching the whole cache (`present.*`, copied into new JS buffers by onnxruntime-node) per step.
    */
   private readonly ownCache: boolean;
+  private pool: SamplerPool | null = null;
   private readonly fetches: readonly string[] | undefined;
 
   constructor(
@@ -114,8 +116,8 @@ export class BatchDecoder {
   private readonly quantum: number;
 
   /** Decode steps run and rows decoded in them (rows / steps = mean batch occupancy); prefill
-   * runs and the prompts they held. */
-  readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0 };
+   * runs and the prompts they held; rows whose sampling ran on the sampling worker. */
+  readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0, pooledRows: 0 };
 
   get active(): number {
     return this.pending.length + this.parked.length + this.batches.reduce((n, b) => n + b.rows.length, 0);
@@ -261,8 +263,32 @@ export class BatchDecoder {
     else b.kv = this.presentOut.map((p) => feedable(out[p]!));
     b.slots = T;
     // A row aborted while the step ran ends without the step's token (as if checked before it).
-    const keep = b.rows.filter((r, i) => !r.shouldStop() && r.accept(logitsRow(out.logits!, i, 0)));
+    const index = new Map(b.rows.map((r, i) => [r, i]));
+    const alive = b.rows.filter((r) => !r.shouldStop());
+    const rowLogits: ReturnType<typeof logitsRow>[] = [];
+    const logitsOf = (k: number) => (rowLogits[k] ??= logitsRow(out.logits!, index.get(alive[k]!)!, 0));
+    const pool = this.sampling(alive.length, out.logits!.dims[2]!);
+    const pooled = pool?.offloaded ?? 0;
+    const accepted = pool ? pool.acceptAll(alive, logitsOf) : alive.map((r, k) => r.accept(logitsOf(k)));
+    if (pool) this.stats.pooledRows += pool.offloaded - pooled;
+    const keep = alive.filter((_, k) => accepted[k]);
     if (keep.length !== b.rows.length) this.regroup(b, keep);
+  }
+
+  /** The sampling worker, started the first time a step has POOL_MIN_ROWS rows of a large vocabulary; null below that. */
+  private sampling(rows: number, vocab: number): SamplerPool | null {
+    if (rows < POOL_MIN_ROWS || vocab < POOL_MIN_VOCAB) return null;
+    if (this.pool?.vocab !== vocab) {
+      this.pool?.close();
+      this.pool = new SamplerPool(Math.ceil(this.opts.maxBatch / 2), vocab);
+    }
+    return this.pool;
+  }
+
+  /** Stops the sampling worker, if one started (the engine is unloading). */
+  close(): void {
+    this.pool?.close();
+    this.pool = null;
   }
 
   /** Rows left: copy the rest into a tighter layout, or drop the batch. */

@@ -8,6 +8,7 @@ import { IncrementalDecoder } from "./detokenizer.ts";
 import { tokenLogprobs, prepareInput } from "./generation.ts";
 import type { ModelBasics } from "./loader.ts";
 import { Sampler, type LogitsRow } from "./sampler.ts";
+import type { Prepared } from "./sampler-pool.ts";
 import type { FinishReason, GenerateRequest, GenerationChunk, GenerationResult } from "./types.ts";
 
 export class DecodeRow {
@@ -74,10 +75,13 @@ export class DecodeRow {
     return false;
   }
 
-  /** Samples the next token from this row's logits; false when the row finished. */
-  accept(row: LogitsRow): boolean {
+  /**
+   * Samples the next token from this row's logits (`prepared`: its sampling steps before the draw
+   * already ran on the sampling worker, sampler-pool.ts); false when the row finished.
+   */
+  accept(row: LogitsRow, prepared?: Prepared): boolean {
     const logprob = this.req.logprobs === undefined ? undefined : tokenLogprobs(row, this.req.logprobs);
-    const token = this.sampler.next(row, this.tokens);
+    const token = prepared ? this.sampler.drawPrepared(prepared.kind, prepared.count, prepared.scratch) : this.sampler.next(row, this.tokens);
     this.tLast = performance.now();
     if (this.steps++ === 0) this.tFirst = this.tLast;
     if (this.m.eosIds.has(token)) {

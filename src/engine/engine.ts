@@ -77,6 +77,7 @@ class OnnxTextEngine implements TextEngine {
     this.disposed = true;
     await this.queue;
     await this.batcher?.idle();
+    this.batcher?.close();
     this.m.session?.release();
     await this.m.model?.dispose?.();
   }
@@ -129,7 +130,7 @@ export const WARM_UP_STEPS = 64;
 async function warmUp(engine: OnnxTextEngine, batcher: BatchDecoder): Promise<void> {
   const params = { maxTokens: WARM_UP_STEPS, temperature: 1, topK: 40, topP: 0.95, repeatPenalty: 1.1, repeatLastN: 64, seed: 1n };
   await engine.generate({ prompt: "a", params });
-  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0 });
+  Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0, pooledRows: 0 });
 }
 
 async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined, id: string): Promise<{ batcher: BatchDecoder; rows: DecodeRowsDecision } | null> {

@@ -49,38 +49,53 @@ export function validateSamplingParams(p: SamplingParams): void {
   if (typeof p.seed !== "bigint" || p.seed < 0n || p.seed > U64_MAX) bad("seed", p.seed, "a u64 (0 … 2^64−1)");
 }
 
-export class Sampler {
-  private readonly rng: Xoshiro256StarStar;
-  /** Per-vocabulary scratch, reused across steps (reallocated only when the vocabulary changes). */
-  private x: Float64Array = new Float64Array(0);
-  private marks: Uint8Array = new Uint8Array(0);
-  private candIds: Int32Array = new Int32Array(0);
-  private candP: Float64Array = new Float64Array(0);
+/** Scratch arrays of one row's preparation, one vocabulary long (sampler-pool.ts hands in shared ones). */
+export interface SampleScratch {
+  x: Float64Array;
+  marks: Uint8Array;
+  candIds: Int32Array;
+  candP: Float64Array;
+}
 
-  constructor(private readonly params: SamplingParams) {
-    validateSamplingParams(params);
-    this.rng = new Xoshiro256StarStar(params.seed);
-  }
+/** `SamplePrep.prepare` left the probabilities of every id in `x[0 … count)` (no top-k/top-p cut). */
+export const PREPARED_ALL = -1;
+/** `SamplePrep.prepare` left the kept ids and their probabilities in `candIds` / `candP` [0 … count). */
+export const PREPARED_KEPT = -2;
+
+/**
+ * Steps 1–6 of the header for one row: everything that does not touch the PRNG, so it can run on
+ * another thread (sampler-pool.ts) with the draw (step 7) left to the row's own Sampler.
+ */
+export class SamplePrep {
+  /** How many probabilities the last `prepare` left (see PREPARED_ALL / PREPARED_KEPT). */
+  count = 0;
+
+  constructor(
+    private readonly params: SamplingParams,
+    readonly scratch: SampleScratch = { x: new Float64Array(0), marks: new Uint8Array(0), candIds: new Int32Array(0), candP: new Float64Array(0) },
+  ) {}
 
   /**
-   * Picks the next token from one logits row; `history` is every token so far (see step 2).
-   * The steps of the header in fewer passes over the vocabulary: steps 1, 2 and step 4's division
-   * are one pass, greedy without a penalty reads the row directly, and with top-k/top-p only ids
-   * that can be kept get their probability divided out (keptIds). Every value that decides a pick
-   * comes from the same f64 operations in the same order as the step-by-step form
-   * (test/engine/sampler.test.ts checks pick for pick against an independent transcription).
+   * The steps of the header up to the draw in fewer passes over the vocabulary: steps 1, 2 and
+   * step 4's division are one pass, greedy without a penalty reads the row directly, and with
+   * top-k/top-p only ids that can be kept get their probability divided out (keptIds). Every value
+   * that decides a pick comes from the same f64 operations in the same order as the step-by-step
+   * form (test/engine/sampler.test.ts checks pick for pick against an independent transcription).
+   * Returns the token when no draw is needed (greedy, or no distribution), else PREPARED_ALL or
+   * PREPARED_KEPT with `count` set.
    */
-  next(logits: LogitsRow, history: readonly number[]): number {
+  prepare(logits: LogitsRow, history: ArrayLike<number>): number {
     const n = logits.length;
-    if (this.x.length !== n) {
-      this.x = new Float64Array(n);
-      this.marks = new Uint8Array(n);
+    const sc = this.scratch;
+    if (sc.x.length !== n) {
+      sc.x = new Float64Array(n);
+      sc.marks = new Uint8Array(n);
     }
     const { temperature, topK, topP } = this.params;
     const window = this.penaltyWindow(history, n);
     // NaN never compares greater, so the row's own argmax equals that of step 1's −∞ form.
     if (temperature <= 0 && window === 0) return argmax(logits);
-    const x = this.x;
+    const x = sc.x;
     // Greedy with a penalty shares the pass: dividing by 1 is exact.
     const m = this.scale(logits, temperature <= 0 ? 1 : temperature, history, window);
     if (temperature <= 0) return argmax(x);
@@ -96,29 +111,31 @@ export class Sampler {
     const useP = topP > 0 && topP < 1;
     if (!useK && !useP) {
       for (let i = 0; i < n; i++) x[i] = x[i]! / s;
-      return this.draw(x, null, n);
+      this.count = n;
+      return PREPARED_ALL;
     }
-    const kept = this.keptIds(x, s, useK ? topK : n, useP ? topP : Infinity);
-    return this.draw(this.candP, this.candIds, kept);
+    this.count = this.keptIds(x, s, useK ? topK : n, useP ? topP : Infinity);
+    return PREPARED_KEPT;
   }
 
   /** Step 2's window: marks each distinct in-range id of the last repeatLastN tokens; their count. */
-  private penaltyWindow(history: readonly number[], n: number): number {
+  private penaltyWindow(history: ArrayLike<number>, n: number): number {
     const { repeatPenalty, repeatLastN } = this.params;
     if (repeatPenalty === 1 || repeatLastN === 0 || history.length === 0) return 0;
+    const marks = this.scratch.marks;
     let count = 0;
     for (let i = Math.max(0, history.length - repeatLastN); i < history.length; i++) {
       const id = history[i]!;
-      if (id < 0 || id >= n || this.marks[id]) continue;
-      this.marks[id] = 1;
+      if (id < 0 || id >= n || marks[id]) continue;
+      marks[id] = 1;
       count++;
     }
     return count;
   }
 
-  /** Steps 1, 2 and x / temperature into this.x; returns the maximum. Clears the penalty marks. */
-  private scale(logits: LogitsRow, temperature: number, history: readonly number[], window: number): number {
-    const x = this.x;
+  /** Steps 1, 2 and x / temperature into scratch.x; returns the maximum. Clears the penalty marks. */
+  private scale(logits: LogitsRow, temperature: number, history: ArrayLike<number>, window: number): number {
+    const x = this.scratch.x;
     const n = logits.length;
     let m = -Infinity;
     if (window === 0) {
@@ -131,7 +148,7 @@ export class Sampler {
       }
       return m;
     }
-    const marks = this.marks;
+    const marks = this.scratch.marks;
     const rp = this.params.repeatPenalty;
     for (let i = 0; i < n; i++) {
       let v = logits[i]!;
@@ -148,24 +165,6 @@ export class Sampler {
     return m;
   }
 
-  /** Step 7 over `count` probabilities `p` of ids `ids` (ascending), or of ids 0 … count−1. */
-  private draw(p: Float64Array, ids: Int32Array | null, count: number): number {
-    let total = 0;
-    for (let r = 0; r < count; r++) total += p[r]!;
-    const u = this.rng.nextDouble();
-    let c = 0;
-    let last = 0;
-    for (let r = 0; r < count; r++) {
-      const q = p[r]! / total;
-      if (q === 0) continue;
-      const id = ids ? ids[r]! : r;
-      last = id;
-      c += q;
-      if (c > u) return id;
-    }
-    return last;
-  }
-
   /**
    * Steps 5–6 on e = exp(x − max) and S = Σ e: leaves the kept ids (ascending) and their
    * probabilities e / S in candIds / candP and returns how many. Rank order only matters through
@@ -178,12 +177,13 @@ export class Sampler {
    */
   private keptIds(e: Float64Array, s: number, k: number, mass: number): number {
     const n = e.length;
-    if (this.candIds.length !== n) {
-      this.candIds = new Int32Array(n);
-      this.candP = new Float64Array(n);
+    const sc = this.scratch;
+    if (sc.candIds.length !== n) {
+      sc.candIds = new Int32Array(n);
+      sc.candP = new Float64Array(n);
     }
-    const ids = this.candIds;
-    const ps = this.candP;
+    const ids = sc.candIds;
+    const ps = sc.candP;
     // The row maximum has e = exp(0) = 1 and division is monotone, so the largest p is 1 / S.
     let threshold = 1 / s / 1024;
     let count = 0;
@@ -231,6 +231,51 @@ export class Sampler {
       }
     }
     return j;
+  }
+}
+
+export class Sampler {
+  private readonly rng: Xoshiro256StarStar;
+  /** Per-vocabulary scratch, reused across steps (reallocated only when the vocabulary changes). */
+  private readonly prep: SamplePrep;
+
+  constructor(params: SamplingParams) {
+    validateSamplingParams(params);
+    this.rng = new Xoshiro256StarStar(params.seed);
+    this.prep = new SamplePrep(params);
+  }
+
+  /** Picks the next token from one logits row; `history` is every token so far (see step 2). */
+  next(logits: LogitsRow, history: readonly number[]): number {
+    const r = this.prep.prepare(logits, history);
+    return r >= 0 ? r : this.drawPrepared(r, this.prep.count, this.prep.scratch);
+  }
+
+  /**
+   * Step 7 on what a SamplePrep.prepare of this row's logits left (here or on another thread):
+   * `kind` its return value (a token is returned as is), `count` and the arrays it filled.
+   */
+  drawPrepared(kind: number, count: number, sc: Pick<SampleScratch, "x" | "candIds" | "candP">): number {
+    if (kind >= 0) return kind;
+    return kind === PREPARED_ALL ? this.draw(sc.x, null, count) : this.draw(sc.candP, sc.candIds, count);
+  }
+
+  /** Step 7 over `count` probabilities `p` of ids `ids` (ascending), or of ids 0 … count−1. */
+  private draw(p: Float64Array, ids: Int32Array | null, count: number): number {
+    let total = 0;
+    for (let r = 0; r < count; r++) total += p[r]!;
+    const u = this.rng.nextDouble();
+    let c = 0;
+    let last = 0;
+    for (let r = 0; r < count; r++) {
+      const q = p[r]! / total;
+      if (q === 0) continue;
+      const id = ids ? ids[r]! : r;
+      last = id;
+      c += q;
+      if (c > u) return id;
+    }
+    return last;
   }
 }
 

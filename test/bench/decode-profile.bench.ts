@@ -11,7 +11,8 @@
  *  2. bandwidth-bound model (random Llama 512×8, vocab 32000, f32 and q4, temperature 0.8 / top-k
  *     40 / top-p 0.95, the engine's default threads as the throughput rows): per decode step at 1
  *     job and at 8 (rows per step as run, idle rows included): wall time, the ONNX Runtime call,
- *     the samplers of all rows, and the prefill runs (ms per job, and how many runs held the jobs).
+ *     the sampling of all rows (wall: with the sampling worker taking half, sampler-pool.ts, the
+ *     time of that phase), and the prefill runs (ms per job, and how many runs held the jobs).
  * Components are timed by wrapping the engine's methods in this process (performance.now());
  * medians over rounds. `[--rounds 5] [--only tiny|batch] [--threads N (batch rows; 0 = default)]`
  */
@@ -25,6 +26,7 @@ import { loadTextEngine } from "../../src/engine/engine.ts";
 import { openNativeSession } from "../../src/engine/native-session.ts";
 import { loadOrtNode } from "../../src/engine/runtime/ort-native.ts";
 import { Sampler } from "../../src/engine/sampler.ts";
+import { SamplerPool } from "../../src/engine/sampler-pool.ts";
 import { StepFeeds } from "../../src/engine/step-feeds.ts";
 import type { GenerateRequest } from "../../src/engine/types.ts";
 import { ensureStories260k } from "../support/models.ts";
@@ -56,6 +58,8 @@ function time<T extends object>(proto: T, method: string, label: string | ((...a
 // prefills (more than one input position) are counted apart from decode steps.
 time(BatchDecoder.prototype, "run", (feeds) => ((feeds as { input_ids: { dims: number[] } }).input_ids.dims[1]! > 1 ? "prefill" : "ort"));
 time(Sampler.prototype, "next", "sampler");
+// A step's sampling with the worker taking half of the rows (sampler-pool.ts): its wall time.
+time(SamplerPool.prototype, "acceptAll", "pool");
 time(IncrementalDecoder.prototype, "step", "detokenizer");
 time(StepFeeds.prototype, "build", "feeds");
 const take = (label: string) => {
@@ -164,10 +168,13 @@ async function batch(dtype: "f32" | "q4"): Promise<void> {
       const s1 = stats();
       const steps = s1.steps - s0.steps;
       const ort = take("ort");
-      const rec = res.get(n) ?? { wall: [], ort: [], sampler: [], prefill: [], rows: [], runs: [] };
+      const rec = res.get(n) ?? { wall: [], ort: [], sampler: [], prefill: [], rows: [], runs: [], pooled: [] };
       rec.wall!.push(wall / steps);
       rec.ort!.push(ort.ms / ort.n);
-      rec.sampler!.push(take("sampler").ms / steps);
+      const pool = take("pool");
+      const sampler = take("sampler");
+      rec.sampler!.push((pool.n ? pool.ms + (sampler.ms * (steps - pool.n)) / steps : sampler.ms) / steps);
+      rec.pooled!.push(pool.n / steps);
       rec.prefill!.push(take("prefill").ms / n);
       rec.rows!.push((s1.rows + s1.idleRows - s0.rows - s0.idleRows) / steps);
       rec.runs!.push(s1.prefills - s0.prefills);
@@ -176,7 +183,7 @@ async function batch(dtype: "f32" | "q4"): Promise<void> {
   }
   for (const [n, rec] of res) {
     const rows = `${n} job${n > 1 ? "s" : ""} (${median(rec.rows!).toFixed(1)} rows)`;
-    console.log(`  ${rows.padEnd(18)} ${median(rec.wall!).toFixed(2).padStart(6)} ms per decode step (wall, prefills included)   ONNX Runtime ${median(rec.ort!).toFixed(2).padStart(6)} ms/step   sampler ${median(rec.sampler!).toFixed(2).padStart(5)} ms/step   prefill ${median(rec.prefill!).toFixed(1)} ms/job in ${median(rec.runs!)} run(s)`);
+    console.log(`  ${rows.padEnd(18)} ${median(rec.wall!).toFixed(2).padStart(6)} ms per decode step (wall, prefills included)   ONNX Runtime ${median(rec.ort!).toFixed(2).padStart(6)} ms/step   sampling ${median(rec.sampler!).toFixed(2).padStart(5)} ms/step (worker in ${(median(rec.pooled!) * 100).toFixed(0)} % of steps)   prefill ${median(rec.prefill!).toFixed(1)} ms/job in ${median(rec.runs!)} run(s)`);
   }
   await engine.dispose();
   rmSync(dirname(dir), { recursive: true, force: true });
