@@ -9,6 +9,7 @@
  * (test/engine/sampler-pool.test.ts). The worker is a convenience, never a dependency: until it
  * reports running, or if it fails, every row is sampled on the loop's thread.
  */
+import { Worker } from "node:worker_threads";
 import type { DecodeRow } from "./decode-row.ts";
 import { engineLog } from "./log.ts";
 import { POOL_PARAMS, POOL_WINDOW, poolBytes, poolViews, type PoolViews } from "./sampler-pool-layout.ts";
@@ -41,8 +42,8 @@ function heavy(r: DecodeRow): boolean {
  * The worker's module: next to this file when running from source; in the compiled binary, where
  * build.ts adds it as a second entry point, under its path from src/ (the entry points' common root).
  */
-function workerEntry(): string {
-  return Bun.isStandaloneExecutable ? "./engine/sampler-worker.ts" : new URL("./sampler-worker.ts", import.meta.url).href;
+function workerEntry(): string | URL {
+  return Bun.isStandaloneExecutable ? "./engine/sampler-worker.ts" : new URL("./sampler-worker.ts", import.meta.url);
 }
 
 export class SamplerPool {
@@ -58,9 +59,10 @@ export class SamplerPool {
     this.views = poolViews({ sab, rows, vocab });
     let w: Worker | null = null;
     try {
-      w = new Worker(workerEntry());
-      w.addEventListener("error", (e) => this.fail(`sampling worker failed: ${(e as ErrorEvent).message ?? e}`));
-      w.postMessage({ sab, rows, vocab });
+      // node:worker_threads, not the global Worker: transformers.js replaces that global with
+      // another class when it loads (measured in Bun), and this must work either way.
+      w = new Worker(workerEntry(), { workerData: { sab, rows, vocab } });
+      w.on("error", (e) => this.fail(`sampling worker failed: ${(e as Error)?.message ?? e}`));
       w.unref();
     } catch (e) {
       engineLog.debug(`sampling on one thread: ${(e as Error)?.message ?? e}`);
@@ -76,7 +78,7 @@ export class SamplerPool {
   private fail(why: string): void {
     if (!this.worker) return;
     engineLog.warn(`${why}; sampling on the decode loop's thread from now on`);
-    this.worker.terminate();
+    void this.worker.terminate();
     this.worker = null;
   }
 
@@ -157,7 +159,7 @@ export class SamplerPool {
     Atomics.store(this.views.ctl, 1, -1);
     Atomics.store(this.views.ctl, 0, ++this.gen);
     Atomics.notify(this.views.ctl, 0);
-    this.worker.terminate();
+    void this.worker.terminate();
     this.worker = null;
   }
 }
