@@ -83,7 +83,8 @@ export class GqaAttention {
     const int32 = { to: onnxType("int32") };
     const seqlens = g.op("Sub", [g.op("ReduceSum", [attnMask, g.i64([1])], { keepdims: 0 }), g.i64([1], [])]);
     this.seqlensK = g.op("Cast", [seqlens], int32);
-    const width = g.op("Gather", [g.op("Shape", [attnMask]), g.i64([1], [])], { axis: 0 });
+    // Shape's start/end (opset 15) read the width as [1] in one kernel instead of Shape + Gather.
+    const width = g.op("Shape", [attnMask], { start: 1, end: 2 });
     this.totalLen = g.op("Cast", [width], int32);
 
     this.inGqa = HD % 16 === 0 && (R / 2) % 8 === 0;
