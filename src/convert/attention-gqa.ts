@@ -10,10 +10,12 @@
  * slot 0 (left-aligned, any padding after them), and the new token's key/value is written at slot
  * seqlens_k of that row, not appended at the end. A row alone (mask all ones) is both layouts.
  *
- * Step output: where rotary runs outside GQA, the graph also returns `step_key_values` [B, S,
- * layers · (H + 2·KVH) · HD]: per layer the step's queries and keys (after rotary) then values —
- * the keys and values exactly the slots GQA writes into `present.*`, the queries along because the
- * packed form below has them in the same tensor. A caller that keeps the cache itself (src/engine/batching.ts) fetches
+ * Step output: the graph also returns `step_key_values` [B, S, layers · (Q + 2·KVH) · HD]: per
+ * layer the step's keys (after rotary) then values — exactly the slots GQA writes into `present.*`.
+ * Where rotary runs outside GQA, they are GQA's own inputs, with the queries along (Q = H) because
+ * the packed form below has them in the same tensor; where it runs inside, the rotated keys exist
+ * only in `present.*`, so the new slots are gathered from it (Q = 0; GatherElements at
+ * seqlens_k − S + 1 … seqlens_k per row: a copy, bits unchanged). A caller that keeps the cache itself (src/engine/batching.ts) fetches
  * only that and the logits: onnxruntime-node copies every fetched output into a new JS buffer, and
  * the whole cache per step was the largest cost of a small model's decode step (docs/performance.md).
  *
@@ -60,6 +62,8 @@ export class GqaAttention {
   private readonly positionIds: string;
   private readonly past: [string, string][] = [];
   private readonly seqlensK: string;
+  /** seqlens_k as int64 [B] (the step output's gather indices). */
+  private readonly seqlens: string;
   private readonly totalLen: string;
   private readonly cos: string;
   private readonly sin: string;
@@ -83,6 +87,7 @@ export class GqaAttention {
     const int32 = { to: onnxType("int32") };
     const seqlens = g.op("Sub", [g.op("ReduceSum", [attnMask, g.i64([1])], { keepdims: 0 }), g.i64([1], [])]);
     this.seqlensK = g.op("Cast", [seqlens], int32);
+    this.seqlens = seqlens;
     // Shape's start/end (opset 15) read the width as [1] in one kernel instead of Shape + Gather.
     const width = g.op("Shape", [attnMask], { start: 1, end: 2 });
     this.totalLen = g.op("Cast", [width], int32);
@@ -161,9 +166,37 @@ export class GqaAttention {
       g.output(`present.${l}.key`, T, ["batch_size", KVH, "total_sequence_length", HD]);
       g.output(`present.${l}.value`, T, ["batch_size", KVH, "total_sequence_length", HD]);
     }
-    // Rotary inside GQA: the rotated keys exist only in present.*, so there is no step output.
-    if (this.inGqa) return;
+    if (this.inGqa) {
+      this.gatherStep();
+      g.output(STEP_KV, T, ["batch_size", "sequence_length", this.s.layers * 2 * KVH * HD]);
+      return;
+    }
     g.op("Concat", this.stepParts, { axis: -1 }, { outputs: [STEP_KV] });
     g.output(STEP_KV, T, ["batch_size", "sequence_length", this.s.layers * (this.s.heads + 2 * KVH) * HD]);
+  }
+
+  /**
+   * Rotary inside GQA: STEP_KV from `present.*` — per row b the S slots seqlens_k[b] − S + 1 …
+   * seqlens_k[b] (where GQA wrote this step's keys and values, left-aligned), [B, S, KVH·HD] per
+   * tensor, layers' keys and values in input order.
+   */
+  private gatherStep(): void {
+    const { g } = this.ops, { kvHeads: KVH, headDim: HD } = this.s;
+    const shape = g.op("Shape", [this.inputIds]);
+    const batch = g.op("Gather", [shape, g.i64([0])], { axis: 0 });
+    const seq = g.op("Gather", [shape, g.i64([1])], { axis: 0 });
+    const seqScalar = g.op("Gather", [shape, g.i64([1], [])], { axis: 0 });
+    const one = g.i64([1], []);
+    const start = g.op("Add", [g.op("Sub", [this.seqlens, seqScalar]), one]);
+    const slots = g.op("Add", [g.op("Unsqueeze", [start, g.i64([1])]), g.op("Unsqueeze", [g.op("Range", [g.i64([0], []), seqScalar, one]), g.i64([0])])]);
+    const index = g.op("Expand", [g.op("Unsqueeze", [slots, g.i64([1, 3])]), g.op("Concat", [batch, g.i64([KVH]), seq, g.i64([HD])], { axis: 0 })]);
+    const parts: string[] = [];
+    for (let l = 0; l < this.s.layers; l++) {
+      for (const kv of ["key", "value"]) {
+        const picked = g.op("GatherElements", [`present.${l}.${kv}`, index], { axis: 2 });
+        parts.push(g.op("Reshape", [g.op("Transpose", [picked], { perm: [0, 2, 1, 3] }), g.i64([0, 0, KVH * HD])]));
+      }
+    }
+    g.op("Concat", parts, { axis: -1 }, { outputs: [STEP_KV] });
   }
 }
