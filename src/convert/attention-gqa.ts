@@ -158,10 +158,9 @@ export class GqaAttention {
     return out;
   }
 
-  /** Declares `logits` [B, S, vocab] (already produced under that name) and the present cache outputs. */
-  outputs(vocab: number): void {
+  /** Declares the present cache outputs (`logits` is lm-head.ts's). */
+  outputs(): void {
     const { g, T } = this.ops, { kvHeads: KVH, headDim: HD } = this.s;
-    g.output("logits", T, ["batch_size", "sequence_length", vocab]);
     for (let l = 0; l < this.s.layers; l++) {
       g.output(`present.${l}.key`, T, ["batch_size", KVH, "total_sequence_length", HD]);
       g.output(`present.${l}.value`, T, ["batch_size", KVH, "total_sequence_length", HD]);

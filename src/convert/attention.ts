@@ -143,10 +143,9 @@ export class Attention {
     return g.op("Reshape", [g.op("Transpose", [attn], { perm: [0, 2, 1, 3] }), g.i64([0, 0, H * HD])]);
   }
 
-  /** Declares `logits` [B, S, vocab] (already produced under that name) and the present cache outputs. */
-  outputs(vocab: number): void {
+  /** Declares the present cache outputs (`logits` is lm-head.ts's). */
+  outputs(): void {
     const { g, T } = this.ops, { kvHeads: KVH, headDim: HD } = this.s;
-    g.output("logits", T, ["batch_size", "sequence_length", vocab]);
     for (let l = 0; l < this.s.layers; l++) {
       if (this.s.fusedCache) {
         g.output(`present.${l}.key_value`, T, ["batch_size", 2 * KVH, "total_sequence_length", HD]);

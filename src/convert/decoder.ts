@@ -12,6 +12,7 @@
  */
 import { Attention } from "./attention.ts";
 import { GqaAttention, gqaUnsupported } from "./attention-gqa.ts";
+import { writeLmHead } from "./lm-head.ts";
 import { feedForward, type MlpSpec } from "./mlp.ts";
 import type { GraphOps } from "./ops.ts";
 import type { RopeSpec } from "./rope.ts";
@@ -89,14 +90,6 @@ export function writeDecoder(ops: GraphOps, s: DecoderSpec): void {
     [h, x] = addNorm(x2, mlpOut, next);
     if (l + 1 === s.layers) final = h;
   }
-  if (s.tied && !ops.spec.bits) {
-    // Tied: reuse the embedding initializer through a Transpose (ORT folds it) instead of a second copy.
-    g.op("MatMul", [final, g.op("Transpose", [embed], { perm: [1, 0] })], {}, { outputs: ["logits"] });
-  } else {
-    // Quantised variants quantise the classifier too; the embedding table stays dense for Gather.
-    const logits = ops.linear(final, s.tied ? "model.embed_tokens.weight" : "lm_head.weight", s.vocab, D);
-    g.op("Identity", [logits], {}, { outputs: ["logits"] });
-  }
-
-  attention.outputs(s.vocab);
+  writeLmHead(ops, final, { vocab: s.vocab, hidden: D, tied: s.tied ? { embed, name: "model.embed_tokens.weight" } : null });
+  attention.outputs();
 }

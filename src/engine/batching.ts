@@ -18,7 +18,7 @@
  */
 import { oneLineError } from "../log/one-line.ts";
 import type { DecodeRow } from "./decode-row.ts";
-import { assemble, feedable, pastNames, STEP_KV, writeStep, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
+import { assemble, feedable, LOGITS_TO_KEEP, pastNames, STEP_KV, writeStep, type KvShape, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
 import { logitsRow } from "./generation.ts";
 import { StepFeeds } from "./step-feeds.ts";
 import { prefillFeeds, prefillGroups } from "./joint-prefill.ts";
@@ -70,7 +70,8 @@ export function batchable(session: DecoderSession): boolean {
   const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
   const meta = session.inputMetadata?.find((m) => m.name === "past_key_values.0.key");
   if (!meta || !["float32", "float16"].includes(meta.type ?? "") || typeof meta.shape?.[1] !== "number" || typeof meta.shape?.[3] !== "number") return false;
-  return session.inputNames.length === 3 + 2 * layers && pastNames(layers).every((n) => ins.has(n) && session.outputNames.includes(n.replace("past_key_values", "present")));
+  // num_logits_to_keep: converted since it exists (lm-head.ts); older folders lack it.
+  return session.inputNames.length === 3 + 2 * layers + (ins.has(LOGITS_TO_KEEP) ? 1 : 0) && pastNames(layers).every((n) => ins.has(n) && session.outputNames.includes(n.replace("past_key_values", "present")));
 }
 
 export class BatchDecoder {
@@ -93,6 +94,8 @@ export class BatchDecoder {
   private readonly ownCache: boolean;
   private pool: SamplerPool | null = null;
   private readonly fetches: readonly string[] | undefined;
+  /** `num_logits_to_keep` = 1 where the graph has it: prefill and steps need the last position's logits only. */
+  private readonly keep: Record<string, OrtTensor>;
 
   constructor(
     private readonly session: DecoderSession,
@@ -110,6 +113,7 @@ export class BatchDecoder {
     this.feeds = new StepFeeds(Tensor, opts.leftAligned === true);
     this.ownCache = opts.leftAligned === true && session.outputNames.includes(STEP_KV);
     this.fetches = this.ownCache ? ["logits", STEP_KV] : undefined;
+    this.keep = session.inputNames.includes(LOGITS_TO_KEEP) ? { [LOGITS_TO_KEEP]: new Tensor("int64", BigInt64Array.of(1n), []) } : {};
   }
 
   /** Length classes: rows share a batch only when their cache lengths agree mod this. */
@@ -160,7 +164,7 @@ export class BatchDecoder {
 
   /** Prefills `rows` (one length) in one run (one row: exactly the alone run) and parks them for a batch. */
   private async prefill(rows: DecodeRow[]): Promise<void> {
-    const feeds: Record<string, OrtTensor> = prefillFeeds(this.Tensor, rows.map((r) => r.input));
+    const feeds: Record<string, OrtTensor> = { ...prefillFeeds(this.Tensor, rows.map((r) => r.input)), ...this.keep };
     for (const name of this.pastIn) feeds[name] = this.empty(rows.length);
     let out: Record<string, OrtTensor>;
     try {
@@ -173,8 +177,10 @@ export class BatchDecoder {
     this.stats.prefillRows += rows.length;
     const n = rows[0]!.input.length;
     const present = this.ownCache ? this.fromStep(out[STEP_KV]!, rows.length, n) : this.presentOut.map((p) => feedable(out[p]!));
+    // The last position: n − 1 of every position's logits (older graphs), or the one kept.
+    const last = out.logits!.dims[1]! - 1;
     rows.forEach((row, index) => {
-      if (row.shouldStop() || !row.accept(logitsRow(out.logits!, index, n - 1))) return;
+      if (row.shouldStop() || !row.accept(logitsRow(out.logits!, index, last))) return;
       this.parked.push({ row, kv: present, index, slots: n, waited: 0 });
     });
     this.placeParked();
@@ -243,7 +249,7 @@ export class BatchDecoder {
     // Own cache full: move the rows into a layout with twice the room (amortised, like an array).
     if (this.ownCache && b.slots + 1 > b.kv[0]!.dims[2]!) this.regroup(b, b.rows);
     const T = b.slots + 1;
-    const feeds: Record<string, OrtTensor> = this.feeds.build(b.rows, b.idle, b.slots);
+    const feeds: Record<string, OrtTensor> = { ...this.feeds.build(b.rows, b.idle, b.slots), ...this.keep };
     for (let i = 0; i < this.pastIn.length; i++) feeds[this.pastIn[i]!] = b.kv[i]!;
     let out: Record<string, OrtTensor>;
     try {

@@ -46,6 +46,15 @@ function ones(m: LoadedModel, n: number): unknown {
   return new m.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
 }
 
+/**
+ * `num_logits_to_keep` = 1: only the last position's logits are used. A plain forward call
+ * (m.model(inputs)) would otherwise feed 0 (all positions) to graphs that have the input; graphs
+ * without it never see the key (transformers.js picks the session's own inputs).
+ */
+function keepLast(m: LoadedModel): unknown {
+  return new m.Tensor("int64", BigInt64Array.of(1n), []);
+}
+
 export async function* generateTokens(
   m: LoadedModel,
   req: GenerateRequest,
@@ -65,6 +74,7 @@ export async function* generateTokens(
   /** Sampled tokens including a final EOS: each one cost a forward pass. */
   let steps = 0;
   let ids = new m.Tensor("int64", BigInt64Array.from(input, BigInt), [1, input.length]);
+  const keep = keepLast(m);
   try {
     while (generated < maxNew) {
       if (req.signal?.aborted) {
@@ -73,7 +83,7 @@ export async function* generateTokens(
       }
       let out: Record<string, any>;
       try {
-        out = await m.model({ input_ids: ids, attention_mask: ones(m, tokens.length), past_key_values: cache });
+        out = await m.model({ input_ids: ids, attention_mask: ones(m, tokens.length), past_key_values: cache, num_logits_to_keep: keep });
       } catch (e) {
         throw new EngineError(`inference failed at token ${generated}: ${oneLineError(e)}`);
       }

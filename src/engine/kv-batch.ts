@@ -21,6 +21,12 @@ export const GRAPH_FORM_KEY = "atoma_graph_form";
  * slots), writes each step's slots itself (`writeStep`), and never fetches `present.*`.
  */
 export const STEP_KV = "step_key_values";
+
+/**
+ * int64 scalar input of graphs converted since it exists (src/convert/lm-head.ts): logits for the
+ * last N positions only (0 = all), the name transformers.js 4.x feeds. The loops feed 1.
+ */
+export const LOGITS_TO_KEEP = "num_logits_to_keep";
 import type { DecodeRow } from "./decode-row.ts";
 
 /** onnxruntime tensor as far as this file needs it. */

@@ -16,7 +16,7 @@ import { oneLineError } from "../log/one-line.ts";
 import type { DecodeRow } from "./decode-row.ts";
 import type { DecoderSession } from "./batching.ts";
 import { logitsRow } from "./generation.ts";
-import { bytesOf, feedable, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
+import { bytesOf, feedable, LOGITS_TO_KEEP, type OrtTensor, type TensorCtor } from "./kv-batch.ts";
 import { engineLog } from "./log.ts";
 import { EngineError } from "./types.ts";
 
@@ -37,7 +37,7 @@ export function recurrentStates(session: DecoderSession): StateSpec[] | string {
   }
   const states: StateSpec[] = [];
   for (const name of session.inputNames) {
-    if (name === "input_ids") continue;
+    if (name === "input_ids" || name === LOGITS_TO_KEEP) continue;
     const meta = session.inputMetadata?.find((m) => m.name === name);
     const dims = meta?.shape?.slice(1) ?? [];
     if (!session.outputNames.includes(`present.${name}`)) return `input ${name} has no present.${name} output`;
@@ -74,13 +74,17 @@ export class RecurrentDecoder {
   private readonly batches: Batch[] = [];
   private running: Promise<void> | null = null;
   readonly stats = { steps: 0, rows: 0, maxRows: 0, idleRows: 0 };
+  /** `num_logits_to_keep` = 1 where the graph has it (converted since it exists): a prefill needs its last position only. */
+  private readonly keep: Record<string, OrtTensor>;
 
   constructor(
     private readonly session: DecoderSession,
     private readonly Tensor: TensorCtor,
     private readonly states: StateSpec[],
     private readonly opts: RecurrentOptions,
-  ) {}
+  ) {
+    this.keep = session.inputNames.includes(LOGITS_TO_KEEP) ? { [LOGITS_TO_KEEP]: new Tensor("int64", BigInt64Array.of(1n), []) } : {};
+  }
 
   submit(row: DecodeRow): void {
     this.pending.push(row);
@@ -126,7 +130,7 @@ export class RecurrentDecoder {
   private async prefill(row: DecodeRow): Promise<Member | null> {
     if (row.shouldStop()) return null;
     const n = row.input.length;
-    const feeds: Record<string, OrtTensor> = { input_ids: new this.Tensor("int64", BigInt64Array.from(row.input, BigInt), [1, n]) };
+    const feeds: Record<string, OrtTensor> = { input_ids: new this.Tensor("int64", BigInt64Array.from(row.input, BigInt), [1, n]), ...this.keep };
     this.stack([], 1).forEach((t, i) => (feeds[this.states[i]!.name] = t));
     let out: Record<string, OrtTensor>;
     try {
@@ -135,7 +139,7 @@ export class RecurrentDecoder {
       row.fail(new EngineError(`inference failed at token 0: ${oneLineError(e)}`));
       return null;
     }
-    if (row.shouldStop() || !row.accept(logitsRow(out.logits!, 0, n - 1))) return null;
+    if (row.shouldStop() || !row.accept(logitsRow(out.logits!, 0, out.logits!.dims[1]! - 1))) return null;
     return { row, states: this.presentOf(out), index: 0 };
   }
 
@@ -177,7 +181,7 @@ export class RecurrentDecoder {
     if (live.length !== b.rows.length) this.rebuild(b, live);
     if (b.rows.length === 0) return;
     const ids = [...b.rows.map((r) => r.last), ...new Array(b.idle).fill(0)];
-    const feeds: Record<string, OrtTensor> = { input_ids: new this.Tensor("int64", BigInt64Array.from(ids, BigInt), [ids.length, 1]) };
+    const feeds: Record<string, OrtTensor> = { input_ids: new this.Tensor("int64", BigInt64Array.from(ids, BigInt), [ids.length, 1]), ...this.keep };
     b.states.forEach((t, i) => (feeds[this.states[i]!.name] = t));
     let out: Record<string, OrtTensor>;
     try {

@@ -114,14 +114,14 @@ async function publicVsBinding(file: string): Promise<void> {
   const i64 = (v: number[], d: number[]) => new ort.Tensor("int64", BigInt64Array.from(v, BigInt), d);
   const decode = async (run: (f: Record<string, unknown>) => unknown, steps: number) => {
     const input = [1, 403, 407, 261, 378];
-    let feeds: Record<string, unknown> = { input_ids: i64(input, [1, 5]), attention_mask: i64([1, 1, 1, 1, 1], [1, 5]), position_ids: i64([0, 1, 2, 3, 4], [1, 5]) };
+    let feeds: Record<string, unknown> = { input_ids: i64(input, [1, 5]), attention_mask: i64([1, 1, 1, 1, 1], [1, 5]), position_ids: i64([0, 1, 2, 3, 4], [1, 5]), ...(nat.inputNames.includes("num_logits_to_keep") ? { num_logits_to_keep: i64([1], []) } : {}) };
     for (let l = 0; l < layers; l++) for (const kv of ["key", "value"]) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor("float32", new Float32Array(0), [1, H!, 0, HD!]);
     let t0 = 0;
     for (let s = 0; s < steps; s++) {
       const out = (await run(feeds)) as Record<string, unknown>;
       if (s === 0) t0 = performance.now();
       const L = input.length + s + 1;
-      const next: Record<string, unknown> = { input_ids: i64([7], [1, 1]), attention_mask: i64(new Array(L).fill(1), [1, L]), position_ids: i64([L - 1], [1, 1]) };
+      const next: Record<string, unknown> = { input_ids: i64([7], [1, 1]), attention_mask: i64(new Array(L).fill(1), [1, L]), position_ids: i64([L - 1], [1, 1]), ...(nat.inputNames.includes("num_logits_to_keep") ? { num_logits_to_keep: i64([1], []) } : {}) };
       for (let l = 0; l < layers; l++) for (const kv of ["key", "value"]) next[`past_key_values.${l}.${kv}`] = out[`present.${l}.${kv}`];
       feeds = next;
     }

@@ -57,6 +57,7 @@ async function runBatch(s: Sess, half: boolean, rows: RowPlan[], forced: number[
     input_ids: new ort.Tensor("int64", ids, [B, S]),
     attention_mask: new ort.Tensor("int64", mask, [B, S]),
     position_ids: new ort.Tensor("int64", pos, [B, S]),
+    ...(s.inputNames.includes("num_logits_to_keep") ? { num_logits_to_keep: new ort.Tensor("int64", BigInt64Array.of(0n), []) } : {}),
   };
   for (let l = 0; l < L; l++) {
     feeds[`past_key_values.${l}.key`] = empty();
@@ -88,6 +89,7 @@ async function runBatch(s: Sess, half: boolean, rows: RowPlan[], forced: number[
       input_ids: new ort.Tensor("int64", BigInt64Array.from(rows.map((_, b) => BigInt(forced[b]![step]!))), [B, 1]),
       attention_mask: new ort.Tensor("int64", nm, [B, total]),
       position_ids: new ort.Tensor("int64", BigInt64Array.from(rows.map((r) => BigInt(r.tokens.length + step))), [B, 1]),
+      ...(s.inputNames.includes("num_logits_to_keep") ? { num_logits_to_keep: new ort.Tensor("int64", BigInt64Array.of(0n), []) } : {}),
     };
     for (let l = 0; l < L; l++) {
       next[`past_key_values.${l}.key`] = rawBits(res[`present.${l}.key`]);

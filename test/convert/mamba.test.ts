@@ -47,13 +47,13 @@ async function ortLogits(file: string, runs: number[][]): Promise<Float32Array[]
   const s = await ort.InferenceSession.create(file, { executionProviders: ["cpu"], intraOpNumThreads: 1 });
   let states: Record<string, ort.Tensor> = {};
   for (const m of s.inputMetadata as unknown as { name: string; shape: (number | string)[] }[]) {
-    if (m.name === "input_ids") continue;
+    if (m.name === "input_ids" || m.name === "num_logits_to_keep") continue;
     const dims = [1, ...(m.shape.slice(1) as number[])];
     states[m.name] = new ort.Tensor("float32", new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
   }
   const rows: Float32Array[] = [];
   for (const ids of runs) {
-    const out = await s.run({ input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]), ...states });
+    const out = await s.run({ input_ids: new ort.Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]), num_logits_to_keep: new ort.Tensor("int64", BigInt64Array.of(0n), []), ...states });
     const V = out.logits!.dims[2]!, data = out.logits!.data as Float32Array;
     for (let i = 0; i < ids.length; i++) rows.push(data.slice(i * V, (i + 1) * V));
     states = Object.fromEntries(Object.keys(states).map((n) => [n, out[`present.${n}`]!]));

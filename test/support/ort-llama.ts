@@ -55,6 +55,8 @@ export class OrtLlama {
       input_ids: i64(ids.flat(), [B, S]),
       attention_mask: i64(mask.flat(), [B, T]),
       position_ids: i64(positions.flat(), [B, S]),
+      // Every position's logits (0 = all; src/convert/lm-head.ts), for graphs that have the input.
+      ...(this.session.inputNames.includes("num_logits_to_keep") ? { num_logits_to_keep: i64([0], []) } : {}),
     });
     const next: Cache = {};
     for (const k of Object.keys(cache)) next[k] = r[k.replace("past_key_values", "present")]!;

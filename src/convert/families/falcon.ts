@@ -13,6 +13,7 @@
  * transformers.js names the cache `key_value`, so the graph uses the fused-cache layout then.
  */
 import { Attention } from "../attention.ts";
+import { writeLmHead } from "../lm-head.ts";
 import type { GraphOps } from "../ops.ts";
 import { ropeSpec } from "../rope.ts";
 import { ConvertError } from "../tensors.ts";
@@ -74,12 +75,8 @@ export const falcon: Family = {
         x = g.op("Add", [residual, mlpOut]);
       }
       const final = ops.layerNorm(x, "transformer.ln_f", D, eps);
-      if (tied && !ops.spec.bits) {
-        g.op("MatMul", [final, g.op("Transpose", [embed], { perm: [1, 0] })], {}, { outputs: ["logits"] });
-      } else {
-        g.op("Identity", [ops.linear(final, tied ? "transformer.word_embeddings.weight" : "lm_head.weight", vocab, D)], {}, { outputs: ["logits"] });
-      }
-      attention.outputs(vocab);
+      writeLmHead(ops, final, { vocab, hidden: D, tied: tied ? { embed, name: "transformer.word_embeddings.weight" } : null });
+      attention.outputs();
     };
     return { modelType: "falcon", fusedUnsupported: "Falcon (LayerNorm with bias, parallel attention) has only the standard graph form", write };
   },

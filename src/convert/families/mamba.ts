@@ -8,7 +8,8 @@
  * One graph serves prefill and decode: inputs `input_ids` [B, T], and per layer
  * `conv_state.{l}` [B, d_inner, conv − 1] (the last conv − 1 conv inputs, oldest first) and
  * `ssm_state.{l}` [B, d_inner, d_state] (fp32 in every variant, as transformers runs the scan);
- * outputs `logits` [B, T, vocab] and `present.conv_state.{l}`, `present.ssm_state.{l}`. Zero
+ * and `num_logits_to_keep` (int64 scalar, lm-head.ts); outputs `logits` [B, N, vocab] (the last N
+ * positions; all for 0) and `present.conv_state.{l}`, `present.ssm_state.{l}`. Zero
  * states start a sequence. The recurrence runs as an ONNX Scan over T inside the graph, so a prompt
  * costs one run whose projections are [T, ·] matrix products instead of T matrix-vector runs; the
  * scan body is elementwise per batch row, so rows never mix. The conv, softplus and scan run in
@@ -17,6 +18,7 @@
  * error would be amplified.
  */
 import { GraphOps, VARIANTS, VARIANT_SPECS, type Variant } from "../ops.ts";
+import { writeLmHead } from "../lm-head.ts";
 import type { Family } from "./common.ts";
 import { mambaSpec, type MambaSpec } from "./mamba-config.ts";
 
@@ -125,12 +127,7 @@ function writeMamba(ops: GraphOps, s: MambaSpec): void {
     x = g.op("Add", [x, wide ? ops.toF32(out) : out]);
   }
   const final = ops.rmsNorm(wide ? ops.toT(x) : x, "backbone.norm_f.weight", s.hidden, s.eps);
-  if (s.tied && !ops.spec.bits) {
-    g.op("MatMul", [final, g.op("Transpose", [embed], { perm: [1, 0] })], {}, { outputs: ["logits"] });
-  } else {
-    g.op("Identity", [ops.linear(final, s.tied ? embedName : "lm_head.weight", s.vocab, s.hidden)], {}, { outputs: ["logits"] });
-  }
-  g.output("logits", ops.T, ["batch_size", "sequence_length", s.vocab]);
+  writeLmHead(ops, final, { vocab: s.vocab, hidden: s.hidden, tied: s.tied ? { embed, name: embedName } : null });
   for (let l = 0; l < s.layers; l++) {
     g.output(`present.conv_state.${l}`, ops.T, ["batch_size", s.inner, s.conv - 1]);
     g.output(`present.ssm_state.${l}`, "float32", ["batch_size", s.inner, s.state]);

@@ -85,7 +85,7 @@ describe("random Llama written as a transformers.js directory", () => {
       const { logits } = await node.forward([prompt], [prompt.map(() => 1)], node.emptyCache());
       const web = await ortWeb.InferenceSession.create(new Uint8Array(readFileSync(join(dir, "onnx", f))), { executionProviders: ["wasm"] });
       const i64 = (v: number[]) => new ortWeb.Tensor("int64", BigInt64Array.from(v.map(BigInt)), [1, v.length]);
-      const feeds: Record<string, ortWeb.Tensor> = { input_ids: i64(prompt), attention_mask: i64(prompt.map(() => 1)), position_ids: i64(prompt.map((_, i) => i)) };
+      const feeds: Record<string, ortWeb.Tensor> = { input_ids: i64(prompt), attention_mask: i64(prompt.map(() => 1)), position_ids: i64(prompt.map((_, i) => i)), num_logits_to_keep: new ortWeb.Tensor("int64", BigInt64Array.of(0n), []) };
       for (let l = 0; l < weights.config.numLayers; l++) {
         for (const kv of ["key", "value"]) {
           feeds[`past_key_values.${l}.${kv}`] =
