@@ -53,6 +53,8 @@ export interface BatchOptions {
   leftAligned?: boolean;
   /** Prompts of one length waiting together are prefilled in one run (joint-prefill.ts); else one at a time. */
   jointPrefill?: boolean;
+  /** Steps with many sampled rows split their sampling with a worker thread (sampler-pool.ts). */
+  samplingWorker?: boolean;
 }
 
 interface Batch {
@@ -283,7 +285,7 @@ export class BatchDecoder {
 
   /** The sampling worker, started the first time a step has POOL_MIN_ROWS rows of a large vocabulary; null below that. */
   private sampling(rows: number, vocab: number): SamplerPool | null {
-    if (rows < POOL_MIN_ROWS || vocab < POOL_MIN_VOCAB) return null;
+    if (!this.opts.samplingWorker || rows < POOL_MIN_ROWS || vocab < POOL_MIN_VOCAB) return null;
     if (this.pool?.vocab !== vocab) {
       this.pool?.close();
       this.pool = new SamplerPool(Math.ceil(this.opts.maxBatch / 2), vocab);

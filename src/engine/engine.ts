@@ -97,7 +97,9 @@ export async function loadTextEngine(opts: LoadOptions): Promise<TextEngine> {
     return e;
   }
   const m = await loadOpenedModelDir({ ...opts, device, dtype }, opened);
-  const made = await makeBatcher(m, device, opts.maxBatch, opts.id);
+  // The sampling worker only beside a one-thread session (sampler-pool.ts, "when").
+  const oneThread = (opts.threads ?? defaultThreads(device, m.file)) === 1;
+  const made = await makeBatcher(m, device, opts.maxBatch, opts.id, oneThread);
   const batcher = made?.batcher ?? null;
   const info: ModelInfo = {
     id: opts.id,
@@ -133,7 +135,7 @@ async function warmUp(engine: OnnxTextEngine, batcher: BatchDecoder): Promise<vo
   Object.assign(batcher.stats, { steps: 0, rows: 0, maxRows: 0, idleRows: 0, prefills: 0, prefillRows: 0, pooledRows: 0 });
 }
 
-async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined, id: string): Promise<{ batcher: BatchDecoder; rows: DecodeRowsDecision } | null> {
+async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | undefined, id: string, samplingWorker: boolean): Promise<{ batcher: BatchDecoder; rows: DecodeRowsDecision } | null> {
   if (maxBatch !== undefined && (!Number.isInteger(maxBatch) || maxBatch < 1)) throw new EngineError(`max_batch must be an integer ≥ 1, got ${maxBatch}`);
   // onnxruntime-web (wasm) tensors are another class; graphs from elsewhere may want other inputs.
   const session = (m.session ?? m.model?.sessions?.model) as DecoderSession | undefined;
@@ -143,7 +145,7 @@ async function makeBatcher(m: LoadedModel, device: string, maxBatch: number | un
   }
   const ort = await loadOrtNode();
   const rowsMax = maxBatch ?? DEFAULT_MAX_BATCH;
-  const make = (minRows: number, jointPrefill: boolean) => new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: rowsMax, minRows, leftAligned: m.graphForm === "fused", jointPrefill });
+  const make = (minRows: number, jointPrefill: boolean) => new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: rowsMax, minRows, leftAligned: m.graphForm === "fused", jointPrefill, samplingWorker });
   const rows = await decodeRowsFor(m, id, rowsMax, make);
   return { batcher: make(rows.min, rows.jointPrefill), rows };
 }

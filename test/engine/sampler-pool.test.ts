@@ -122,3 +122,14 @@ test("8 seeded jobs on a 16384-token vocabulary: alone = together, with rows sam
   expect(await Promise.all(jobs().map(run))).toEqual(alone);
   expect(stats() - before).toBeGreaterThan(8 * 20);
 }, TIMEOUT);
+
+test("beside a two-thread session the loop samples every row itself (the worker gains nothing there)", async () => {
+  const w = randomLlama({ hiddenSize: 64, intermediateSize: 128, numLayers: 1, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 16384, tied: true, maxPositions: 128 }, 6);
+  const dir = await writeRandomLlamaDir(w, ["fp32"]);
+  dirs.push(dir);
+  const e = await loadTextEngine({ id: "pool2", dir, device: "cpu", dtype: "f32", threads: 2 });
+  engines.push(e);
+  const p = { maxTokens: 16, temperature: 0.9, topK: 40, topP: 0.95, repeatPenalty: 1, repeatLastN: 64 };
+  await Promise.all(Array.from({ length: 8 }, (_, i) => e.generate({ prompt: "", prePromptTokens: [300 + i, 400], params: { ...p, seed: BigInt(i) } })));
+  expect((e as unknown as { batchStats: { pooledRows: number; steps: number } }).batchStats).toMatchObject({ pooledRows: 0 });
+}, TIMEOUT);
