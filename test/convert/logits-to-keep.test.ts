@@ -7,13 +7,12 @@
 //    graph returns every position again) still loads into the batched loop and gives the same
 //    bytes as the new graph, for seeded jobs alone and together.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { onnx } from "onnx-proto";
 import { loadTextEngine } from "../../src/engine/engine.ts";
 import type { DType, GenerateRequest, TextEngine } from "../../src/engine/types.ts";
 import type { GraphForm } from "../../src/convert/ops.ts";
+import { preKeepFolder } from "../support/pre-keep-folder.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
 const TIMEOUT = 120_000;
@@ -23,25 +22,10 @@ const FILES: Record<string, string> = { f32: "model.onnx", q4: "model_q4.onnx" }
 const dirs: Partial<Record<GraphForm, { now: string; old: string }>> = {};
 const engines: TextEngine[] = [];
 
-/** A copy of `dir` whose graphs have no num_logits_to_keep input (a constant 0 in its place): what older converters wrote. */
-function oldFolder(dir: string): string {
-  const out = `${dir}-old`;
-  mkdirSync(join(out, "onnx"), { recursive: true });
-  for (const f of readdirSync(dir)) if (f !== "onnx") copyFileSync(join(dir, f), join(out, f));
-  for (const f of readdirSync(join(dir, "onnx"))) {
-    const m = onnx.ModelProto.decode(readFileSync(join(dir, "onnx", f)));
-    const g = m.graph!;
-    g.input = (g.input ?? []).filter((i) => i.name !== "num_logits_to_keep");
-    (g.initializer ??= []).push({ name: "num_logits_to_keep", dims: [], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(8) });
-    writeFileSync(join(out, "onnx", f), onnx.ModelProto.encode(m).finish());
-  }
-  return out;
-}
-
 beforeAll(async () => {
   for (const form of ["standard", "fused"] as GraphForm[]) {
     const now = await writeRandomLlamaDir(weights, ["fp32", "q4"], form);
-    dirs[form] = { now, old: oldFolder(now) };
+    dirs[form] = { now, old: preKeepFolder(now) };
   }
 }, TIMEOUT);
 afterAll(async () => {
