@@ -9,12 +9,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { BatchDecoder, type DecoderSession } from "../../src/engine/batching.ts";
-import { DecodeRow, streamRow } from "../../src/engine/decode-row.ts";
-import { STEP_KV, type TensorCtor } from "../../src/engine/kv-batch.ts";
+import type { DecoderSession } from "../../src/engine/batching.ts";
+import { STEP_KV } from "../../src/engine/kv-batch.ts";
 import { loadModelDir } from "../../src/engine/loader.ts";
-import { loadOrtNode } from "../../src/engine/runtime/ort-native.ts";
-import type { DType, GenerateRequest, GenerationChunk } from "../../src/engine/types.ts";
+import type { DType, GenerateRequest } from "../../src/engine/types.ts";
+import { decodeTogether, withoutStepOutput } from "../support/own-cache.ts";
 import { randomLlama, writeRandomLlamaDir } from "../support/random-llama.ts";
 
 const TIMEOUT = 120_000;
@@ -33,31 +32,14 @@ beforeAll(async () => {
 }, TIMEOUT);
 afterAll(() => rmSync(dirname(dir), { recursive: true, force: true }));
 
-async function decodeAll(session: DecoderSession, m: Awaited<ReturnType<typeof loadModelDir>>, minRows: number) {
-  const ort = await loadOrtNode();
-  const b = new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: 12, minRows, leftAligned: true, jointPrefill: true });
-  return Promise.all(
-    jobs().map(async (j) => {
-      const row = new DecodeRow(m, j);
-      b.submit(row);
-      const lp: number[] = [];
-      const it = streamRow(row);
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return { tokens: n.value.tokens, finish: n.value.finishReason, lp };
-        const c = n.value as GenerationChunk;
-        if (c.logprob) lp.push(c.logprob.logprob, ...c.logprob.top.map((t) => t.logprob));
-      }
-    }),
-  );
-}
+const decodeAll = (session: DecoderSession, m: Awaited<ReturnType<typeof loadModelDir>>, minRows: number) => decodeTogether(session, m, jobs(), { maxBatch: 12, minRows, jointPrefill: true });
 
 for (const [dtype, minRows] of [["f32", 1], ["f16", 1], ["q4", 2]] as [DType, number][]) {
   test(`${dtype}: rotary inside GQA, the loop keeping its own cache = feeding present.* back, bit for bit`, async () => {
     const m = await loadModelDir({ id: `own-rot-${dtype}`, dir, device: "cpu", dtype, threads: 1 });
     const s = m.session!;
     expect(s.outputNames).toContain(STEP_KV);
-    const hidden: DecoderSession = { inputNames: s.inputNames, inputMetadata: s.inputMetadata, outputNames: s.outputNames.filter((n) => n !== STEP_KV), run: s.run, runSync: s.runSync };
+    const hidden = withoutStepOutput(s);
     const own = await decodeAll(s, m, minRows);
     const fed = await decodeAll(hidden, m, minRows);
     expect(own.map((r) => r.tokens.length).some((n) => n > 140)).toBe(true);

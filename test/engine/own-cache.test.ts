@@ -7,12 +7,11 @@
 // loop feeds `present.*` back as before) give identical results, for f32, f16 and q4 (q4 with an
 // idle second row, the layout a non-invariant quantised graph uses).
 import { beforeAll, expect, test } from "bun:test";
-import { BatchDecoder, type DecoderSession } from "../../src/engine/batching.ts";
-import { DecodeRow, streamRow } from "../../src/engine/decode-row.ts";
-import { STEP_KV, type TensorCtor } from "../../src/engine/kv-batch.ts";
+import type { DecoderSession } from "../../src/engine/batching.ts";
+import { STEP_KV } from "../../src/engine/kv-batch.ts";
 import { loadModelDir } from "../../src/engine/loader.ts";
-import { loadOrtNode } from "../../src/engine/runtime/ort-native.ts";
-import type { DType, GenerateRequest, GenerationChunk } from "../../src/engine/types.ts";
+import type { DType, GenerateRequest } from "../../src/engine/types.ts";
+import { decodeTogether, withoutStepOutput } from "../support/own-cache.ts";
 import { ensureStories260k } from "../support/models.ts";
 
 const TIMEOUT = 120_000;
@@ -37,32 +36,14 @@ beforeAll(async () => {
   dir = await ensureStories260k({ dtypes: ["fp32", "fp16", "q4"], form: "fused" });
 }, TIMEOUT);
 
-async function decodeAll(session: DecoderSession, m: Awaited<ReturnType<typeof loadModelDir>>, minRows: number) {
-  const ort = await loadOrtNode();
-  const b = new BatchDecoder(session, ort.Tensor as unknown as TensorCtor, { maxBatch: 16, minRows, leftAligned: true });
-  return Promise.all(
-    jobs().map(async (j) => {
-      const row = new DecodeRow(m, j);
-      b.submit(row);
-      const lp: number[] = [];
-      const it = streamRow(row);
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return { tokens: n.value.tokens, finish: n.value.finishReason, lp };
-        const c = n.value as GenerationChunk;
-        if (c.logprob) lp.push(c.logprob.logprob, ...c.logprob.top.map((t) => t.logprob));
-      }
-    }),
-  );
-}
+const decodeAll = (session: DecoderSession, m: Awaited<ReturnType<typeof loadModelDir>>, minRows: number) => decodeTogether(session, m, jobs(), { maxBatch: 16, minRows });
 
 for (const [dtype, minRows] of [["f32", 1], ["f16", 1], ["q4", 2]] as [DType, number][]) {
   test(`${dtype}: the loop keeping its own cache = feeding present.* back, bit for bit`, async () => {
     const m = await loadModelDir({ id: `own-${dtype}`, dir, device: "cpu", dtype, threads: 1 });
     const s = m.session!;
     expect(s.outputNames).toContain(STEP_KV);
-    // The same session as far as running goes; the loop just does not see the step output.
-    const hidden: DecoderSession = { inputNames: s.inputNames, inputMetadata: s.inputMetadata, outputNames: s.outputNames.filter((n) => n !== STEP_KV), run: s.run, runSync: s.runSync };
+    const hidden = withoutStepOutput(s);
     const own = await decodeAll(s, m, minRows);
     const fed = await decodeAll(hidden, m, minRows);
     expect(own.map((r) => r.tokens.length).some((n) => n > 260)).toBe(true);
