@@ -45,6 +45,11 @@ afterAll(async () => {
 });
 
 const me = () => BigInt(env.smallId);
+/** The node's record of a job once it says committed (or its last state, which then fails the test's expectation). */
+async function committedJob(ticket: string) {
+  const get = async () => (await rpc(env, "job", { ticket_id: ticket })).jobs[0];
+  return (await waitFor(`job ${ticket} committed`, async () => ((await get())?.state === "committed" ? get() : undefined), 10_000).catch(get));
+}
 
 describe("node end to end", () => {
   test("prompts → generation → commitments the chain accepts, recomputable from the outputs", async () => {
@@ -71,7 +76,9 @@ describe("node end to end", () => {
     for (const [i, inj] of injected.entries()) {
       const [c] = a.commitments(inj.ticketId).filter((x) => x.nodeSmallId === me());
       expect(c).toBeDefined();
-      const job = (await rpc(env, "job", { ticket_id: inj.ticketId })).jobs[0];
+      // The test server records a commitment when it executes the transaction; the node marks the
+      // job committed when the answer reaches it, a moment later.
+      const job = await committedJob(inj.ticketId);
       expect(job.state).toBe("committed");
       const n = i === 2 ? 2 : 1;
       const index = i === 2 ? 1 : 0;
@@ -174,7 +181,7 @@ describe("node end to end", () => {
     // The contract opened the ticket when it emitted the event; the raw injection only emits it.
     a.ledger.tickets.set(ticket, { ticketId: ticket, nodes: [BigInt(env.smallId)], chunksCount: 1n, committed: new Map(), disputed: false, settled: false });
     const c = await waitFor("commitment for the hand-encoded prompt", () => a.commitments(ticket).find((x) => x.nodeSmallId === me()));
-    const job = (await rpc(env, "job", { ticket_id: ticket })).jobs[0];
+    const job = await committedJob(ticket);
     const direct = await engine.generate({ prompt: "Once upon a time", params: { maxTokens: 12, temperature: 0, topK: 0, topP: 1, repeatPenalty: 1, repeatLastN: 64, seed: 7n }, prePromptTokens: [] });
     expect({ state: job.state, prompt: job.prompt, output: job.output, outputTokens: job.output_tokens }).toEqual({ state: "committed", prompt: "Once upon a time", output: direct.text, outputTokens: 12 });
     expect(c.root).toBe(independentCommitment(direct.text, 1, 0).root);
