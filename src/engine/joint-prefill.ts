@@ -18,9 +18,10 @@
 import type { OrtTensor, TensorCtor } from "./kv-batch.ts";
 
 /**
- * Padded tokens (rows × longest prompt) one joint prefill may hold. The graphs return logits for
- * every position (rows × length × vocab floats), so this bounds that output; longer prompts
- * prefill alone, as before.
+ * Tokens (rows × prompt length) one joint prefill may hold; longer prompts prefill alone. Set when
+ * graphs returned logits for every position; graphs with `num_logits_to_keep` return one row each,
+ * so what this bounds now is the step's activations and the KV it appends, and it has not been
+ * re-measured since (a larger bound may pay off).
  */
 export const JOINT_PREFILL_TOKENS = 256;
 

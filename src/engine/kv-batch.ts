@@ -10,7 +10,8 @@
 
 /**
  * config.json key the converter writes with the graph form of the folder's ONNX files
- * ("standard" | "fused"); the fused form's cache is left-aligned.
+ * ("standard" | "fused"). The cache layout is read from the graph itself (src/engine/graph-form.ts:
+ * a GroupQueryAttention node means left-aligned rows); this key only decides when the file cannot be read.
  */
 export const GRAPH_FORM_KEY = "atoma_graph_form";
 
