@@ -10,9 +10,10 @@ import { dirname, join } from "node:path";
 import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
 import { filesFromDir, makeRepo, sha256Hex } from "../support/hub-server/repo.ts";
 import { tinyOnnxModelDir } from "../support/hub-server/tiny-model.ts";
-import { freePort, ROOT } from "../node/harness.ts";
+import { freePort } from "../node/harness.ts";
 import { writeHfCheckpoint, type Config } from "../support/hf-checkpoints.ts";
 import { writeMambaSsmRepo } from "../support/mamba-checkpoint.ts";
+import { CLI_MAIN, type Env, hubEnv, runCli } from "../support/hub-cli.ts";
 
 const TINY_LLAMA: Config = {
   architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
@@ -20,7 +21,6 @@ const TINY_LLAMA: Config = {
   tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
 };
 
-const MAIN = join(ROOT, "src", "cli", "main.ts");
 const TOKEN = "hf_cli_test_secret_token";
 const tmp = mkdtempSync(join(tmpdir(), "atoma-hub-cli-"));
 let hub: HubServer;
@@ -49,18 +49,9 @@ afterAll(async () => {
 
 let n = 0;
 /** An environment with its own empty HF_HOME and the local hub as HF_ENDPOINT. */
-function env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  const home = join(tmp, `home-${n++}`);
-  const e: Record<string, string | undefined> = { ...process.env, HF_HOME: home, HF_ENDPOINT: hub.url, ATOMA_LOG: "info", ...extra };
-  for (const k of ["HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH"]) if (!(k in extra)) delete e[k];
-  return e;
-}
+const env = (extra: Env = {}) => hubEnv(join(tmp, `home-${n++}`), hub.url, "info", extra);
 
-async function cli(args: string[], e: Record<string, string | undefined>) {
-  const p = Bun.spawn([process.execPath, MAIN, ...args], { cwd: tmp, env: e, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { stdout, stderr, code };
-}
+const cli = (args: string[], e: Env) => runCli(args, e, tmp);
 
 describe("models list", () => {
   test("--json: every seed row once, each with a status that is ready, pullable or unsupported: <reason>", async () => {
@@ -176,7 +167,7 @@ describe("generate --model org/name and run with auto_pull", () => {
       file,
       `[inference]\ncache_dir = "${cache}"\nflush_storage = true\njrpc_port = ${port}\n\n[[inference.models]]\nmodel_id = "test-org/tiny-onnx"\ndtype = "f32"\n\n[node]\ndata_dir = "${join(tmp, "run-state")}"\n`,
     );
-    const proc = Bun.spawn([process.execPath, MAIN, "run", "--config", file], { cwd: tmp, env: env(), stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI_MAIN, "run", "--config", file], { cwd: tmp, env: env(), stdout: "pipe", stderr: "pipe" });
     try {
       const url = `http://127.0.0.1:${port}`;
       const deadline = Date.now() + 60_000;
@@ -281,7 +272,7 @@ describe("generate --model org/name and run with auto_pull", () => {
     const onnx = hub.repos.get("test-org/tiny-onnx")!.files.get("onnx/model.onnx")!;
     hub.stallAfter.set("onnx/model.onnx", 5000);
     const partial = join(cache, "models--test-org--tiny-onnx", "blobs", `${onnx.lfs!.oid}.incomplete`);
-    const proc = Bun.spawn([process.execPath, MAIN, "run", "--config", file], { cwd: tmp, env: env(), stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI_MAIN, "run", "--config", file], { cwd: tmp, env: env(), stdout: "pipe", stderr: "pipe" });
     try {
       const deadline = Date.now() + 30_000;
       while (!(existsSync(partial) && readFileSync(partial).byteLength === 5000)) {

@@ -18,8 +18,8 @@ import { writeLlamaGguf } from "../support/gguf-llama.ts";
 import type { MetaValue } from "../support/gguf-writer.ts";
 import { randomLlama } from "../support/random-llama.ts";
 import { freePort, ROOT } from "../node/harness.ts";
+import { CLI_MAIN, type Env, hubEnv, runCli } from "../support/hub-cli.ts";
 
-const MAIN = join(ROOT, "src", "cli", "main.ts");
 const FIX = join(ROOT, "test", "fixtures");
 const tmp = mkdtempSync(join(tmpdir(), "atoma-quantized-pull-"));
 let hub: HubServer;
@@ -62,19 +62,11 @@ afterAll(async () => {
 });
 
 let n = 0;
-function env(): Record<string, string | undefined> {
-  const e: Record<string, string | undefined> = { ...process.env, HF_HOME: join(tmp, `home-${n++}`), HF_ENDPOINT: hub.url, ATOMA_LOG: "warn" };
-  for (const k of ["HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH"]) delete e[k];
-  return e;
-}
+const env = () => hubEnv(join(tmp, `home-${n++}`), hub.url, "warn");
 
-async function cli(args: string[], e: Record<string, string | undefined>) {
-  const p = Bun.spawn([process.execPath, MAIN, ...args], { cwd: tmp, env: e, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { stdout, stderr, code };
-}
+const cli = (args: string[], e: Env) => runCli(args, e, tmp);
 
-const status = async (e: Record<string, string | undefined>) =>
+const status = async (e: Env) =>
   Object.fromEntries((JSON.parse((await cli(["models", "list", "--json"], e)).stdout) as { model_type: string; status: string }[]).map((r) => [r.model_type, r.status]));
 
 describe("quantized_* rows", () => {
@@ -109,7 +101,7 @@ describe("quantized_* rows", () => {
     const why = `configured dtype "f32" ignored: quantized_7b-code is a pre-quantized checkpoint (codellama-7b.Q8_0.gguf), served at the file's own precision q8 (dtype does not apply to quantized_* rows)`;
     const d = await cli(["doctor", "--json", "--config", file], e);
     expect(JSON.parse(d.stdout).config.models[0]).toMatchObject({ id: "quantized_7b-code", dtype: "q8", dtypeIgnored: why });
-    const proc = Bun.spawn([process.execPath, MAIN, "run", "--config", file], { cwd: tmp, env: { ...e, ATOMA_LOG: "info" }, stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI_MAIN, "run", "--config", file], { cwd: tmp, env: { ...e, ATOMA_LOG: "info" }, stdout: "pipe", stderr: "pipe" });
     try {
       const url = `http://127.0.0.1:${port}`;
       const deadline = Date.now() + 90_000;

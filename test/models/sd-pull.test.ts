@@ -13,10 +13,9 @@ import { DiffusionPipeline } from "../../src/engine/image/pipeline.ts";
 import { startHubServer, type HubServer } from "../support/hub-server/index.ts";
 import { filesFromDir, makeRepo } from "../support/hub-server/repo.ts";
 import { writeTinyDiffusersRepo } from "../support/diffusers-repo.ts";
-import { ROOT } from "../node/harness.ts";
+import { type Env, hubEnv, runCli } from "../support/hub-cli.ts";
 
 setDefaultTimeout(120_000);
-const MAIN = join(ROOT, "src", "cli", "main.ts");
 const tmp = mkdtempSync(join(tmpdir(), "atoma-sd-pull-"));
 let hub: HubServer;
 
@@ -38,19 +37,11 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function env(home: string): Record<string, string | undefined> {
-  const e: Record<string, string | undefined> = { ...process.env, HF_HOME: home, HF_ENDPOINT: hub.url, ATOMA_LOG: "info" };
-  for (const k of ["HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN_PATH"]) delete e[k];
-  return e;
-}
+const env = (home: string) => hubEnv(home, hub.url, "info");
 
-async function cli(args: string[], e: Record<string, string | undefined>) {
-  const p = Bun.spawn([process.execPath, MAIN, ...args], { cwd: tmp, env: e, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { stdout, stderr, code };
-}
+const cli = (args: string[], e: Env) => runCli(args, e, tmp);
 
-const status = async (e: Record<string, string | undefined>, row: string) =>
+const status = async (e: Env, row: string) =>
   (JSON.parse((await cli(["models", "list", "--json"], e)).stdout) as { model_type: string; status: string }[]).find((r) => r.model_type === row)!.status;
 
 describe("models pull stable_diffusion_v1-5", () => {
